@@ -1,0 +1,3 @@
+from vpsorg.cli import app
+
+app(prog_name="vpsorg")

@@ -1,0 +1,32 @@
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vpsorg.db import Base, UTCDateTime, utcnow
+
+
+class Action(Base):
+    """A lifecycle change: the worker's job and the customer's audit record in one row.
+
+    `fence` grows by one at every claim; the worker records an outcome only while the fence
+    it claimed with is still current, so a worker that lost its lease cannot overwrite.
+    """
+
+    __tablename__ = "actions"
+    __table_args__ = (Index("ix_actions_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id"), index=True)
+    type: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    fence: Mapped[int] = mapped_column(default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,18 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from vpsorg.actions import service as actions
+from vpsorg.actions.schemas import ActionOut
+from vpsorg.deps import AccountId, Session
+from vpsorg.errors import AUTH_RESPONSES
+
+router = APIRouter(prefix="/api/v1/actions", tags=["actions"], responses=AUTH_RESPONSES)
+
+
+@router.get("/{action_id}/", summary="Get an action")
+async def get_action(
+    action_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: Session, account_id: AccountId
+) -> ActionOut:
+    action = await actions.get_action(session, account_id=account_id, action_id=action_id)
+    return ActionOut.model_validate(action, from_attributes=True)

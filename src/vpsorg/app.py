@@ -1,0 +1,165 @@
+"""The FastAPI application: routers, the one error handler, and the lifespan."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vpsorg import __version__
+from vpsorg.accounts.router import router as account_router
+from vpsorg.actions.router import router as actions_router
+from vpsorg.catalog.router import router as catalog_router
+from vpsorg.config import Settings
+from vpsorg.db import make_engine, make_sessionmaker
+from vpsorg.deps import AppState, get_state
+from vpsorg.drivers import load_driver
+from vpsorg.errors import AppError
+from vpsorg.servers.router import router as servers_router
+from vpsorg.ssh_keys.router import router as ssh_keys_router
+from vpsorg.worker.service import Worker
+
+log = logging.getLogger("vpsorg.app")
+
+HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = (
+        [str(p) for p in loc[1:]]
+        if loc and loc[0] in ("body", "query", "path", "header")
+        else [str(p) for p in loc]
+    )
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errs = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errs):
+        return error_response(400, "invalid_json", "The request body is not valid JSON")
+    fields = [
+        {"name": _field_name(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))} for e in errs
+    ]
+    summary = "; ".join(f"{f['name']}: {f['message']}" for f in fields[:3])
+    return error_response(400, "validation_error", f"Invalid request: {summary}", {"fields": fields})
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    message = "No such endpoint" if exc.status_code == 404 else str(exc.detail)
+    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+
+async def _db_error(_: Request, exc: Exception) -> JSONResponse:
+    log.error("database error: %s", exc)
+    return error_response(
+        503,
+        "database_unavailable",
+        "The database is unavailable; try again shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "Internal server error")
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
+    """Build the app; with run_worker the worker runs in the same process and event loop."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            write_sessions=make_sessionmaker(engine),
+            read_sessions=make_sessionmaker(engine, write=False),
+        )
+        app.state.vpsorg = state
+        stop = asyncio.Event()
+        task = None
+        if run_worker:
+            driver = load_driver(settings, state.write_sessions)
+            worker = Worker(settings, state.write_sessions, driver)
+            app.state.worker = worker
+            task = asyncio.create_task(worker.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+                await driver.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="vpsorg",
+        version=__version__,
+        summary="The VPS.org server API: create, configure, power-control and monitor servers.",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _db_error)
+    app.add_exception_handler(DBAPIError, _db_error)
+    app.add_exception_handler(Exception, _unexpected)
+    for router in (servers_router, actions_router, ssh_keys_router, catalog_router, account_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="The process and its database answer",
+        responses={503: {"description": "The database does not answer"}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            async with get_state(request).engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the database means not ready
+            return error_response(503, "database_unavailable", f"Database unavailable: {type(exc).__name__}")
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    return app

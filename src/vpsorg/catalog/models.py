@@ -1,0 +1,47 @@
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vpsorg.db import Base
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(100))
+    vcpus: Mapped[int]
+    memory: Mapped[int]  # MiB
+    storage: Mapped[int]  # GB
+    bandwidth: Mapped[int]  # GB per month
+    price_monthly: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    price_hourly: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OperatingSystem(Base):
+    __tablename__ = "operating_systems"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(100))
+    family: Mapped[str] = mapped_column(String(40))
+    version: Mapped[str] = mapped_column(String(40))
+    # What a hypervisor driver boots: a path or storage reference; the simulator ignores it.
+    image: Mapped[str | None] = mapped_column(String(1000), default=None)
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Location(Base):
+    __tablename__ = "locations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    country: Mapped[str] = mapped_column(String(2))
+    # Pools are a CIDR ("203.0.113.0/24") or an inclusive range ("203.0.113.10-203.0.113.17").
+    ipv4_pool: Mapped[str] = mapped_column(String(100))
+    ipv4_gateway: Mapped[str] = mapped_column(String(45))
+    ipv6_pool: Mapped[str] = mapped_column(String(100))
+    ipv6_gateway: Mapped[str] = mapped_column(String(45))
+    available: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -1,0 +1,88 @@
+import ipaddress
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vpsorg.accounts.schemas import Money
+
+
+class PlanOut(BaseModel):
+    id: int
+    name: str
+    vcpus: int
+    memory: int = Field(description="MiB")
+    storage: int = Field(description="GB")
+    bandwidth: int = Field(description="GB per month")
+    price_monthly: Money
+    price_hourly: Annotated[Decimal, Field(description="USD per hour, four decimals")]
+    currency: str = "USD"
+
+
+class OperatingSystemOut(BaseModel):
+    id: int
+    name: str
+    family: str
+    version: str
+
+
+class LocationOut(BaseModel):
+    code: str
+    name: str
+    country: str
+
+
+# Catalog files (YAML or JSON) an operator loads with `vpsorg catalog load FILE`.
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    name: str
+    vcpus: Annotated[int, Field(ge=1)]
+    memory: Annotated[int, Field(ge=128)]
+    storage: Annotated[int, Field(ge=1)]
+    bandwidth: Annotated[int, Field(ge=0)]
+    price_monthly: Annotated[Decimal, Field(ge=0)]
+    price_hourly: Annotated[Decimal, Field(ge=0)]
+    available: bool = True
+
+
+class OperatingSystemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    name: str
+    family: str
+    version: str
+    image: str | None = None
+    available: bool = True
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$")]
+    name: str
+    country: Annotated[str, Field(min_length=2, max_length=2)]
+    ipv4_pool: str
+    ipv4_gateway: str
+    ipv6_pool: str
+    ipv6_gateway: str
+    available: bool = True
+
+    @model_validator(mode="after")
+    def _pools(self) -> "LocationIn":
+        for pool, gateway, version in (
+            (self.ipv4_pool, self.ipv4_gateway, 4),
+            (self.ipv6_pool, self.ipv6_gateway, 6),
+        ):
+            net = ipaddress.ip_network(pool, strict=True)
+            if net.version != version:
+                raise ValueError(f"{pool} is not an IPv{version} network")
+            if ipaddress.ip_address(gateway) not in net:
+                raise ValueError(f"gateway {gateway} is not in {pool}")
+        return self
+
+
+class CatalogIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plans: list[PlanIn] = []
+    operating_systems: list[OperatingSystemIn] = []
+    locations: list[LocationIn] = []

@@ -1,0 +1,76 @@
+"""Plans, operating systems and locations: what a customer can order."""
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.catalog.schemas import CatalogIn
+from vpsorg.errors import ValidationFailed
+
+
+def read_catalog(path: Path | None) -> CatalogIn:
+    """Parse a catalog file (YAML or JSON); the packaged default when path is None."""
+    if path is None:
+        text = resources.files("vpsorg.catalog").joinpath("default.yaml").read_text()
+    else:
+        text = path.read_text()
+    data: Any = json.loads(text) if path is not None and path.suffix == ".json" else yaml.safe_load(text)
+    return CatalogIn.model_validate(data)
+
+
+async def load_catalog(session: AsyncSession, *, catalog: CatalogIn) -> dict[str, int]:
+    """Insert or update every entry (plans and OS by id, locations by code)."""
+    for plan in catalog.plans:
+        await session.merge(Plan(**plan.model_dump()))
+    for os_ in catalog.operating_systems:
+        await session.merge(OperatingSystem(**os_.model_dump()))
+    for loc in catalog.locations:
+        existing = await session.scalar(select(Location).where(Location.code == loc.code))
+        if existing is None:
+            session.add(Location(**loc.model_dump()))
+        else:
+            for key, value in loc.model_dump().items():
+                setattr(existing, key, value)
+    await session.flush()
+    return {
+        "plans": len(catalog.plans),
+        "operating_systems": len(catalog.operating_systems),
+        "locations": len(catalog.locations),
+    }
+
+
+async def list_plans(session: AsyncSession) -> list[Plan]:
+    return list(await session.scalars(select(Plan).where(Plan.available).order_by(Plan.id)))
+
+
+async def list_operating_systems(session: AsyncSession) -> list[OperatingSystem]:
+    rows = await session.scalars(
+        select(OperatingSystem).where(OperatingSystem.available).order_by(OperatingSystem.id)
+    )
+    return list(rows)
+
+
+async def list_locations(session: AsyncSession) -> list[Location]:
+    return list(await session.scalars(select(Location).where(Location.available).order_by(Location.id)))
+
+
+async def orderable(
+    session: AsyncSession, *, plan_id: int, os_id: int, location: str
+) -> tuple[Plan, OperatingSystem, Location]:
+    """The plan, OS and location of an order, each checked to exist and be available."""
+    plan = await session.get(Plan, plan_id)
+    if plan is None or not plan.available:
+        raise ValidationFailed.field("plan_id", f"no plan with id {plan_id}")
+    os_ = await session.get(OperatingSystem, os_id)
+    if os_ is None or not os_.available:
+        raise ValidationFailed.field("os_id", f"no operating system with id {os_id}")
+    loc = await session.scalar(select(Location).where(Location.code == location))
+    if loc is None or not loc.available:
+        raise ValidationFailed.field("location", f"no location with code {location!r}")
+    return plan, os_, loc

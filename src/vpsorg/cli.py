@@ -1,0 +1,190 @@
+"""Operator commands: migrate, catalog, accounts, tokens, serve, worker."""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.accounts import service as accounts
+from vpsorg.catalog import service as catalog
+from vpsorg.config import Settings
+from vpsorg.db import make_engine, make_sessionmaker
+from vpsorg.errors import AppError
+
+app = typer.Typer(help="Operate a vpsorg control plane.", no_args_is_help=True, add_completion=False)
+catalog_app = typer.Typer(help="Plans, operating systems and locations.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Customer accounts.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(tokens_app, name="tokens")
+
+err = Console(stderr=True)
+T = TypeVar("T")
+DEMO_EMAIL = "demo@vpsorg.local"
+DEMO_CREDIT = Decimal("1000.00")
+
+
+def _in_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run fn in one committed transaction; AppErrors become a one-line message and exit 1."""
+
+    async def main() -> T:
+        engine = make_engine(settings)
+        try:
+            async with make_sessionmaker(engine).begin() as session:
+                return await fn(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except AppError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (idempotent)."""
+    from vpsorg import migrate as migrations
+
+    settings = Settings()
+    migrations.upgrade(settings)
+    err.print("schema is up to date")
+
+
+@catalog_app.command("load")
+def catalog_load(
+    file: Annotated[
+        Path | None, typer.Argument(help="YAML or JSON catalog; the default catalog if omitted")
+    ] = None,
+) -> None:
+    """Load plans, operating systems and locations (insert or update)."""
+    try:
+        data = catalog.read_catalog(file)
+    except Exception as exc:  # a bad file is the operator's error: say what, not a traceback
+        err.print(f"[red]error:[/red] cannot read catalog {file}: {exc}")
+        raise typer.Exit(1) from None
+    counts = _in_transaction(Settings(), lambda s: catalog.load_catalog(s, catalog=data))
+    print(
+        f"loaded {counts['plans']} plans, {counts['operating_systems']} operating systems, "
+        f"{counts['locations']} locations"
+    )
+
+
+def _parse_credit(value: str) -> Decimal:
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise typer.BadParameter(f"not a number: {value}") from None
+
+
+@accounts_app.command("create")
+def accounts_create(
+    email: Annotated[str, typer.Option(help="The customer's email address")],
+    credit: Annotated[str, typer.Option(help="Starting credit in USD")] = "0",
+) -> None:
+    """Create an account; the last line printed is its id."""
+    amount = _parse_credit(credit)
+    account = _in_transaction(Settings(), lambda s: accounts.create_account(s, email=email, credit=amount))
+    err.print(f"created account {account.email} with credit {account.credit} USD")
+    print(account.id)
+
+
+@tokens_app.command("create")
+def tokens_create(account: Annotated[int, typer.Option(help="Account id")]) -> None:
+    """Create an API token; the last line printed is the token (shown only this once)."""
+    token = _in_transaction(Settings(), lambda s: accounts.create_token(s, account_id=account))
+    err.print("store this token now; it cannot be shown again")
+    print(token)
+
+
+async def _demo(session: AsyncSession) -> str:
+    """Catalog and a demo account with credit on an empty database; a fresh token each time."""
+    if not await catalog.list_plans(session):
+        await catalog.load_catalog(session, catalog=catalog.read_catalog(None))
+    account = await accounts.find_account(session, email=DEMO_EMAIL)
+    if account is None:
+        account = await accounts.create_account(session, email=DEMO_EMAIL, credit=DEMO_CREDIT)
+    return await accounts.create_token(session, account_id=account.id)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run the worker in this process")
+    ] = False,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Migrate, load the catalog, create a demo account and print a token"),
+    ] = False,
+) -> None:
+    """Serve the API (and, unless --no-worker, the worker) in one process."""
+    import uvicorn
+
+    from vpsorg import migrate as migrations
+    from vpsorg.app import create_app
+
+    settings = Settings()
+    _setup_logging(settings)
+    if demo:
+        migrations.upgrade(settings)
+        token = _in_transaction(settings, _demo)
+        base = f"http://{host}:{port}"
+        print(
+            f"\nDemo account: {DEMO_EMAIL}\nAPI token:    {token}\n\n"
+            f'Try:  curl -H "Authorization: Bearer {token}" {base}/api/v1/servers/\n'
+            f"Docs: {base}/docs\n",
+            flush=True,
+        )
+    uvicorn.run(
+        create_app(settings, run_worker=not no_worker),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the worker alone: claim actions, drive the hypervisor, reconcile."""
+    from vpsorg.drivers import load_driver
+    from vpsorg.worker.service import Worker
+
+    settings = Settings()
+    _setup_logging(settings)
+
+    async def main() -> None:
+        engine = make_engine(settings)
+        sessions = make_sessionmaker(engine)
+        driver = load_driver(settings, sessions)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await Worker(settings, sessions, driver).run(stop)
+        finally:
+            await driver.close()
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,25 @@
+"""Settings, read from the environment with the prefix VPSORG_."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure; see the README's Configuration section."""
+
+    model_config = SettingsConfigDict(env_prefix="VPSORG_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./vpsorg.db"
+    driver: str = "simulator"
+    simulator_time_scale: float = Field(default=1.0, ge=0)
+    # Worker: how long a claimed action is ours without a heartbeat, how often we look
+    # for work, how many actions run at once, how often usage is sampled and the
+    # hypervisor's view reconciled.
+    worker_lease_seconds: float = Field(default=30.0, gt=0)
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    worker_concurrency: int = Field(default=4, ge=1)
+    worker_max_attempts: int = Field(default=5, ge=1)
+    metrics_interval_seconds: float = Field(default=10.0, gt=0)
+    reconcile_interval_seconds: float = Field(default=30.0, gt=0)
+    sqlite_busy_timeout_ms: int = 30000
+    log_level: str = "info"

@@ -1,0 +1,61 @@
+"""Request dependencies: the database session and the authenticated account."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from vpsorg.accounts import service as accounts
+from vpsorg.config import Settings
+from vpsorg.db import session_scope
+from vpsorg.errors import Unauthorized
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    write_sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.vpsorg
+    return state
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed before the response is sent."""
+    state = get_state(request)
+    factory = state.read_sessions if request.method in READ_METHODS else state.write_sessions
+    async for session in session_scope(factory):
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerToken",
+    description="An API token: `Authorization: Bearer <token>`. Create one with `vpsorg tokens create`.",
+)
+
+
+async def get_account_id(
+    session: Session,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> int:
+    if credentials is None:
+        raise Unauthorized("Missing API token: send 'Authorization: Bearer <token>'")
+    account_id = await accounts.authenticate(session, token=credentials.credentials)
+    if account_id is None:
+        raise Unauthorized("Invalid API token")
+    return account_id
+
+
+AccountId = Annotated[int, Depends(get_account_id)]

@@ -1,0 +1,100 @@
+"""The hypervisor driver contract.
+
+A driver manages machines on one hypervisor, each identified by the server's id. Only the
+worker calls drivers. Every method is a coroutine; a driver over a blocking library (libvirt)
+runs its calls in threads. Semantics every driver keeps, checked by tests/drivers:
+
+- Every call is idempotent on the server id: after a worker crash the same action is run
+  again from the start, and must converge on the same single machine.
+- A failed `create` leaves nothing behind; `destroy` succeeds when the machine is gone.
+- Failures raise `DriverError` (or a subclass); its message is shown to the customer in the
+  action's error, so it says what went wrong without a traceback.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from vpsorg.servers.states import PowerState
+
+
+class DriverError(Exception):
+    """A hypervisor operation failed; `code` keeps the hypervisor's own error code, if any."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class MachineNotFound(DriverError):
+    """The operation needs a machine that does not exist."""
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """Everything needed to build a server's machine; never an ORM row."""
+
+    server_id: int
+    name: str
+    hostname: str
+    vcpus: int
+    memory_mib: int
+    storage_gb: int
+    os_image: str | None
+    ipv4_address: str
+    ipv4_prefix: int
+    ipv4_gateway: str
+    ipv6_address: str
+    ipv6_prefix: int
+    ipv6_gateway: str
+    ssh_public_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VmInfo:
+    server_id: int
+    power_state: PowerState
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Resource usage in the API's units."""
+
+    cpu_percent: float  # 0-100 of the plan's vCPUs
+    memory_used: int  # MiB
+    disk_used: int  # GB
+    bandwidth_used: int  # GB this calendar month
+
+
+class Driver(Protocol):
+    name: str
+
+    async def create(self, spec: VmSpec) -> None:
+        """Build the machine and boot it; return once the guest is up.
+
+        If the machine already exists (a retried action), make sure it is running and return.
+        On failure, remove whatever this call built, then raise DriverError.
+        """
+
+    async def start(self, server_id: int) -> None:
+        """Power the machine on and return once the guest is up; no-op if it is running."""
+
+    async def stop(self, server_id: int) -> None:
+        """Shut the guest down gracefully (forcing it off after a grace period); no-op if off."""
+
+    async def reboot(self, server_id: int) -> None:
+        """Restart the guest gracefully and return once it is up again."""
+
+    async def destroy(self, server_id: int) -> None:
+        """Remove the machine and everything it owns; succeed if it is already gone."""
+
+    async def info(self, server_id: int) -> VmInfo:
+        """Report the power state; PowerState.MISSING when there is no such machine."""
+
+    async def list_machines(self) -> list[VmInfo]:
+        """Every machine this driver manages, for reconcile."""
+
+    async def usage(self, server_id: int) -> Usage | None:
+        """Current resource usage, or None when the machine is not running."""
+
+    async def close(self) -> None:
+        """Release connections; the driver is not used afterwards."""

@@ -1,0 +1,85 @@
+"""The one error tree of the API.
+
+AppError
+ +-- ValidationFailed   400 validation_error
+ +-- InvalidState       400 invalid_state
+ +-- Unauthorized       401 unauthorized
+ +-- PaymentRequired    402 insufficient_credit
+ +-- NotFound           404 not_found
+ +-- CapacityExhausted  503 capacity_exhausted
+
+Every error is rendered by one handler (vpsorg.app) as
+{"error": {"code": ..., "message": ..., "details": {...}}}.
+"""
+
+from typing import Any
+
+from vpsorg.schemas import ErrorBody
+
+
+class AppError(Exception):
+    """Base of every error the API reports on purpose."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ValidationFailed(AppError):
+    """The request is malformed or refers to something that does not exist."""
+
+    status_code = 400
+    code = "validation_error"
+
+    @classmethod
+    def field(cls, name: str, message: str) -> "ValidationFailed":
+        return cls(f"Invalid {name}: {message}", details={"fields": [{"name": name, "message": message}]})
+
+
+class InvalidState(AppError):
+    """The server's status does not allow what was asked."""
+
+    status_code = 400
+    code = "invalid_state"
+
+
+class Unauthorized(AppError):
+    """The API token is missing or invalid."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class PaymentRequired(AppError):
+    """The account's credit does not cover the order."""
+
+    status_code = 402
+    code = "insufficient_credit"
+
+
+class NotFound(AppError):
+    """No such object in your account."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class CapacityExhausted(AppError):
+    """The location has no free capacity (addresses) left."""
+
+    status_code = 503
+    code = "capacity_exhausted"
+
+
+def errors(*classes: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the errors an endpoint can answer with."""
+    return {
+        c.status_code: {"model": ErrorBody, "description": (c.__doc__ or c.code).strip()} for c in classes
+    }
+
+
+AUTH_RESPONSES = errors(Unauthorized)

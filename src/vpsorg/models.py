@@ -1,0 +1,22 @@
+"""Imports every model so that Base.metadata knows all tables (for Alembic and tests)."""
+
+from vpsorg.accounts.models import Account, ApiToken
+from vpsorg.actions.models import Action
+from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.drivers.simulator import SimFault, SimMachine
+from vpsorg.servers.models import Server, ServerUsage
+from vpsorg.ssh_keys.models import SshKey
+
+__all__ = [
+    "Account",
+    "Action",
+    "ApiToken",
+    "Location",
+    "OperatingSystem",
+    "Plan",
+    "Server",
+    "ServerUsage",
+    "SimFault",
+    "SimMachine",
+    "SshKey",
+]

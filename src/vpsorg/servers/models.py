@@ -1,0 +1,52 @@
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vpsorg.db import Base, UTCDateTime, utcnow
+
+
+class Server(Base):
+    """A customer's server: what we intend (status) beside what the hypervisor said (power_state).
+
+    A deleted server keeps its row (deleted_at set) until the worker has torn the machine
+    down; the unique address columns keep its addresses reserved until then.
+    """
+
+    __tablename__ = "servers"
+    __table_args__ = (Index("ix_servers_account_live", "account_id", "deleted_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(63))
+    hostname: Mapped[str] = mapped_column(String(253))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    power_state: Mapped[str] = mapped_column(String(20), default="unknown")
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    os_id: Mapped[int] = mapped_column(ForeignKey("operating_systems.id"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    ssh_key_id: Mapped[int | None] = mapped_column(ForeignKey("ssh_keys.id", ondelete="SET NULL"))
+    # The key as it was at create time: the machine keeps it even if the key is deleted later.
+    ssh_public_key: Mapped[str | None] = mapped_column(Text)
+    backups_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    ipv4_address: Mapped[str | None] = mapped_column(String(45), unique=True)
+    ipv6_address: Mapped[str | None] = mapped_column(String(45), unique=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Set when the create action succeeded; addresses are shown from then on.
+    provisioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ServerUsage(Base):
+    """The latest resource usage the worker sampled from the hypervisor."""
+
+    __tablename__ = "server_usage"
+
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True)
+    cpu_percent: Mapped[float] = mapped_column(Float)
+    memory_used: Mapped[int]  # MiB
+    disk_used: Mapped[int]  # GB
+    bandwidth_used: Mapped[int]  # GB this month
+    sampled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,160 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from vpsorg.actions import service as actions
+from vpsorg.actions.schemas import ActionOut, ActionRef
+from vpsorg.deps import AccountId, Session
+from vpsorg.errors import (
+    AUTH_RESPONSES,
+    CapacityExhausted,
+    InvalidState,
+    NotFound,
+    PaymentRequired,
+    ValidationFailed,
+    errors,
+)
+from vpsorg.pagination import Page, PageParams, page_links, page_params
+from vpsorg.servers import service as servers
+from vpsorg.servers.schemas import (
+    PowerActionResult,
+    ServerBrief,
+    ServerCreate,
+    ServerCreated,
+    ServerDetail,
+    ServerPatch,
+    ServerReplace,
+    ServerSummary,
+)
+from vpsorg.servers.states import TRANSITIONS, ActionType, ServerStatus
+
+router = APIRouter(prefix="/api/v1/servers", tags=["servers"], responses=AUTH_RESPONSES)
+
+ServerId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The unique server ID")]
+
+
+@router.get("/", summary="List all servers", responses=errors(ValidationFailed))
+async def list_servers(
+    request: Request,
+    session: Session,
+    account_id: AccountId,
+    page: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[ServerStatus | None, Query(description="Filter by status")] = None,
+    location: Annotated[str | None, Query(max_length=40, description="Filter by location code")] = None,
+) -> Page[ServerSummary]:
+    count, rows = await servers.list_servers(
+        session, account_id=account_id, status=status, location=location, page=page
+    )
+    nxt, prev = page_links(request, page, count)
+    return Page(count=count, next=nxt, previous=prev, results=[ServerSummary.model_validate(r) for r in rows])
+
+
+@router.post(
+    "/",
+    status_code=201,
+    summary="Create a new server",
+    responses=errors(ValidationFailed, PaymentRequired, CapacityExhausted),
+)
+async def create_server(
+    body: ServerCreate, request: Request, response: Response, session: Session, account_id: AccountId
+) -> ServerCreated:
+    server, action = await servers.create_server(session, account_id=account_id, data=body)
+    out = await servers.get_detail(session, account_id=account_id, server_id=server.id)
+    response.headers["Location"] = str(request.url_for("get_server", server_id=server.id))
+    return ServerCreated.model_validate(
+        out
+        | {
+            "message": TRANSITIONS[ActionType.CREATE].message,
+            "action": ActionRef.model_validate(action, from_attributes=True),
+        }
+    )
+
+
+@router.get("/{server_id}/", summary="Get server details", responses=errors(ValidationFailed, NotFound))
+async def get_server(server_id: ServerId, session: Session, account_id: AccountId) -> ServerDetail:
+    return ServerDetail.model_validate(
+        await servers.get_detail(session, account_id=account_id, server_id=server_id)
+    )
+
+
+@router.put(
+    "/{server_id}/", summary="Update a server (all fields)", responses=errors(ValidationFailed, NotFound)
+)
+async def replace_server(
+    server_id: ServerId, body: ServerReplace, session: Session, account_id: AccountId
+) -> ServerDetail:
+    await servers.update_server(session, account_id=account_id, server_id=server_id, data=body)
+    return await get_server(server_id, session, account_id)
+
+
+@router.patch(
+    "/{server_id}/", summary="Update some fields of a server", responses=errors(ValidationFailed, NotFound)
+)
+async def patch_server(
+    server_id: ServerId, body: ServerPatch, session: Session, account_id: AccountId
+) -> ServerDetail:
+    await servers.update_server(session, account_id=account_id, server_id=server_id, data=body)
+    return await get_server(server_id, session, account_id)
+
+
+@router.delete(
+    "/{server_id}/",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a server",
+    responses=errors(ValidationFailed, NotFound),
+)
+async def delete_server(server_id: ServerId, session: Session, account_id: AccountId) -> Response:
+    await servers.delete_server(session, account_id=account_id, server_id=server_id)
+    return Response(status_code=204)
+
+
+async def _power(server_id: int, session: Any, account_id: int, type: ActionType) -> PowerActionResult:
+    server, action = await servers.request_power(
+        session, account_id=account_id, server_id=server_id, type=type
+    )
+    return PowerActionResult(
+        status="success",
+        message=TRANSITIONS[type].message,
+        server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
+        action=ActionRef.model_validate(action, from_attributes=True),
+    )
+
+
+POWER_ERRORS = errors(InvalidState, NotFound)
+
+
+@router.post("/{server_id}/start/", summary="Start a stopped server", responses=POWER_ERRORS)
+async def start_server(server_id: ServerId, session: Session, account_id: AccountId) -> PowerActionResult:
+    return await _power(server_id, session, account_id, ActionType.START)
+
+
+@router.post("/{server_id}/stop/", summary="Gracefully shut down a running server", responses=POWER_ERRORS)
+async def stop_server(server_id: ServerId, session: Session, account_id: AccountId) -> PowerActionResult:
+    return await _power(server_id, session, account_id, ActionType.STOP)
+
+
+@router.post("/{server_id}/reboot/", summary="Gracefully restart a running server", responses=POWER_ERRORS)
+async def reboot_server(server_id: ServerId, session: Session, account_id: AccountId) -> PowerActionResult:
+    return await _power(server_id, session, account_id, ActionType.REBOOT)
+
+
+@router.get(
+    "/{server_id}/actions/", summary="List a server's actions", responses=errors(ValidationFailed, NotFound)
+)
+async def list_server_actions(
+    server_id: ServerId,
+    request: Request,
+    session: Session,
+    account_id: AccountId,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[ActionOut]:
+    await servers.ensure_visible(session, account_id=account_id, server_id=server_id)
+    count, rows = await actions.list_for_server(session, server_id=server_id, page=page)
+    nxt, prev = page_links(request, page, count)
+    return Page(
+        count=count,
+        next=nxt,
+        previous=prev,
+        results=[ActionOut.model_validate(a, from_attributes=True) for a in rows],
+    )

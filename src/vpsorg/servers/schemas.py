@@ -1,0 +1,161 @@
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
+
+from vpsorg.actions.schemas import ActionRef
+from vpsorg.schemas import Id, RequestModel, Timestamp
+from vpsorg.servers.states import ServerStatus
+
+NAME_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def check_fqdn(value: str) -> str:
+    """A fully qualified domain name per RFC 1123: two or more labels, no trailing dot."""
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError("must be a fully qualified domain name such as web01.example.com")
+    if labels[-1].isdigit():
+        raise ValueError("the top-level label must not be all digits")
+    return value.lower()
+
+
+Name = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=63,
+        pattern=NAME_RE,
+        description="1-63 letters, digits and hyphens; not starting or ending with a hyphen",
+        examples=["web-server-01"],
+    ),
+]
+Hostname = Annotated[
+    str,
+    Field(min_length=3, max_length=253, examples=["web01.example.com"], description="A FQDN (RFC 1123)"),
+    AfterValidator(check_fqdn),
+]
+
+
+class ServerCreate(RequestModel):
+    name: Name
+    plan_id: Id
+    os_id: Id
+    location: Annotated[str, Field(min_length=1, max_length=40, examples=["us-west"])]
+    hostname: Hostname | None = Field(default=None, description="Defaults to the server's name")
+    ssh_key_id: Id | None = None
+    backups_enabled: bool = False
+
+
+class ServerReplace(RequestModel):
+    """PUT: every field required."""
+
+    name: Name
+    hostname: Hostname
+    backups_enabled: bool
+
+
+class ServerPatch(RequestModel):
+    """PATCH: any non-empty subset of the PUT fields; null is not a value."""
+
+    name: Name | None = None
+    hostname: Hostname | None = None
+    backups_enabled: bool | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "ServerPatch":
+        if not self.model_fields_set:
+            raise ValueError("give at least one of name, hostname, backups_enabled")
+        return self
+
+
+class PlanRef(BaseModel):
+    id: int
+    name: str
+    vcpus: int
+    memory: int = Field(description="MiB")
+    storage: int = Field(description="GB")
+
+
+class PlanDetailRef(PlanRef):
+    bandwidth: int = Field(description="GB per month")
+
+
+class OsRef(BaseModel):
+    id: int
+    name: str
+
+
+class ResourceUsage(BaseModel):
+    cpu_percent: float = Field(description="0-100 of the plan's vCPUs")
+    memory_used: int = Field(description="MiB")
+    disk_used: int = Field(description="GB")
+    bandwidth_used: int = Field(description="GB this month")
+    sampled_at: Timestamp | None = Field(description="When the hypervisor was asked; null if never")
+
+
+class ServerSummary(BaseModel):
+    id: int
+    name: str
+    hostname: str
+    status: ServerStatus
+    ip_address: str | None
+    location: str
+    plan: PlanRef
+    os: OsRef
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class ServerCreated(BaseModel):
+    id: int
+    name: str
+    hostname: str
+    status: ServerStatus
+    ip_address: str | None
+    location: str
+    plan: PlanRef
+    os: OsRef
+    backups_enabled: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+    message: str
+    action: ActionRef
+
+
+class ServerDetail(BaseModel):
+    id: int
+    name: str
+    hostname: str
+    status: ServerStatus
+    ip_address: str | None
+    ipv6_address: str | None
+    location: str
+    plan: PlanDetailRef
+    os: OsRef
+    backups_enabled: bool
+    resource_usage: ResourceUsage
+    error: str | None = Field(description="Why the server is in status error, else null")
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class ServerBrief(BaseModel):
+    id: int
+    name: str
+    status: ServerStatus
+
+
+class PowerActionResult(BaseModel):
+    status: str = Field(examples=["success"])
+    message: str = Field(examples=["Server is starting"])
+    server: ServerBrief
+    action: ActionRef

@@ -1,0 +1,244 @@
+"""Servers: the lifecycle rules customers meet. Never talks to a driver; the worker does."""
+
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.accounts.models import Account
+from vpsorg.actions import service as actions
+from vpsorg.actions.models import Action
+from vpsorg.catalog import service as catalog
+from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.db import utcnow
+from vpsorg.errors import InvalidState, NotFound, PaymentRequired, ValidationFailed
+from vpsorg.ipam import service as ipam
+from vpsorg.pagination import PageParams
+from vpsorg.servers.models import Server, ServerUsage
+from vpsorg.servers.schemas import ServerCreate, ServerPatch, ServerReplace
+from vpsorg.servers.states import TRANSITIONS, ActionType, ServerStatus, can_request
+from vpsorg.ssh_keys import service as ssh_keys
+
+# Columns of the list representation, selected flat: cheaper than loading entities.
+SUMMARY_COLUMNS = (
+    Server.id,
+    Server.name,
+    Server.hostname,
+    Server.status,
+    Server.ipv4_address,
+    Server.provisioned_at,
+    Server.created_at,
+    Server.updated_at,
+    Location.code.label("location"),
+    Plan.id.label("plan_id"),
+    Plan.name.label("plan_name"),
+    Plan.vcpus,
+    Plan.memory,
+    Plan.storage,
+    OperatingSystem.id.label("os_id"),
+    OperatingSystem.name.label("os_name"),
+)
+DETAIL_COLUMNS = SUMMARY_COLUMNS + (
+    Server.ipv6_address,
+    Server.backups_enabled,
+    Server.error,
+    Plan.bandwidth,
+    ServerUsage.cpu_percent,
+    ServerUsage.memory_used,
+    ServerUsage.disk_used,
+    ServerUsage.bandwidth_used,
+    ServerUsage.sampled_at,
+)
+
+
+def _live(account_id: int) -> Any:
+    return (Server.account_id == account_id) & Server.deleted_at.is_(None)
+
+
+def _joined(stmt: Select[Any]) -> Select[Any]:
+    return (
+        stmt.join(Plan, Plan.id == Server.plan_id)
+        .join(OperatingSystem, OperatingSystem.id == Server.os_id)
+        .join(Location, Location.id == Server.location_id)
+    )
+
+
+def summary(row: Any) -> dict[str, Any]:
+    """The seed's list representation of one selected row."""
+    shown = row.provisioned_at is not None
+    return {
+        "id": row.id,
+        "name": row.name,
+        "hostname": row.hostname,
+        "status": row.status,
+        "ip_address": row.ipv4_address if shown else None,
+        "location": row.location,
+        "plan": {
+            "id": row.plan_id,
+            "name": row.plan_name,
+            "vcpus": row.vcpus,
+            "memory": row.memory,
+            "storage": row.storage,
+        },
+        "os": {"id": row.os_id, "name": row.os_name},
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def detail(row: Any) -> dict[str, Any]:
+    out = summary(row)
+    out["ipv6_address"] = row.ipv6_address if row.provisioned_at is not None else None
+    out["plan"]["bandwidth"] = row.bandwidth
+    out["backups_enabled"] = row.backups_enabled
+    out["error"] = row.error
+    sampled = row.sampled_at is not None
+    out["resource_usage"] = {
+        "cpu_percent": row.cpu_percent if sampled else 0.0,
+        "memory_used": row.memory_used if sampled else 0,
+        "disk_used": row.disk_used if sampled else 0,
+        "bandwidth_used": row.bandwidth_used if sampled else 0,
+        "sampled_at": row.sampled_at,
+    }
+    return out
+
+
+async def list_servers(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    status: ServerStatus | None,
+    location: str | None,
+    page: PageParams,
+) -> tuple[int, list[dict[str, Any]]]:
+    where = [_live(account_id)]
+    if status is not None:
+        where.append(Server.status == status)
+    if location is not None:
+        where.append(
+            Server.location_id == select(Location.id).where(Location.code == location).scalar_subquery()
+        )
+    count = await session.scalar(select(func.count()).select_from(Server).where(*where)) or 0
+    rows = await session.execute(
+        _joined(select(*SUMMARY_COLUMNS))
+        .where(*where)
+        .order_by(Server.id)
+        .offset(page.offset)
+        .limit(page.page_size)
+    )
+    return count, [summary(r) for r in rows]
+
+
+async def get_detail(session: AsyncSession, *, account_id: int, server_id: int) -> dict[str, Any]:
+    row = (
+        await session.execute(
+            _joined(select(*DETAIL_COLUMNS))
+            .outerjoin(ServerUsage, ServerUsage.server_id == Server.id)
+            .where(Server.id == server_id, _live(account_id))
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"Server {server_id} not found")
+    return detail(row)
+
+
+async def _get_for_update(session: AsyncSession, *, account_id: int, server_id: int) -> Server:
+    server = await session.scalar(
+        select(Server).where(Server.id == server_id, _live(account_id)).with_for_update()
+    )
+    if server is None:
+        raise NotFound(f"Server {server_id} not found")
+    return server
+
+
+async def create_server(
+    session: AsyncSession, *, account_id: int, data: ServerCreate
+) -> tuple[Server, Action]:
+    plan, _os, location = await catalog.orderable(
+        session, plan_id=data.plan_id, os_id=data.os_id, location=data.location
+    )
+    public_key = None
+    if data.ssh_key_id is not None:
+        try:
+            key = await ssh_keys.get_key(session, account_id=account_id, key_id=data.ssh_key_id)
+        except NotFound:
+            raise ValidationFailed.field("ssh_key_id", f"no SSH key with id {data.ssh_key_id}") from None
+        public_key = key.public_key
+    account = await session.scalar(select(Account).where(Account.id == account_id).with_for_update())
+    assert account is not None
+    if account.credit < plan.price_monthly:
+        raise PaymentRequired(
+            f"Insufficient credit: {plan.name} needs {plan.price_monthly:.2f} USD, "
+            f"the account has {account.credit:.2f} USD",
+            details={
+                "required": f"{plan.price_monthly:.2f}",
+                "credit": f"{account.credit:.2f}",
+                "currency": "USD",
+            },
+        )
+    ipv4, ipv6 = await ipam.allocate(session, location=location)
+    now = utcnow()
+    server = Server(
+        account_id=account_id,
+        name=data.name,
+        hostname=data.hostname or data.name.lower(),
+        status=ServerStatus.PROVISIONING,
+        plan_id=plan.id,
+        os_id=data.os_id,
+        location_id=location.id,
+        ssh_key_id=data.ssh_key_id,
+        ssh_public_key=public_key,
+        backups_enabled=data.backups_enabled,
+        ipv4_address=ipv4,
+        ipv6_address=ipv6,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(server)
+    await session.flush()
+    action = await actions.enqueue(
+        session, account_id=account_id, server_id=server.id, type=ActionType.CREATE
+    )
+    return server, action
+
+
+async def update_server(
+    session: AsyncSession, *, account_id: int, server_id: int, data: ServerReplace | ServerPatch
+) -> None:
+    server = await _get_for_update(session, account_id=account_id, server_id=server_id)
+    for field, value in data.model_dump(exclude_unset=True).items():
+        setattr(server, field, value)
+    server.updated_at = utcnow()
+    await session.flush()
+
+
+async def delete_server(session: AsyncSession, *, account_id: int, server_id: int) -> Action:
+    """Hide the server at once and queue the teardown; queued work on it is cancelled."""
+    server = await _get_for_update(session, account_id=account_id, server_id=server_id)
+    server.deleted_at = server.updated_at = utcnow()
+    await actions.cancel_queued(session, server_id=server.id, why="cancelled: the server was deleted")
+    return await actions.enqueue(session, account_id=account_id, server_id=server.id, type=ActionType.DELETE)
+
+
+async def request_power(
+    session: AsyncSession, *, account_id: int, server_id: int, type: ActionType
+) -> tuple[Server, Action]:
+    """Start, stop or reboot: check the state table, set the transitional status, queue."""
+    server = await _get_for_update(session, account_id=account_id, server_id=server_id)
+    status = ServerStatus(server.status)
+    if not can_request(type, status):
+        raise InvalidState(
+            f"Cannot {type} a server that is {status}",
+            details={"status": status, "action": type},
+        )
+    transition = TRANSITIONS[type]
+    assert transition.during is not None
+    server.status = transition.during
+    server.updated_at = utcnow()
+    action = await actions.enqueue(session, account_id=account_id, server_id=server.id, type=type)
+    return server, action
+
+
+async def ensure_visible(session: AsyncSession, *, account_id: int, server_id: int) -> None:
+    if await session.scalar(select(Server.id).where(Server.id == server_id, _live(account_id))) is None:
+        raise NotFound(f"Server {server_id} not found")

@@ -1,0 +1,107 @@
+"""Server statuses and the lifecycle transition table: pure data, no I/O."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ServerStatus(StrEnum):
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    STARTING = "starting"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    REBOOTING = "rebooting"
+    SUSPENDED = "suspended"
+    ERROR = "error"
+
+
+class ActionType(StrEnum):
+    CREATE = "create"
+    START = "start"
+    STOP = "stop"
+    REBOOT = "reboot"
+    DELETE = "delete"
+    # Written by reconcile when the hypervisor's view corrected ours; never queued.
+    SYNC = "sync"
+
+
+class ActionStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    ERROR = "error"
+
+
+class PowerState(StrEnum):
+    """What the hypervisor reports about a machine."""
+
+    RUNNING = "running"
+    SHUTOFF = "shutoff"
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Transition:
+    allowed_from: frozenset[ServerStatus]
+    during: ServerStatus | None  # status while the action is queued or running
+    on_success: ServerStatus | None  # status when the worker finishes it
+    message: str
+
+
+ALL = frozenset(ServerStatus)
+
+TRANSITIONS: dict[ActionType, Transition] = {
+    ActionType.CREATE: Transition(
+        frozenset(),
+        ServerStatus.PROVISIONING,
+        ServerStatus.ACTIVE,
+        "Server is being provisioned. This may take 2-5 minutes.",
+    ),
+    ActionType.START: Transition(
+        frozenset({ServerStatus.STOPPED}),
+        ServerStatus.STARTING,
+        ServerStatus.ACTIVE,
+        "Server is starting",
+    ),
+    ActionType.STOP: Transition(
+        frozenset({ServerStatus.ACTIVE}),
+        ServerStatus.STOPPING,
+        ServerStatus.STOPPED,
+        "Server is stopping",
+    ),
+    ActionType.REBOOT: Transition(
+        frozenset({ServerStatus.ACTIVE}),
+        ServerStatus.REBOOTING,
+        ServerStatus.ACTIVE,
+        "Server is rebooting",
+    ),
+    # Delete is allowed in every status; the server leaves the API at once.
+    ActionType.DELETE: Transition(ALL, None, None, "Server is being deleted"),
+}
+
+# What the hypervisor should report once an action has succeeded.
+POWER_AFTER: dict[ActionType, PowerState] = {
+    ActionType.CREATE: PowerState.RUNNING,
+    ActionType.START: PowerState.RUNNING,
+    ActionType.STOP: PowerState.SHUTOFF,
+    ActionType.REBOOT: PowerState.RUNNING,
+    ActionType.DELETE: PowerState.MISSING,
+}
+
+# Statuses in which the worker owns the server; reconcile leaves them alone.
+TRANSITIONAL = frozenset(
+    {ServerStatus.PROVISIONING, ServerStatus.STARTING, ServerStatus.STOPPING, ServerStatus.REBOOTING}
+)
+
+# Stable statuses and the power state they imply, for reconcile.
+EXPECTED_POWER: dict[ServerStatus, PowerState] = {
+    ServerStatus.ACTIVE: PowerState.RUNNING,
+    ServerStatus.STOPPED: PowerState.SHUTOFF,
+    ServerStatus.SUSPENDED: PowerState.SHUTOFF,
+}
+
+
+def can_request(action: ActionType, status: ServerStatus) -> bool:
+    """Whether a customer may ask for `action` while the server is in `status`."""
+    return status in TRANSITIONS[action].allowed_from

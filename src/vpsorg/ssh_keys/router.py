@@ -1,0 +1,47 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from vpsorg.deps import AccountId, Session
+from vpsorg.errors import AUTH_RESPONSES
+from vpsorg.pagination import Page, PageParams, page_links, page_params
+from vpsorg.ssh_keys import service as ssh_keys
+from vpsorg.ssh_keys.schemas import SshKeyCreate, SshKeyOut
+
+router = APIRouter(prefix="/api/v1/ssh-keys", tags=["ssh-keys"], responses=AUTH_RESPONSES)
+
+KeyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="SSH key id")]
+
+
+def _out(key: object) -> SshKeyOut:
+    return SshKeyOut.model_validate(key, from_attributes=True)
+
+
+@router.get("/", summary="List your SSH keys")
+async def list_keys(
+    request: Request,
+    session: Session,
+    account_id: AccountId,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[SshKeyOut]:
+    count, rows = await ssh_keys.list_keys(session, account_id=account_id, page=page)
+    nxt, prev = page_links(request, page, count)
+    return Page(count=count, next=nxt, previous=prev, results=[_out(k) for k in rows])
+
+
+@router.post("/", status_code=201, summary="Add an SSH key")
+async def create_key(body: SshKeyCreate, session: Session, account_id: AccountId) -> SshKeyOut:
+    return _out(
+        await ssh_keys.create_key(session, account_id=account_id, name=body.name, public_key=body.public_key)
+    )
+
+
+@router.get("/{key_id}/", summary="Get an SSH key")
+async def get_key(key_id: KeyId, session: Session, account_id: AccountId) -> SshKeyOut:
+    return _out(await ssh_keys.get_key(session, account_id=account_id, key_id=key_id))
+
+
+@router.delete("/{key_id}/", status_code=204, response_class=Response, summary="Delete an SSH key")
+async def delete_key(key_id: KeyId, session: Session, account_id: AccountId) -> Response:
+    await ssh_keys.delete_key(session, account_id=account_id, key_id=key_id)
+    return Response(status_code=204)

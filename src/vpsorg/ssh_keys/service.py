@@ -1,0 +1,64 @@
+"""Customers' SSH public keys, installed into servers at create time."""
+
+import base64
+import hashlib
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.errors import NotFound, ValidationFailed
+from vpsorg.pagination import PageParams
+from vpsorg.ssh_keys.models import SshKey
+
+
+def parse_public_key(text: str) -> tuple[str, str]:
+    """Validate an OpenSSH public key line; return it normalised and its SHA256 fingerprint."""
+    line = " ".join(text.split())
+    parts = line.split(" ")
+    if len(parts) < 2:
+        raise ValidationFailed.field("public_key", "expected '<type> <base64 key> [comment]'")
+    try:
+        load_ssh_public_key(f"{parts[0]} {parts[1]}".encode())
+        blob = base64.b64decode(parts[1], validate=True)
+    except UnsupportedAlgorithm:
+        raise ValidationFailed.field("public_key", f"unsupported key type {parts[0]!r}") from None
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed.field("public_key", f"not a valid OpenSSH public key ({exc})") from None
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return line, f"SHA256:{digest}"
+
+
+async def create_key(session: AsyncSession, *, account_id: int, name: str, public_key: str) -> SshKey:
+    line, fingerprint = parse_public_key(public_key)
+    existing = await session.scalar(
+        select(SshKey.id).where(SshKey.account_id == account_id, SshKey.fingerprint == fingerprint)
+    )
+    if existing is not None:
+        raise ValidationFailed.field("public_key", f"this key is already saved as key {existing}")
+    key = SshKey(account_id=account_id, name=name, public_key=line, fingerprint=fingerprint)
+    session.add(key)
+    await session.flush()
+    return key
+
+
+async def list_keys(session: AsyncSession, *, account_id: int, page: PageParams) -> tuple[int, list[SshKey]]:
+    where = SshKey.account_id == account_id
+    count = await session.scalar(select(func.count()).select_from(SshKey).where(where)) or 0
+    rows = await session.scalars(
+        select(SshKey).where(where).order_by(SshKey.id).offset(page.offset).limit(page.page_size)
+    )
+    return count, list(rows)
+
+
+async def get_key(session: AsyncSession, *, account_id: int, key_id: int) -> SshKey:
+    key = await session.get(SshKey, key_id)
+    if key is None or key.account_id != account_id:
+        raise NotFound(f"SSH key {key_id} not found")
+    return key
+
+
+async def delete_key(session: AsyncSession, *, account_id: int, key_id: int) -> None:
+    await session.delete(await get_key(session, account_id=account_id, key_id=key_id))
+    await session.flush()

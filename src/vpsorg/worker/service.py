@@ -1,0 +1,245 @@
+"""The worker: claim an action with a lease, call the driver, record the outcome.
+
+Only the worker talks to drivers. A worker that dies mid-action loses nothing: its lease
+runs out, another claim bumps the action's fence and runs it again from the start (every
+driver call is idempotent on the server id), and the dead worker's late result, if any,
+is refused by the fence.
+"""
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from vpsorg.actions import service as actions
+from vpsorg.actions.models import Action
+from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.config import Settings
+from vpsorg.db import utcnow
+from vpsorg.drivers.base import Driver, DriverError, VmSpec
+from vpsorg.ipam.service import prefix_length
+from vpsorg.servers.models import Server, ServerUsage
+from vpsorg.servers.states import POWER_AFTER, TRANSITIONS, ActionType, ServerStatus
+from vpsorg.worker import reconcile
+
+log = logging.getLogger("vpsorg.worker")
+
+
+class Worker:
+    def __init__(
+        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], driver: Driver
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.driver = driver
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for work now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set; then let running actions finish."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        next_usage = next_reconcile = loop.time()
+        log.info("worker %s started (driver %s)", self.owner, self.driver.name)
+        while not stop.is_set():
+            try:
+                while len(self._running) < s.worker_concurrency and await self.claim_and_start():
+                    pass
+                if loop.time() >= next_usage:
+                    await self.sample_usage()
+                    next_usage = loop.time() + s.metrics_interval_seconds
+                if loop.time() >= next_reconcile:
+                    await reconcile.run(self.sessions, self.driver)
+                    next_reconcile = loop.time() + s.reconcile_interval_seconds
+            except Exception:
+                log.exception("worker loop failed; retrying")
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            await asyncio.wait(waiters, timeout=s.worker_poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+        if self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+        log.info("worker %s stopped", self.owner)
+
+    async def claim_and_start(self) -> bool:
+        """Claim the next action and run it in the background; False if there was none."""
+        async with self.sessions() as session:
+            action_id = await actions.next_claimable(session, exclude=set(self._running))
+        if action_id is None:
+            return False
+        async with self.sessions.begin() as session:
+            action = await actions.claim(
+                session,
+                action_id=action_id,
+                owner=self.owner,
+                lease_seconds=self.settings.worker_lease_seconds,
+            )
+        if action is None:
+            return True  # another worker took it; look again
+        task = asyncio.create_task(self.execute(action))
+        self._running[action.id] = task
+        task.add_done_callback(lambda _t, aid=action.id: self._running.pop(aid, None))
+        return True
+
+    async def run_until_idle(self) -> None:
+        """Run every claimable action to completion (tests and one-shot use)."""
+        while await self.claim_and_start() or self._running:
+            if self._running:
+                await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+    async def execute(self, action: Action) -> None:
+        aid, fence, kind = action.id, action.fence, ActionType(action.type)
+        log.info("action %s (%s server %s) attempt %s", aid, kind, action.server_id, action.attempts)
+        if action.attempts > self.settings.worker_max_attempts:
+            await self.record(action, f"gave up after {action.attempts - 1} attempts")
+            return
+        heartbeat = asyncio.create_task(self._heartbeat(aid, fence))
+        try:
+            await self._call_driver(kind, action.server_id)
+            error = None
+        except DriverError as exc:
+            error = str(exc) or type(exc).__name__
+            log.warning("action %s failed: %s", aid, error)
+        except Exception:
+            # Not the hypervisor's answer but our own trouble (a bug, the database): leave
+            # the action claimed; its lease runs out and it is tried again.
+            log.exception("action %s crashed; it will be retried when its lease expires", aid)
+            return
+        finally:
+            heartbeat.cancel()
+        await self.record(action, error)
+
+    async def _call_driver(self, kind: ActionType, server_id: int) -> None:
+        calls: dict[ActionType, Callable[[int], Awaitable[None]]] = {
+            ActionType.START: self.driver.start,
+            ActionType.STOP: self.driver.stop,
+            ActionType.REBOOT: self.driver.reboot,
+            ActionType.DELETE: self.driver.destroy,
+        }
+        if kind == ActionType.CREATE:
+            await self.driver.create(await self.spec(server_id))
+        else:
+            await calls[kind](server_id)
+
+    async def _heartbeat(self, action_id: int, fence: int) -> None:
+        lease = self.settings.worker_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            async with self.sessions.begin() as session:
+                if not await actions.renew(session, action_id=action_id, fence=fence, lease_seconds=lease):
+                    log.warning("action %s: lease lost to another worker", action_id)
+                    return
+
+    async def spec(self, server_id: int) -> VmSpec:
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(Server, Plan, OperatingSystem, Location)
+                    .join(Plan, Plan.id == Server.plan_id)
+                    .join(OperatingSystem, OperatingSystem.id == Server.os_id)
+                    .join(Location, Location.id == Server.location_id)
+                    .where(Server.id == server_id)
+                )
+            ).one()
+        server, plan, os_, loc = row
+        assert server.ipv4_address and server.ipv6_address
+        return VmSpec(
+            server_id=server.id,
+            name=f"vps-{server.id}",
+            hostname=server.hostname,
+            vcpus=plan.vcpus,
+            memory_mib=plan.memory,
+            storage_gb=plan.storage,
+            os_image=os_.image,
+            ipv4_address=server.ipv4_address,
+            ipv4_prefix=prefix_length(loc.ipv4_pool),
+            ipv4_gateway=loc.ipv4_gateway,
+            ipv6_address=server.ipv6_address,
+            ipv6_prefix=prefix_length(loc.ipv6_pool),
+            ipv6_gateway=loc.ipv6_gateway,
+            ssh_public_keys=(server.ssh_public_key,) if server.ssh_public_key else (),
+        )
+
+    async def record(self, action: Action, error: str | None) -> None:
+        """Write the outcome and the server's new state in one transaction, if still ours."""
+        kind = ActionType(action.type)
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            if not await actions.finish(session, action_id=action.id, fence=action.fence, error=error):
+                log.warning("action %s: result discarded, the claim is stale", action.id)
+                return
+            server = await session.get(Server, action.server_id)
+            assert server is not None
+            server.updated_at = now
+            if error is not None:
+                server.error = error
+                if server.deleted_at is None:
+                    server.status = ServerStatus.ERROR
+                return
+            server.power_state = POWER_AFTER[kind]
+            if kind == ActionType.DELETE:
+                server.ipv4_address = server.ipv6_address = None
+                usage = await session.get(ServerUsage, server.id)
+                if usage is not None:
+                    await session.delete(usage)
+                return
+            if server.deleted_at is None:
+                done = TRANSITIONS[kind].on_success
+                assert done is not None
+                server.status = done
+                server.error = None
+            if kind == ActionType.CREATE:
+                server.provisioned_at = now
+        if kind != ActionType.DELETE:
+            await self.sample_usage(server_ids=[action.server_id])
+
+    async def sample_usage(self, server_ids: list[int] | None = None) -> None:
+        """Ask the driver for the usage of provisioned servers and keep the latest sample."""
+        async with self.sessions() as session:
+            q = select(Server.id).where(Server.deleted_at.is_(None), Server.provisioned_at.is_not(None))
+            if server_ids is not None:
+                q = q.where(Server.id.in_(server_ids))
+            ids = list(await session.scalars(q))
+        samples = []
+        for sid in ids:
+            try:
+                usage = await self.driver.usage(sid)
+            except DriverError as exc:
+                log.warning("usage of server %s: %s", sid, exc)
+                continue
+            if usage is not None:
+                samples.append((sid, usage))
+        if not samples:
+            return
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            live = set(
+                await session.scalars(
+                    select(Server.id).where(
+                        Server.id.in_([sid for sid, _ in samples]), Server.deleted_at.is_(None)
+                    )
+                )
+            )
+            for sid, u in samples:
+                if sid in live:
+                    await session.merge(
+                        ServerUsage(
+                            server_id=sid,
+                            cpu_percent=u.cpu_percent,
+                            memory_used=u.memory_used,
+                            disk_used=u.disk_used,
+                            bandwidth_used=u.bandwidth_used,
+                            sampled_at=now,
+                        )
+                    )
