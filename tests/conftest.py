@@ -63,6 +63,9 @@ def test_settings(db_path: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 def run_db(settings: Settings, fn: Callable[[Any], Any]) -> Any:
     """Run fn(session) in one committed transaction on a private engine."""
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from vpsorg import models  # noqa: F401  (every mapped table, for a worker started alone)
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
 from vpsorg.catalog.models import Location, OperatingSystem, Plan

@@ -1,0 +1,108 @@
+"""The driver contract (vpsorg.drivers.base), run over every driver we ship.
+
+Each driver fixture yields a fresh hypervisor; the same tests hold for all of them.
+"""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import prepare_database, test_settings
+from vpsorg.config import Settings
+from vpsorg.db import make_engine, make_sessionmaker
+from vpsorg.drivers.base import Driver, DriverError, VmSpec
+from vpsorg.drivers.simulator import SimulatorDriver
+from vpsorg.servers.states import PowerState
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def spec(server_id: int = 4242) -> VmSpec:
+    return VmSpec(
+        server_id=server_id, name=f"vps-{server_id}", hostname="contract.example.com", vcpus=2,
+        memory_mib=2048, storage_gb=40, os_image=None,
+        ipv4_address="203.0.113.50", ipv4_prefix=24, ipv4_gateway="203.0.113.1",
+        ipv6_address="2001:db8:1::50", ipv6_prefix=64, ipv6_gateway="2001:db8:1::1",
+        ssh_public_keys=("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0S5m2d3v2gWBk2e6n7b3wqQ0v1n2b3c4d5e6f7g8h9 t",),
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    s = test_settings(tmp_path / "driver.db")
+    prepare_database(s)
+    return s
+
+
+@pytest.fixture(params=["simulator"])
+async def driver(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Driver]:
+    engine = make_engine(settings)
+    drv: Driver = SimulatorDriver(make_sessionmaker(engine), time_scale=0)
+    try:
+        yield drv
+    finally:
+        await drv.close()
+        await engine.dispose()
+
+
+async def test_create_boots_the_machine(driver: Driver) -> None:
+    await driver.create(spec())
+    assert (await driver.info(4242)).power_state == PowerState.RUNNING
+    assert [m.server_id for m in await driver.list_machines()] == [4242]
+
+
+async def test_create_is_idempotent(driver: Driver) -> None:
+    await driver.create(spec())
+    await driver.stop(4242)
+    await driver.create(spec())  # a retried create converges on one running machine
+    assert [(m.server_id, m.power_state) for m in await driver.list_machines()] == [(4242, PowerState.RUNNING)]
+
+
+async def test_power_cycle_and_idempotent_calls(driver: Driver) -> None:
+    await driver.create(spec())
+    await driver.stop(4242)
+    assert (await driver.info(4242)).power_state == PowerState.SHUTOFF
+    await driver.stop(4242)
+    assert (await driver.info(4242)).power_state == PowerState.SHUTOFF
+    await driver.start(4242)
+    await driver.start(4242)
+    assert (await driver.info(4242)).power_state == PowerState.RUNNING
+    await driver.reboot(4242)
+    assert (await driver.info(4242)).power_state == PowerState.RUNNING
+
+
+async def test_destroy_removes_and_is_idempotent(driver: Driver) -> None:
+    await driver.create(spec())
+    await driver.destroy(4242)
+    assert (await driver.info(4242)).power_state == PowerState.MISSING
+    await driver.destroy(4242)
+    await driver.destroy(999)  # never existed
+    assert await driver.list_machines() == []
+
+
+async def test_operations_on_a_missing_machine_raise_driver_error(driver: Driver) -> None:
+    for op in (driver.start, driver.stop, driver.reboot):
+        with pytest.raises(DriverError):
+            await op(777)
+    assert (await driver.info(777)).power_state == PowerState.MISSING
+    assert await driver.usage(777) is None
+
+
+async def test_usage_is_plausible_and_follows_power(driver: Driver) -> None:
+    await driver.create(spec())
+    running = await driver.usage(4242)
+    assert running is not None
+    assert 0 <= running.cpu_percent <= 100
+    assert 0 < running.memory_used <= 2048
+    assert 0 < running.disk_used <= 40
+    assert running.bandwidth_used >= 0
+    await driver.stop(4242)
+    off = await driver.usage(4242)
+    assert off is not None and off.cpu_percent == 0 and off.memory_used == 0
+    assert off.disk_used == running.disk_used or 0 < off.disk_used <= 40

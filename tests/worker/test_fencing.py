@@ -1,0 +1,68 @@
+"""Leases and fencing: a worker whose lease ran out cannot record over the next claim."""
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tests.conftest import prepare_database, test_settings
+from vpsorg.accounts import service as accounts
+from vpsorg.actions import service as actions
+from vpsorg.actions.models import Action
+from vpsorg.catalog.models import Location
+from vpsorg.config import Settings
+from vpsorg.db import make_engine, make_sessionmaker
+from vpsorg.servers import service as servers
+from vpsorg.servers.schemas import ServerCreate
+from vpsorg.servers.states import ActionType
+
+
+def test_stale_claim_cannot_record_and_only_first_in_line_is_claimable(tmp_path: Path) -> None:
+    settings: Settings = test_settings(tmp_path / "fence.db")
+    prepare_database(settings)
+
+    async def main() -> None:
+        engine = make_engine(settings)
+        sessions = make_sessionmaker(engine)
+        async with sessions.begin() as s:
+            account = await accounts.create_account(s, email="f@example.com", credit=Decimal(100))
+            data = ServerCreate(name="f", plan_id=1, os_id=5, location="us-west")
+            server, create = await servers.create_server(s, account_id=account.id, data=data)
+            delete = await servers.delete_server(s, account_id=account.id, server_id=server.id)
+            assert (await s.get(Location, server.location_id)) is not None
+            # A second server's create stays claimable only behind nothing of its own.
+            other, other_create = await servers.create_server(s, account_id=account.id, data=data)
+            stop = await actions.enqueue(s, account_id=account.id, server_id=other.id, type=ActionType.STOP)
+        async with sessions.begin() as s:
+            assert await actions.next_claimable(s, exclude=set()) == delete.id
+            # other's stop waits behind other's create: one server's actions run in order
+            assert await actions.next_claimable(s, exclude={delete.id}) == other_create.id
+            assert await actions.next_claimable(s, exclude={delete.id, other_create.id}) is None
+            await actions.cancel_queued(s, server_id=other.id, why="test")
+            assert (await s.get(Action, stop.id)).status == "error"  # type: ignore[union-attr]
+        async with sessions.begin() as s:
+            # delete_server cancelled the queued create, so the delete is first in line
+            cancelled = await s.get(Action, create.id)
+            assert cancelled is not None and cancelled.status == "error" and "deleted" in (cancelled.error or "")
+            assert await actions.next_claimable(s, exclude=set()) == delete.id
+            first = await actions.claim(s, action_id=delete.id, owner="a", lease_seconds=0.05)
+            assert first is not None and first.fence == 1
+        await asyncio.sleep(0.1)  # worker "a" stalls past its lease
+        async with sessions.begin() as s:
+            second = await actions.claim(s, action_id=delete.id, owner="b", lease_seconds=30)
+            assert second is not None and second.fence == 2 and second.attempts == 2
+        async with sessions.begin() as s:
+            assert not await actions.renew(s, action_id=delete.id, fence=1, lease_seconds=30)
+            assert not await actions.finish(s, action_id=delete.id, fence=1, error="stale")
+        async with sessions.begin() as s:
+            row = await s.scalar(select(Action).where(Action.id == delete.id))
+            assert row is not None and row.status == "running" and row.lease_owner == "b" and row.error is None
+            assert await actions.finish(s, action_id=delete.id, fence=2)
+        async with sessions() as s:
+            row = await s.get(Action, delete.id)
+            assert row is not None and row.status == "success"
+            assert await actions.next_claimable(s, exclude=set()) is None
+        await engine.dispose()
+
+    asyncio.run(main())
