@@ -30,11 +30,8 @@ async def _lowest_free(
     session: AsyncSession, column: InstrumentedAttribute[str | None], pool: str, gateway: str
 ) -> str | None:
     net = ipaddress.ip_network(pool)
-    used = {
-        ipaddress.ip_address(a).compressed
-        for a in await session.scalars(select(column).where(column.is_not(None)))
-        if ipaddress.ip_address(a) in net
-    }
+    rows = await session.scalars(select(column).where(column.is_not(None)))
+    used = {addr.compressed for addr in map(ipaddress.ip_address, filter(None, rows)) if addr in net}
     return next((a for a in pool_hosts(pool, gateway) if a not in used), None)
 
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
@@ -55,7 +55,7 @@ def _live(account_id: int) -> Any:
     return (Server.account_id == account_id) & Server.deleted_at.is_(None)
 
 
-def _joined(stmt: Select[Any]) -> Select[Any]:
+def _joined(stmt: Any) -> Any:
     return (
         stmt.join(Plan, Plan.id == Server.plan_id)
         .join(OperatingSystem, OperatingSystem.id == Server.os_id)

@@ -90,7 +90,8 @@ class Worker:
             return True  # another worker took it; look again
         task = asyncio.create_task(self.execute(action))
         self._running[action.id] = task
-        task.add_done_callback(lambda _t, aid=action.id: self._running.pop(aid, None))
+        aid = action.id
+        task.add_done_callback(lambda _task: self._running.pop(aid, None))
         return True
 
     async def run_until_idle(self) -> None:
