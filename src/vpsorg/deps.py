@@ -32,9 +32,16 @@ def get_state(request: Request) -> AppState:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent."""
     state = get_state(request)
-    factory = state.read_sessions if request.method in READ_METHODS else state.write_sessions
-    async for session in session_scope(factory):
+    if request.method in READ_METHODS:
+        async for session in session_scope(state.read_sessions):
+            yield session
+        return
+    async for session in session_scope(state.write_sessions):
         yield session
+    # A write may have queued an action: an in-process worker need not wait for its next poll.
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.wake()
 
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
