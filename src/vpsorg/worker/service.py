@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +23,7 @@ from vpsorg.actions.models import Action
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.config import Settings
 from vpsorg.db import utcnow
-from vpsorg.drivers.base import Driver, DriverError, VmSpec
+from vpsorg.drivers.base import Driver, DriverError, Usage, VmSpec
 from vpsorg.ipam.service import prefix_length
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.states import POWER_AFTER, TRANSITIONS, ActionType, ServerStatus
@@ -107,9 +108,12 @@ class Worker:
             await self.record(action, f"gave up after {action.attempts - 1} attempts")
             return
         heartbeat = asyncio.create_task(self._heartbeat(aid, fence))
+        usage = None
         try:
             await self._call_driver(kind, action.server_id)
             error = None
+            if kind != ActionType.DELETE:
+                usage = await self._usage(action.server_id)
         except DriverError as exc:
             error = str(exc) or type(exc).__name__
             log.warning("action %s failed: %s", aid, error)
@@ -120,7 +124,7 @@ class Worker:
             return
         finally:
             heartbeat.cancel()
-        await self.record(action, error)
+        await self.record(action, error, usage)
 
     async def _call_driver(self, kind: ActionType, server_id: int) -> None:
         calls: dict[ActionType, Callable[[int], Awaitable[None]]] = {
@@ -173,8 +177,8 @@ class Worker:
             ssh_public_keys=(server.ssh_public_key,) if server.ssh_public_key else (),
         )
 
-    async def record(self, action: Action, error: str | None) -> None:
-        """Write the outcome and the server's new state in one transaction, if still ours."""
+    async def record(self, action: Action, error: str | None, usage: Usage | None = None) -> None:
+        """Write the outcome, the server's new state and its usage in one transaction, if still ours."""
         kind = ActionType(action.type)
         now = utcnow()
         async with self.sessions.begin() as session:
@@ -192,9 +196,9 @@ class Worker:
             server.power_state = POWER_AFTER[kind]
             if kind == ActionType.DELETE:
                 server.ipv4_address = server.ipv6_address = None
-                usage = await session.get(ServerUsage, server.id)
-                if usage is not None:
-                    await session.delete(usage)
+                sample = await session.get(ServerUsage, server.id)
+                if sample is not None:
+                    await session.delete(sample)
                 return
             if server.deleted_at is None:
                 done = TRANSITIONS[kind].on_success
@@ -203,25 +207,22 @@ class Worker:
                 server.error = None
             if kind == ActionType.CREATE:
                 server.provisioned_at = now
-        if kind != ActionType.DELETE:
-            await self.sample_usage(server_ids=[action.server_id])
+            if usage is not None:
+                await _store_usage(session, server.id, usage, now)
 
-    async def sample_usage(self, server_ids: list[int] | None = None) -> None:
+    async def _usage(self, server_id: int) -> Usage | None:
+        try:
+            return await self.driver.usage(server_id)
+        except DriverError as exc:
+            log.warning("usage of server %s: %s", server_id, exc)
+            return None
+
+    async def sample_usage(self) -> None:
         """Ask the driver for the usage of provisioned servers and keep the latest sample."""
         async with self.sessions() as session:
             q = select(Server.id).where(Server.deleted_at.is_(None), Server.provisioned_at.is_not(None))
-            if server_ids is not None:
-                q = q.where(Server.id.in_(server_ids))
             ids = list(await session.scalars(q))
-        samples = []
-        for sid in ids:
-            try:
-                usage = await self.driver.usage(sid)
-            except DriverError as exc:
-                log.warning("usage of server %s: %s", sid, exc)
-                continue
-            if usage is not None:
-                samples.append((sid, usage))
+        samples = [(sid, usage) for sid in ids if (usage := await self._usage(sid)) is not None]
         if not samples:
             return
         now = utcnow()
@@ -233,15 +234,19 @@ class Worker:
                     )
                 )
             )
-            for sid, u in samples:
+            for sid, usage in samples:
                 if sid in live:
-                    await session.merge(
-                        ServerUsage(
-                            server_id=sid,
-                            cpu_percent=u.cpu_percent,
-                            memory_used=u.memory_used,
-                            disk_used=u.disk_used,
-                            bandwidth_used=u.bandwidth_used,
-                            sampled_at=now,
-                        )
-                    )
+                    await _store_usage(session, sid, usage, now)
+
+
+async def _store_usage(session: AsyncSession, server_id: int, usage: Usage, now: datetime) -> None:
+    await session.merge(
+        ServerUsage(
+            server_id=server_id,
+            cpu_percent=usage.cpu_percent,
+            memory_used=usage.memory_used,
+            disk_used=usage.disk_used,
+            bandwidth_used=usage.bandwidth_used,
+            sampled_at=now,
+        )
+    )
