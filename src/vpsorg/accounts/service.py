@@ -47,7 +47,7 @@ async def create_token(session: AsyncSession, *, account_id: int) -> str:
     """Mint a token for the account; the plain token is returned once and never stored."""
     await get_account(session, account_id=account_id)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(account_id=account_id, token_hash=hash_token(token), prefix=token[:12]))
+    session.add(ApiToken(account_id=account_id, token_hash=hash_token(token)))
     await session.flush()
     return token
 
