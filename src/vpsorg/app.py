@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from vpsorg import __version__
 from vpsorg.accounts.router import router as account_router
@@ -21,7 +22,8 @@ from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.deps import AppState, get_state
 from vpsorg.drivers import load_driver
-from vpsorg.errors import AppError
+from vpsorg.errors import AppError, ValidationFailed
+from vpsorg.schemas import ErrorBody
 from vpsorg.servers.router import router as servers_router
 from vpsorg.ssh_keys.router import router as ssh_keys_router
 from vpsorg.worker.service import Worker
@@ -29,6 +31,7 @@ from vpsorg.worker.service import Worker
 log = logging.getLogger("vpsorg.app")
 
 HTTP_CODES = {
+    400: "invalid_json",  # FastAPI's "error parsing the body": undecodable bytes, unparsable numbers
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -77,11 +80,31 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(400, "validation_error", f"Invalid request: {summary}", {"fields": fields})
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def _allowed_methods(request: Request, allow: str) -> str:
+    """Every method the path answers to.
+
+    GET and POST on one path are two routes, and the router's 405 names only the first one's
+    methods; so add those the OpenAPI document lists for every path template that matches.
+    """
+    methods = {m.strip() for m in allow.split(",") if m.strip()}
+    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    for template, item in request.app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(path):
+            methods |= {m.upper() for m in item if m in HTTP_METHODS}
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, "http_error")
     message = "No such endpoint" if exc.status_code == 404 else str(exc.detail)
-    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request, (headers or {}).get("Allow", ""))}
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 async def _db_error(_: Request, exc: Exception) -> JSONResponse:
@@ -97,6 +120,53 @@ async def _db_error(_: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "Internal server error")
+
+
+def _error_entry(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    if headers:
+        entry["headers"] = headers
+    return entry
+
+
+def _header(description: str, required: bool = True) -> dict[str, Any]:
+    return {"description": description, "required": required, "schema": {"type": "string"}}
+
+
+DB_UNAVAILABLE = "The database is unavailable (code database_unavailable); retry after Retry-After seconds"
+RETRY_AFTER = {"Retry-After": _header("Seconds to wait before retrying", required=False)}
+
+
+def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the error handlers above answer.
+
+    FastAPI documents request validation as 422 with its own body; we answer 400 with ErrorBody.
+    Every authenticated operation reads the database, so it can answer 503 database_unavailable;
+    a 401 carries WWW-Authenticate.
+    """
+    validation = (ValidationFailed.__doc__ or "").strip()
+    for path_item in doc.get("paths", {}).values():
+        for op in path_item.values():
+            responses: dict[str, Any] = op.get("responses", {})
+            if responses.pop("422", None) is not None and "400" not in responses:
+                responses["400"] = _error_entry(validation)
+            if "401" in responses:
+                responses["401"]["headers"] = {"WWW-Authenticate": _header("Bearer")}
+            if op.get("security"):
+                if "503" in responses:
+                    other = responses["503"]["description"].rstrip(".")
+                    responses["503"]["description"] = f"{other}; or: {DB_UNAVAILABLE}"
+                    responses["503"]["headers"] = RETRY_AFTER
+                else:
+                    responses["503"] = _error_entry(DB_UNAVAILABLE, RETRY_AFTER)
+            op["responses"] = dict(sorted(responses.items()))
+    schemas = doc.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return doc
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
@@ -152,7 +222,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         "/readyz",
         tags=["health"],
         summary="The process and its database answer",
-        responses={503: {"description": "The database does not answer"}},
+        responses={503: {"model": ErrorBody, "description": "The database does not answer"}},
     )
     async def readyz(request: Request) -> JSONResponse:
         try:
@@ -162,4 +232,12 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             return error_response(503, "database_unavailable", f"Database unavailable: {type(exc).__name__}")
         return JSONResponse({"status": "ok", "database": "ok"})
 
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

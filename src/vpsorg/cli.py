@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts import service as accounts
@@ -76,7 +77,9 @@ def catalog_load(
     try:
         data = catalog.read_catalog(file)
     except Exception as exc:  # a bad file is the operator's error: say what, not a traceback
-        err.print(f"[red]error:[/red] cannot read catalog {file}: {exc}")
+        # One line: parser and pydantic messages span several; escape() keeps their [...] visible.
+        message = " ".join(f"cannot read catalog {file}: {exc}".split())
+        err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
         raise typer.Exit(1) from None
     counts = _in_transaction(Settings(), lambda s: catalog.load_catalog(s, catalog=data))
     print(

@@ -5,12 +5,12 @@ from fastapi import APIRouter, Path
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut
 from vpsorg.deps import AccountId, Session
-from vpsorg.errors import AUTH_RESPONSES
+from vpsorg.errors import AUTH_RESPONSES, NotFound, errors
 
 router = APIRouter(prefix="/api/v1/actions", tags=["actions"], responses=AUTH_RESPONSES)
 
 
-@router.get("/{action_id}/", summary="Get an action")
+@router.get("/{action_id}/", summary="Get an action", responses=errors(NotFound))
 async def get_action(
     action_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: Session, account_id: AccountId
 ) -> ActionOut:

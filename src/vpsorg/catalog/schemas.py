@@ -86,3 +86,16 @@ class CatalogIn(BaseModel):
     plans: list[PlanIn] = []
     operating_systems: list[OperatingSystemIn] = []
     locations: list[LocationIn] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> "CatalogIn":
+        # A repeated key would reach the database as a unique-constraint error (a traceback).
+        for what, keys in (
+            ("plan id", [str(p.id) for p in self.plans]),
+            ("operating system id", [str(o.id) for o in self.operating_systems]),
+            ("location code", [loc.code for loc in self.locations]),
+        ):
+            repeated = sorted({k for k in keys if keys.count(k) > 1})
+            if repeated:
+                raise ValueError(f"duplicate {what}: {', '.join(repeated)}")
+        return self

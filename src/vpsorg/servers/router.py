@@ -53,7 +53,8 @@ async def list_servers(
     "/",
     status_code=201,
     summary="Create a new server",
-    responses=errors(ValidationFailed, PaymentRequired, CapacityExhausted),
+    responses=errors(ValidationFailed, PaymentRequired, CapacityExhausted)
+    | {201: {"headers": {"Location": {"description": "The new server's URL", "schema": {"type": "string"}}}}},
 )
 async def create_server(
     body: ServerCreate, request: Request, response: Response, session: Session, account_id: AccountId

@@ -1,20 +1,26 @@
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vpsorg.actions.schemas import ActionRef
 from vpsorg.schemas import Id, RequestModel, Timestamp
 from vpsorg.servers.states import ServerStatus
 
 NAME_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
-_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# check_fqdn as a JSON Schema (ECMA 262) pattern, for the OpenAPI document: two or more labels,
+# the last one not all digits. The length bounds are the field's minLength/maxLength.
+FQDN_RE = (
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"(?![0-9]+$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+)
 
 
 def check_fqdn(value: str) -> str:
     """A fully qualified domain name per RFC 1123: two or more labels, no trailing dot."""
     labels = value.split(".")
-    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         raise ValueError("must be a fully qualified domain name such as web01.example.com")
     if labels[-1].isdigit():
         raise ValueError("the top-level label must not be all digits")
@@ -33,7 +39,13 @@ Name = Annotated[
 ]
 Hostname = Annotated[
     str,
-    Field(min_length=3, max_length=253, examples=["web01.example.com"], description="A FQDN (RFC 1123)"),
+    Field(
+        min_length=3,
+        max_length=253,
+        examples=["web01.example.com"],
+        description="A FQDN (RFC 1123)",
+        json_schema_extra={"pattern": FQDN_RE},
+    ),
     AfterValidator(check_fqdn),
 ]
 
@@ -59,9 +71,21 @@ class ServerReplace(RequestModel):
 class ServerPatch(RequestModel):
     """PATCH: any non-empty subset of the PUT fields; null is not a value."""
 
-    name: Name | None = None
-    hostname: Hostname | None = None
-    backups_enabled: bool | None = None
+    @staticmethod
+    def _json_schema(schema: dict[str, Any]) -> None:
+        # As validated: at least one field, and no field nullable (None only marks "not given").
+        schema["minProperties"] = 1
+        for prop in schema["properties"].values():
+            prop.pop("default", None)
+
+    model_config = ConfigDict(json_schema_extra=_json_schema)
+
+    # Typed without "| None": a union would report a bad value twice, under member-tag names
+    # ("name.constrained-str", "name.none: Input should be None"). The None default is never
+    # validated; it only marks a field as not given.
+    name: Name = None  # type: ignore[assignment]
+    hostname: Hostname = None  # type: ignore[assignment]
+    backups_enabled: bool = None  # type: ignore[assignment]
 
     @field_validator("*", mode="before")
     @classmethod

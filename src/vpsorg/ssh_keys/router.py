@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from vpsorg.deps import AccountId, Session
-from vpsorg.errors import AUTH_RESPONSES
+from vpsorg.errors import AUTH_RESPONSES, NotFound, errors
 from vpsorg.pagination import Page, PageParams, page_links, page_params
 from vpsorg.ssh_keys import service as ssh_keys
 from vpsorg.ssh_keys.schemas import SshKeyCreate, SshKeyOut
@@ -36,12 +36,18 @@ async def create_key(body: SshKeyCreate, session: Session, account_id: AccountId
     )
 
 
-@router.get("/{key_id}/", summary="Get an SSH key")
+@router.get("/{key_id}/", summary="Get an SSH key", responses=errors(NotFound))
 async def get_key(key_id: KeyId, session: Session, account_id: AccountId) -> SshKeyOut:
     return _out(await ssh_keys.get_key(session, account_id=account_id, key_id=key_id))
 
 
-@router.delete("/{key_id}/", status_code=204, response_class=Response, summary="Delete an SSH key")
+@router.delete(
+    "/{key_id}/",
+    status_code=204,
+    response_class=Response,
+    summary="Delete an SSH key",
+    responses=errors(NotFound),
+)
 async def delete_key(key_id: KeyId, session: Session, account_id: AccountId) -> Response:
     await ssh_keys.delete_key(session, account_id=account_id, key_id=key_id)
     return Response(status_code=204)

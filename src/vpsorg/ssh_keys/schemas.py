@@ -13,6 +13,9 @@ class SshKeyCreate(RequestModel):
             min_length=1,
             max_length=16384,
             description="An OpenSSH public key line: 'ssh-ed25519 AAAA... comment'",
+            examples=[
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx8Hf7KZwwOtU/LRntaqUk3/eBEBgZ7EXaVd+Ur8OCV user@laptop"
+            ],
         ),
     ]
 

@@ -1,0 +1,81 @@
+"""Schemathesis hooks for tests/test_openapi.py, loaded by the CLI through SCHEMATHESIS_HOOKS.
+
+Two built-in checks are run through narrowed copies, because a few of our documented answers
+depend on stored data rather than on the request, which no OpenAPI document can express. Each
+copy calls the built-in check and forgives exactly the responses listed below, by operation,
+status and error code (and the fields it names); every other failure is reported unchanged.
+The test runs with `--exclude-checks positive_data_acceptance,not_a_server_error`, so these
+copies take the built-ins' place.
+"""
+
+import json
+from typing import Any
+
+import schemathesis
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+# Catalog rows and SSH keys a create refers to by id or code: the schema says "an integer" or
+# "a string", but only ids that exist (and are available) are accepted, with 400 as the seed asks.
+REFERENCES = frozenset({"plan_id", "os_id", "location", "ssh_key_id"})
+
+# positive_data_acceptance: schema-valid requests the API must still refuse.
+#   operation label -> {status: predicate on the error body}
+DATA_DEPENDENT_REJECTIONS: dict[str, dict[int, Any]] = {
+    # The referenced plan/OS/location/key does not exist; the account's credit does not cover it.
+    "POST /api/v1/servers/": {
+        400: lambda e: e["code"] == "validation_error" and _fields(e) <= REFERENCES,
+        402: lambda e: e["code"] == "insufficient_credit",
+    },
+    # A string the schema allows is not necessarily a parseable OpenSSH key, or may be saved already.
+    "POST /api/v1/ssh-keys/": {
+        400: lambda e: e["code"] == "validation_error" and _fields(e) == {"public_key"},
+    },
+    # The spec: 400 when the server's status does not allow the action ("already running").
+    **{
+        f"POST /api/v1/servers/{{server_id}}/{action}/": {400: lambda e: e["code"] == "invalid_state"}
+        for action in ("start", "stop", "reboot")
+    },
+}
+
+# not_a_server_error: a documented 503 that reports a state of the location, not a crash.
+DOCUMENTED_SERVER_ERRORS: dict[str, dict[int, Any]] = {
+    "POST /api/v1/servers/": {503: lambda e: e["code"] == "capacity_exhausted"},
+}
+
+
+def _fields(error: dict[str, Any]) -> set[str]:
+    return {f["name"] for f in error.get("details", {}).get("fields", [])} or {"<none>"}
+
+
+def _forgiven(table: dict[str, dict[int, Any]], response: Any, case: Any) -> bool:
+    predicate = table.get(case.operation.label, {}).get(response.status_code)
+    if predicate is None:
+        return False
+    try:
+        error = json.loads(response.content)["error"]
+        return bool(predicate(error))
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+@schemathesis.check
+def positive_data_acceptance_except_data_dependent(ctx: Any, response: Any, case: Any) -> bool | None:
+    """positive_data_acceptance, except for DATA_DEPENDENT_REJECTIONS."""
+    try:
+        return positive_data_acceptance(ctx, response, case)
+    except AssertionError:
+        if _forgiven(DATA_DEPENDENT_REJECTIONS, response, case):
+            return None
+        raise
+
+
+@schemathesis.check
+def not_a_server_error_except_documented(ctx: Any, response: Any, case: Any) -> bool | None:
+    """not_a_server_error, except for DOCUMENTED_SERVER_ERRORS."""
+    try:
+        return not_a_server_error(ctx, response, case)
+    except AssertionError:
+        if _forgiven(DOCUMENTED_SERVER_ERRORS, response, case):
+            return None
+        raise
