@@ -1,0 +1,362 @@
+"""The catalog over HTTP, and `vpsorg catalog load FILE` as a real process."""
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import Customer
+
+ENVELOPE = {"count", "next", "previous", "results"}
+
+
+def page(customer: Customer, path: str) -> dict[str, Any]:
+    r = customer.http.get(path)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == ENVELOPE
+    assert body["count"] == len(body["results"]) > 0
+    assert body["next"] is None and body["previous"] is None
+    return dict(body)
+
+
+def test_plans(customer: Customer) -> None:
+    plans = {p["id"]: p for p in page(customer, "/api/v1/plans/")["results"]}
+    standard, performance = plans[1], plans[2]
+    assert {k: standard[k] for k in ("id", "name", "vcpus", "memory", "storage", "bandwidth")} == {
+        "id": 1,
+        "name": "Standard VPS",
+        "vcpus": 2,
+        "memory": 4096,
+        "storage": 80,
+        "bandwidth": 2048,
+    }
+    assert {k: performance[k] for k in ("id", "name", "vcpus", "memory", "storage", "bandwidth")} == {
+        "id": 2,
+        "name": "Performance VPS",
+        "vcpus": 4,
+        "memory": 8192,
+        "storage": 160,
+        "bandwidth": 4096,
+    }
+    for plan in plans.values():
+        assert isinstance(plan["price_monthly"], str)
+        assert re.fullmatch(r"\d+\.\d{2}", plan["price_monthly"]), plan
+        assert isinstance(plan["price_hourly"], str)
+        assert re.fullmatch(r"\d+\.\d{2,4}", plan["price_hourly"]), plan
+        assert plan["currency"] == "USD"
+    assert standard["price_monthly"] == "24.00" and performance["price_monthly"] == "48.00"
+    assert list(plans) == sorted(plans)
+
+
+def test_operating_systems(customer: Customer) -> None:
+    systems = {o["id"]: o for o in page(customer, "/api/v1/os/")["results"]}
+    assert systems[5]["name"] == "Ubuntu 22.04 LTS"
+    assert systems[3]["name"] == "Debian 12"
+    assert systems[5]["family"] == "ubuntu" and systems[5]["version"] == "22.04"
+    for os_ in systems.values():
+        assert set(os_) == {"id", "name", "family", "version"}  # the image path stays the operator's
+
+
+def test_locations(customer: Customer) -> None:
+    locations = {loc["code"]: loc for loc in page(customer, "/api/v1/locations/")["results"]}
+    assert {"us-west", "us-east"} <= set(locations)
+    assert locations["us-west"]["country"] == "US"
+    for loc in locations.values():
+        assert set(loc) == {"code", "name", "country"}  # address pools are not customers' business
+
+
+def test_the_catalog_matches_what_servers_show(customer: Customer) -> None:
+    plans = {p["id"]: p for p in page(customer, "/api/v1/plans/")["results"]}
+    systems = {o["id"]: o for o in page(customer, "/api/v1/os/")["results"]}
+    server = customer.create_server(plan_id=2, os_id=3, location="us-east")
+    assert server["plan"] == {k: plans[2][k] for k in ("id", "name", "vcpus", "memory", "storage")}
+    assert server["os"] == {"id": 3, "name": systems[3]["name"]}
+
+
+# --- `vpsorg catalog load FILE` -------------------------------------------------------------
+
+
+def _env(db: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VPSORG_") and k != "COLUMNS"}
+    return env | {"VPSORG_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+
+
+def vpsorg(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vpsorg", *args], env=_env(db), capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly migrated, empty database, made once; tests work on copies."""
+    path = tmp_path_factory.mktemp("catalog") / "template.db"
+    r = vpsorg(path, "migrate")
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+@pytest.fixture
+def db(migrated: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "catalog.db"
+    shutil.copyfile(migrated, path)
+    return path
+
+
+def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+CATALOG: dict[str, Any] = {
+    "plans": [
+        {
+            "id": 10,
+            "name": "Tiny",
+            "vcpus": 1,
+            "memory": 512,
+            "storage": 10,
+            "bandwidth": 500,
+            "price_monthly": "3.50",
+            "price_hourly": "0.0052",
+        },
+        {
+            "id": 11,
+            "name": "Big",
+            "vcpus": 16,
+            "memory": 65536,
+            "storage": 640,
+            "bandwidth": 16384,
+            "price_monthly": "384.00",
+            "price_hourly": "0.5714",
+            "available": False,
+        },
+    ],
+    "operating_systems": [
+        {
+            "id": 20,
+            "name": "Alpine 3.20",
+            "family": "alpine",
+            "version": "3.20",
+            "image": "/var/lib/img/alpine.qcow2",
+        }
+    ],
+    "locations": [
+        {
+            "code": "lab-1",
+            "name": "Lab",
+            "country": "NL",
+            "ipv4_pool": "10.20.0.0/24",
+            "ipv4_gateway": "10.20.0.1",
+            "ipv6_pool": "fd20::/64",
+            "ipv6_gateway": "fd20::1",
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_catalog_load_from_file(db: Path, tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"catalog.{fmt}"
+    path.write_text(yaml.safe_dump(CATALOG) if fmt == "yaml" else json.dumps(CATALOG))
+    r = vpsorg(db, "catalog", "load", str(path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "loaded 2 plans, 1 operating systems, 1 locations"
+    assert rows(
+        db, "SELECT id, name, vcpus, memory, storage, bandwidth, available FROM plans ORDER BY id"
+    ) == [
+        (10, "Tiny", 1, 512, 10, 500, 1),
+        (11, "Big", 16, 65536, 640, 16384, 0),
+    ]
+    ((monthly, hourly),) = rows(db, "SELECT price_monthly, price_hourly FROM plans WHERE id = 10")
+    assert Decimal(str(monthly)) == Decimal("3.50") and Decimal(str(hourly)) == Decimal("0.0052")
+    assert rows(db, "SELECT id, name, family, version, image FROM operating_systems") == [
+        (20, "Alpine 3.20", "alpine", "3.20", "/var/lib/img/alpine.qcow2")
+    ]
+    assert rows(db, "SELECT code, country, ipv4_pool, ipv4_gateway, ipv6_pool FROM locations") == [
+        ("lab-1", "NL", "10.20.0.0/24", "10.20.0.1", "fd20::/64")
+    ]
+
+
+def test_catalog_load_updates_existing_entries(db: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first.yaml"
+    first.write_text(yaml.safe_dump(CATALOG))
+    assert vpsorg(db, "catalog", "load", str(first)).returncode == 0
+
+    changed = json.loads(json.dumps(CATALOG))
+    changed["plans"][0].update(name="Tiny v2", memory=1024, price_monthly="4.00")
+    changed["plans"] = changed["plans"][:1]  # plans left out of a file are kept as they are
+    changed["operating_systems"][0]["available"] = False
+    changed["locations"][0]["name"] = "Laboratory"
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps(changed))
+    r = vpsorg(db, "catalog", "load", str(second))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "loaded 1 plans, 1 operating systems, 1 locations"
+
+    assert rows(db, "SELECT id, name, memory FROM plans ORDER BY id") == [
+        (10, "Tiny v2", 1024),
+        (11, "Big", 65536),
+    ]
+    ((monthly,),) = rows(db, "SELECT price_monthly FROM plans WHERE id = 10")
+    assert Decimal(str(monthly)) == Decimal("4.00")
+    assert rows(db, "SELECT id, available FROM operating_systems") == [(20, 0)]
+    assert rows(db, "SELECT code, name FROM locations") == [
+        ("lab-1", "Laboratory")
+    ]  # updated, not duplicated
+
+    # Loading the same file again changes nothing.
+    assert vpsorg(db, "catalog", "load", str(second)).returncode == 0
+    assert rows(db, "SELECT count(*) FROM plans") == [(2,)]
+    assert rows(db, "SELECT count(*) FROM locations") == [(1,)]
+
+
+def test_catalog_load_without_a_file_loads_the_default(db: Path) -> None:
+    r = vpsorg(db, "catalog", "load")
+    assert r.returncode == 0, r.stderr
+    assert rows(db, "SELECT name FROM plans WHERE id IN (1, 2) ORDER BY id") == [
+        ("Standard VPS",),
+        ("Performance VPS",),
+    ]
+    assert rows(db, "SELECT name FROM operating_systems WHERE id IN (3, 5) ORDER BY id") == [
+        ("Debian 12",),
+        ("Ubuntu 22.04 LTS",),
+    ]
+
+
+def _plan(**changes: Any) -> dict[str, Any]:
+    return {"plans": [CATALOG["plans"][0] | changes]}
+
+
+def _location(**changes: Any) -> dict[str, Any]:
+    return {"locations": [CATALOG["locations"][0] | changes]}
+
+
+MALFORMED: dict[str, tuple[str, str | None]] = {
+    # None: no such file; the long name would be broken in two by a console that wraps.
+    "missing-file-with-a-rather-long-name-that-a-wrapping-console-would-break": ("yaml", None),
+    "yaml-syntax": ("yaml", "plans: [\n  {id: 1,\n"),
+    "yaml-tabs": ("yaml", "plans:\n\t- id: 1\n"),
+    "json-syntax": ("json", '{"plans": [}'),
+    "json-trailing-comma": ("json", '{"plans": [],}'),
+    "empty": ("yaml", ""),
+    "scalar": ("yaml", "hello"),
+    "list": ("json", "[]"),
+    "unknown-section": ("yaml", "servers: []\n"),
+    "unknown-plan-field": ("json", json.dumps(_plan(gpu=1))),
+    "missing-plan-field": ("json", json.dumps({"plans": [{"id": 1, "name": "x"}]})),
+    "zero-vcpus": ("yaml", yaml.safe_dump(_plan(vcpus=0))),
+    "negative-price": ("json", json.dumps(_plan(price_monthly="-1.00"))),
+    "price-not-a-number": ("json", json.dumps(_plan(price_monthly="cheap"))),
+    "id-too-big": ("json", json.dumps(_plan(id=2**31))),
+    "bad-location-code": ("yaml", yaml.safe_dump(_location(code="Lab_1"))),
+    "bad-pool": ("yaml", yaml.safe_dump(_location(ipv4_pool="10.20.0.0/33"))),
+    "gateway-outside-pool": ("yaml", yaml.safe_dump(_location(ipv4_gateway="10.99.0.1"))),
+    "v6-pool-as-v4": ("yaml", yaml.safe_dump(_location(ipv4_pool="fd20::/64", ipv4_gateway="fd20::1"))),
+    "duplicate-plan-id": ("json", json.dumps({"plans": CATALOG["plans"][:1] * 2})),
+    "duplicate-location-code": (
+        "yaml",
+        yaml.safe_dump({"locations": [CATALOG["locations"][0], CATALOG["locations"][0] | {"name": "Other"}]}),
+    ),
+    "markup-like-text": ("yaml", "plans: [{id: 1, name: '[/bold]'}]\n"),
+}
+
+
+def check_one_line_error(path: Path, returncode: int, stdout: str, stderr: str) -> None:
+    assert returncode == 1, (stdout, stderr)
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ") and str(path) in lines[0]
+    assert stdout == ""
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_catalog_load_malformed_file_in_process(db: Path, tmp_path: Path, case: str) -> None:
+    """The whole matrix through the same CLI entry point, in this process (a process each is slow)."""
+    from typer.testing import CliRunner
+
+    from vpsorg.cli import app
+
+    fmt, text = MALFORMED[case]
+    path = tmp_path / f"{case}.{fmt}"
+    if text is not None:
+        path.write_text(text)
+    r = CliRunner().invoke(
+        app, ["catalog", "load", str(path)], env={"VPSORG_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+    )
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    check_one_line_error(path, r.exit_code, r.stdout, r.stderr)
+    assert rows(db, "SELECT count(*) FROM plans") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM locations") == [(0,)]
+
+
+SUBPROCESS_CASES = [
+    "yaml-syntax",
+    "zero-vcpus",
+    "duplicate-location-code",
+    "missing-file-with-a-rather-long-name-that-a-wrapping-console-would-break",
+]
+
+
+@pytest.fixture(scope="module")
+def malformed_runs(
+    migrated: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, tuple[Path, int, str, str]]]:
+    """`vpsorg catalog load` as real processes on some malformed files, run side by side."""
+    workdir = tmp_path_factory.mktemp("malformed")
+    db = workdir / "catalog.db"
+    shutil.copyfile(migrated, db)
+    procs = {}
+    for case in SUBPROCESS_CASES:
+        fmt, text = MALFORMED[case]
+        path = workdir / f"{case}.{fmt}"
+        if text is not None:
+            path.write_text(text)
+        procs[case] = (
+            path,
+            subprocess.Popen(
+                [sys.executable, "-m", "vpsorg", "catalog", "load", str(path)],
+                env=_env(db),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+    results = {}
+    for case, (path, proc) in procs.items():
+        out, err = proc.communicate(timeout=300)
+        results[case] = (path, proc.returncode, out, err)
+    return db, results
+
+
+@pytest.mark.parametrize("case", SUBPROCESS_CASES)
+def test_catalog_load_malformed_file_is_a_one_line_error(
+    malformed_runs: tuple[Path, dict[str, tuple[Path, int, str, str]]], case: str
+) -> None:
+    db, results = malformed_runs
+    check_one_line_error(*results[case])
+    assert rows(db, "SELECT count(*) FROM plans") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM locations") == [(0,)]
+
+
+def test_catalog_error_keeps_the_validation_detail(
+    malformed_runs: tuple[Path, dict[str, tuple[Path, int, str, str]]],
+) -> None:
+    _, results = malformed_runs
+    stderr = results["zero-vcpus"][3]
+    assert "plans.0.vcpus" in stderr
+    assert "greater than or equal to 1" in stderr
+    assert "input_value=0" in stderr  # not swallowed as console markup
+    assert "duplicate location code: lab-1" in results["duplicate-location-code"][3]
+    assert "No such file" in results[SUBPROCESS_CASES[-1]][3]
