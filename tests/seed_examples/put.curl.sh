@@ -1,0 +1,8 @@
+curl -X PUT "https://admin.vps.org/api/v1/servers/12345/" \
+  -H "Authorization: Bearer YOUR_API_TOKEN" \
+  -H "Content-Type: application/json" \
+  -d '{
+    "name": "web-server-updated",
+    "hostname": "web-updated.example.com",
+    "backups_enabled": true
+  }'

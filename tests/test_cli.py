@@ -1,0 +1,283 @@
+"""The operator CLI as real processes: `python -m vpsorg ...` over a fresh SQLite file."""
+
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from tests.conftest import (
+    Proc,
+    free_port,
+    prepare_database,
+    run_db,
+    spawn,
+    test_settings,
+    vpsorg_env,
+    wait_http,
+)
+from vpsorg.accounts import service as accounts
+from vpsorg.app import create_app
+from vpsorg.config import Settings
+
+TIMEOUT = 60  # a bound on every process and every wait; tests normally need a fraction of it
+SERVER = {"name": "cli-1", "plan_id": 1, "os_id": 5, "location": "us-west"}
+
+
+def start(settings: Settings, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vpsorg", *args],
+        env=vpsorg_env(settings),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(popen: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        out, err = popen.communicate(timeout=TIMEOUT)
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+            popen.wait()
+    return subprocess.CompletedProcess(popen.args, popen.returncode, out, err)
+
+
+def vpsorg(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `vpsorg ARGS` to completion."""
+    return finish(start(settings, *args))
+
+
+def side_by_side(settings: Settings, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """Run independent `vpsorg` commands at the same time (each start-up is most of the cost)."""
+    running = [start(settings, *args) for args in commands]
+    try:
+        return [finish(popen) for popen in running]
+    finally:
+        for popen in running:
+            if popen.poll() is None:
+                popen.kill()
+                popen.wait()
+
+
+def last_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, f"{done.args} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout.strip().splitlines()[-1]
+
+
+def assert_clean_error(done: subprocess.CompletedProcess[str], message: str) -> None:
+    """Exit 1 with one line on stderr naming the problem, and no traceback."""
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stdout + done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], done.stderr
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The API (no worker) over settings' database on a loopback port, in this process."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=TIMEOUT)
+
+
+def client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
+
+
+def wait_status(http: httpx.Client, server_id: int, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        r = http.get(f"/api/v1/servers/{server_id}/")
+        assert r.status_code == 200, r.text
+        if r.json()["status"] == status:
+            return dict(r.json())
+        assert time.monotonic() < deadline, f"server {server_id} is {r.json()['status']}, not {status}"
+        time.sleep(0.05)
+
+
+def wait_token(proc: Proc) -> str:
+    """The token `serve --demo` prints before it starts serving."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        found = re.search(r"^API token:\s+(\S+)$", proc.log.read_text(errors="replace"), re.MULTILINE)
+        if found:
+            return found.group(1)
+        assert proc.popen.poll() is None, f"serve exited {proc.popen.returncode}:\n{proc.log.read_text()}"
+        assert time.monotonic() < deadline, f"no token printed:\n{proc.log.read_text()}"
+        time.sleep(0.05)
+
+
+def stop(proc: Proc) -> int:
+    """SIGTERM, as a service manager would; the exit code."""
+    proc.popen.send_signal(signal.SIGTERM)
+    try:
+        return proc.popen.wait(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+
+
+def assert_served_and_shut_down(proc: Proc, code: int) -> None:
+    """uvicorn shuts down gracefully on SIGTERM, then re-raises the signal: -SIGTERM, not 0."""
+    log = proc.log.read_text(errors="replace")
+    assert code in (0, -signal.SIGTERM), log
+    assert "Application startup complete" in log and "Application shutdown complete" in log, log
+    assert "Traceback" not in log, log
+
+
+def table_counts(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        return {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
+            for table in ("plans", "operating_systems", "locations", "accounts")
+        }
+
+
+def test_bootstrap_commands(tmp_path: Path) -> None:
+    """migrate, catalog load, accounts create, tokens create; errors are one line, exit 1."""
+    db = tmp_path / "cli.db"
+    settings = test_settings(db)
+
+    for _ in range(2):  # idempotent
+        done = vpsorg(settings, "migrate")
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+    assert table_counts(db) == {"plans": 0, "operating_systems": 0, "locations": 0, "accounts": 0}
+
+    loaded, created = side_by_side(
+        settings,
+        ["catalog", "load"],
+        ["accounts", "create", "--email", "ops@example.com", "--credit", "50"],
+    )
+    assert re.fullmatch(r"loaded \d+ plans, \d+ operating systems, \d+ locations", last_line(loaded))
+    account_id = int(last_line(created))
+
+    minted, duplicate, no_account = side_by_side(
+        settings,
+        ["tokens", "create", "--account", str(account_id)],
+        ["accounts", "create", "--email", "ops@example.com", "--credit", "5"],
+        ["tokens", "create", "--account", "999"],
+    )
+    token = last_line(minted)
+    assert re.fullmatch(r"\S{20,}", token), token
+    assert_clean_error(duplicate, "an account with this email exists")
+    assert_clean_error(no_account, "No account with id 999")
+
+    assert table_counts(db)["accounts"] == 1
+    with serving(settings) as url, client(url, token) as http:
+        r = http.get("/api/v1/account/")
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == account_id and r.json()["email"] == "ops@example.com"
+        assert r.json()["credit"] == "50.00"
+        r = http.get("/api/v1/servers/")
+        assert r.status_code == 200 and r.json()["count"] == 0, r.text
+        assert http.get("/api/v1/plans/").json()["count"] > 0  # the catalog was loaded
+        with client(url, token + "x") as wrong:
+            assert wrong.get("/api/v1/servers/").status_code == 401
+
+
+def test_serve_demo_on_an_empty_database_and_again(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"  # does not exist yet
+    settings = test_settings(db, log_level="info")  # uvicorn then logs its startup and shutdown
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    first = spawn(["serve", "--demo", "--port", str(port)], settings, tmp_path / "first.log")
+    try:
+        token = wait_token(first)
+        wait_http(f"{url}/healthz", timeout=TIMEOUT)
+        r = httpx.get(f"{url}/readyz", timeout=TIMEOUT)
+        assert r.status_code == 200 and r.json() == {"status": "ok", "database": "ok"}
+        with client(url, token) as http:
+            r = http.get("/api/v1/servers/")
+            assert r.status_code == 200 and r.json()["count"] == 0, r.text
+            r = http.post("/api/v1/servers/", json=SERVER)
+            assert r.status_code == 201, r.text
+            server_id = r.json()["id"]
+            wait_status(http, server_id, "active")  # the in-process worker, time scale 0
+    finally:
+        code = stop(first)
+    assert_served_and_shut_down(first, code)
+    counts = table_counts(db)
+    assert counts["plans"] > 0 and counts["operating_systems"] > 0 and counts["locations"] > 0
+    assert counts["accounts"] == 1
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    second = spawn(["serve", "--demo", "--port", str(port)], settings, tmp_path / "second.log")
+    try:
+        again = wait_token(second)
+        assert again != token
+        wait_http(f"{url}/healthz", timeout=TIMEOUT)
+        with client(url, again) as http:
+            r = http.get("/api/v1/servers/")  # the same demo account: it sees the first run's server
+            assert r.status_code == 200, r.text
+            assert [s["id"] for s in r.json()["results"]] == [server_id]
+            assert r.json()["results"][0]["status"] == "active"
+    finally:
+        code = stop(second)
+    assert_served_and_shut_down(second, code)
+    assert table_counts(db) == counts  # neither the catalog nor the demo account was duplicated
+
+
+def test_serve_without_worker_then_a_separate_worker(tmp_path: Path) -> None:
+    settings = test_settings(tmp_path / "split.db")
+    prepare_database(settings)
+
+    async def make(session: Any) -> str:
+        account = await accounts.create_account(session, email="split@example.com", credit=Decimal("100"))
+        return await accounts.create_token(session, account_id=account.id)
+
+    token = run_db(settings, make)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    api = spawn(["serve", "--no-worker", "--port", str(port)], settings, tmp_path / "api.log")
+    worker: Proc | None = None
+    try:
+        wait_http(f"{url}/healthz", timeout=TIMEOUT)
+        with client(url, token) as http:
+            r = http.post("/api/v1/servers/", json=SERVER)
+            assert r.status_code == 201, r.text
+            server_id = r.json()["id"]
+            # A worker polls every 0.05 s at time scale 0: with one running, this would be ample.
+            time.sleep(0.5)
+            assert http.get(f"/api/v1/servers/{server_id}/").json()["status"] == "provisioning"
+            actions = http.get(f"/api/v1/servers/{server_id}/actions/").json()["results"]
+            assert [(a["type"], a["status"]) for a in actions] == [("create", "queued")]
+
+            worker = spawn(["worker"], settings, tmp_path / "worker.log")
+            wait_status(http, server_id, "active")
+            actions = http.get(f"/api/v1/servers/{server_id}/actions/").json()["results"]
+            assert [(a["type"], a["status"]) for a in actions] == [("create", "success")]
+
+        assert stop(worker) == 0, worker.log.read_text()
+        assert "Traceback" not in worker.log.read_text()
+    finally:
+        for proc in (worker, api):
+            if proc is not None:
+                proc.kill()
+    assert "Traceback" not in api.log.read_text()
