@@ -27,12 +27,21 @@ def test_readme_quick_start_names_make_run_and_make_test() -> None:
 
 def test_make_run_prints_a_working_token_and_the_curl_examples_work(tmp_path: Path) -> None:
     port = free_port()
-    env = dict(os.environ, VPSORG_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/readme.db",
-               VPSORG_SIMULATOR_TIME_SCALE="0.1")
+    env = dict(
+        os.environ,
+        VPSORG_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/readme.db",
+        VPSORG_SIMULATOR_TIME_SCALE="0.1",
+    )
     log = tmp_path / "make-run.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            ["make", "run", f"PORT={port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(base + "/healthz", timeout=120)
@@ -42,8 +51,9 @@ def test_make_run_prints_a_working_token_and_the_curl_examples_work(tmp_path: Pa
         block = sh_blocks()[1]
         assert "http://127.0.0.1:8000" in block
         script = block.replace("http://127.0.0.1:8000", base).replace("vps_...", token.group(1))
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, result.stderr
         decoder = json.JSONDecoder()
         created, end = decoder.raw_decode(result.stdout)

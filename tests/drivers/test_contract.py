@@ -4,11 +4,9 @@ Each driver fixture yields a fresh hypervisor; the same tests hold for all of th
 """
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import prepare_database, test_settings
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.drivers.base import Driver, DriverError, VmSpec
@@ -18,26 +16,25 @@ from vpsorg.servers.states import PowerState
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def spec(server_id: int = 4242) -> VmSpec:
     return VmSpec(
-        server_id=server_id, name=f"vps-{server_id}", hostname="contract.example.com", vcpus=2,
-        memory_mib=2048, storage_gb=40, os_image=None,
-        ipv4_address="203.0.113.50", ipv4_prefix=24, ipv4_gateway="203.0.113.1",
-        ipv6_address="2001:db8:1::50", ipv6_prefix=64, ipv6_gateway="2001:db8:1::1",
-        ssh_public_keys=("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0S5m2d3v2gWBk2e6n7b3wqQ0v1n2b3c4d5e6f7g8h9 t",),
+        server_id=server_id,
+        name=f"vps-{server_id}",
+        hostname="contract.example.com",
+        vcpus=2,
+        memory_mib=2048,
+        storage_gb=40,
+        os_image=None,
+        ipv4_address="203.0.113.50",
+        ipv4_prefix=24,
+        ipv4_gateway="203.0.113.1",
+        ipv6_address="2001:db8:1::50",
+        ipv6_prefix=64,
+        ipv6_gateway="2001:db8:1::1",
+        ssh_public_keys=(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0S5m2d3v2gWBk2e6n7b3wqQ0v1n2b3c4d5e6f7g8h9 t",
+        ),
     )
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    s = test_settings(tmp_path / "driver.db")
-    prepare_database(s)
-    return s
 
 
 @pytest.fixture(params=["simulator"])
@@ -61,7 +58,9 @@ async def test_create_is_idempotent(driver: Driver) -> None:
     await driver.create(spec())
     await driver.stop(4242)
     await driver.create(spec())  # a retried create converges on one running machine
-    assert [(m.server_id, m.power_state) for m in await driver.list_machines()] == [(4242, PowerState.RUNNING)]
+    assert [(m.server_id, m.power_state) for m in await driver.list_machines()] == [
+        (4242, PowerState.RUNNING)
+    ]
 
 
 async def test_power_cycle_and_idempotent_calls(driver: Driver) -> None:

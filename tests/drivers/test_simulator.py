@@ -5,7 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.drivers.test_contract import settings, spec  # noqa: F401 (fixture)
+from tests.drivers.test_contract import spec
+from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.drivers.base import DriverError
 from vpsorg.drivers.simulator import SimMachine, SimulatorDriver, inject_fault
@@ -14,12 +15,7 @@ from vpsorg.servers.states import PowerState
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-async def test_failed_create_leaves_nothing_behind(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_failed_create_leaves_nothing_behind(settings: Settings) -> None:
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
     driver = SimulatorDriver(sessions, time_scale=0)
@@ -33,7 +29,7 @@ async def test_failed_create_leaves_nothing_behind(settings) -> None:  # type: i
     await engine.dispose()
 
 
-async def test_machines_persist_across_driver_instances(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_machines_persist_across_driver_instances(settings: Settings) -> None:
     engine = make_engine(settings)
     await SimulatorDriver(make_sessionmaker(engine), time_scale=0).create(spec())
     await engine.dispose()
@@ -43,7 +39,7 @@ async def test_machines_persist_across_driver_instances(settings) -> None:  # ty
     await engine.dispose()
 
 
-async def test_time_scale_sets_how_long_operations_take(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_time_scale_sets_how_long_operations_take(settings: Settings) -> None:
     engine = make_engine(settings)
     driver = SimulatorDriver(make_sessionmaker(engine), time_scale=0.1)  # create 0.5 s, stop 0.2 s
     started = time.monotonic()
@@ -56,7 +52,7 @@ async def test_time_scale_sets_how_long_operations_take(settings) -> None:  # ty
     await engine.dispose()
 
 
-async def test_bandwidth_grows_while_running(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_bandwidth_grows_while_running(settings: Settings) -> None:
     engine = make_engine(settings)
     sessions = make_sessionmaker(engine)
     driver = SimulatorDriver(sessions, time_scale=0)

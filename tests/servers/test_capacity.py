@@ -12,7 +12,9 @@ def test_exhausted_pool_answers_503_and_creates_nothing(live: Live) -> None:
     first, second = live.account(), live.account()
     # The tiny-test location has exactly one assignable IPv4 address.
     taken = first.create_server(location="tiny-test")
-    r = second.http.post("/api/v1/servers/", json={"name": "x", "plan_id": 1, "os_id": 5, "location": "tiny-test"})
+    r = second.http.post(
+        "/api/v1/servers/", json={"name": "x", "plan_id": 1, "os_id": 5, "location": "tiny-test"}
+    )
     assert r.status_code == 503, r.text
     assert r.json()["error"]["code"] == "capacity_exhausted"
     assert second.http.get("/api/v1/servers/").json()["count"] == 0
@@ -42,7 +44,9 @@ def test_addresses_are_never_shared(live: Live) -> None:
 
 def test_insufficient_credit_is_402(live: Live) -> None:
     poor = live.account(credit="23.99")  # plan 1 costs 24.00 a month
-    r = poor.http.post("/api/v1/servers/", json={"name": "x", "plan_id": 1, "os_id": 5, "location": "us-west"})
+    r = poor.http.post(
+        "/api/v1/servers/", json={"name": "x", "plan_id": 1, "os_id": 5, "location": "us-west"}
+    )
     assert r.status_code == 402
     assert r.json()["error"]["code"] == "insufficient_credit"
     assert poor.http.get("/api/v1/servers/").json()["count"] == 0

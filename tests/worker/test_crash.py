@@ -67,7 +67,9 @@ def plant(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def create(plant: Plant) -> tuple[int, int]:
-    r = plant.http.post("/api/v1/servers/", json={"name": "crash", "plan_id": 1, "os_id": 5, "location": "us-west"})
+    r = plant.http.post(
+        "/api/v1/servers/", json={"name": "crash", "plan_id": 1, "os_id": 5, "location": "us-west"}
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"], r.json()["action"]["id"]
 

@@ -44,7 +44,9 @@ def test_stale_claim_cannot_record_and_only_first_in_line_is_claimable(tmp_path:
         async with sessions.begin() as s:
             # delete_server cancelled the queued create, so the delete is first in line
             cancelled = await s.get(Action, create.id)
-            assert cancelled is not None and cancelled.status == "error" and "deleted" in (cancelled.error or "")
+            assert (
+                cancelled is not None and cancelled.status == "error" and "deleted" in (cancelled.error or "")
+            )
             assert await actions.next_claimable(s, exclude=set()) == delete.id
             first = await actions.claim(s, action_id=delete.id, owner="a", lease_seconds=0.05)
             assert first is not None and first.fence == 1
@@ -57,7 +59,9 @@ def test_stale_claim_cannot_record_and_only_first_in_line_is_claimable(tmp_path:
             assert not await actions.finish(s, action_id=delete.id, fence=1, error="stale")
         async with sessions.begin() as s:
             row = await s.scalar(select(Action).where(Action.id == delete.id))
-            assert row is not None and row.status == "running" and row.lease_owner == "b" and row.error is None
+            assert (
+                row is not None and row.status == "running" and row.lease_owner == "b" and row.error is None
+            )
             assert await actions.finish(s, action_id=delete.id, fence=2)
         async with sessions() as s:
             row = await s.get(Action, delete.id)
