@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -153,14 +154,12 @@ class Customer:
         return self.wait_status(created["id"], "active")
 
 
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    db_path = tmp_path_factory.mktemp("live") / "vpsorg.db"
-    settings = test_settings(db_path)
-    prepare_database(settings)
+@contextmanager
+def serve_in_thread(settings: Settings, log_level: str = "warning") -> Iterator[Live]:
+    """The app, with its worker, on a real uvicorn server on a free loopback port."""
     app = create_app(settings, run_worker=True)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -168,9 +167,19 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
-    yield Live(url=f"http://127.0.0.1:{port}", settings=settings, app=app)
-    server.should_exit = True
-    thread.join(timeout=20)
+    try:
+        yield Live(url=f"http://127.0.0.1:{port}", settings=settings, app=app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    settings = test_settings(tmp_path_factory.mktemp("live") / "vpsorg.db")
+    prepare_database(settings)
+    with serve_in_thread(settings) as server:
+        yield server
 
 
 @pytest.fixture

@@ -33,7 +33,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -41,12 +40,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.conftest import Customer, Live, free_port, prepare_database, test_settings
-from vpsorg.app import create_app
+from tests.conftest import Customer, Live, prepare_database, serve_in_thread, test_settings
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
@@ -80,19 +77,8 @@ def own_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     db = tmp_path_factory.mktemp("openapi") / "vpsorg.db"
     settings = test_settings(db, metrics_interval_seconds=5.0, reconcile_interval_seconds=5.0)
     prepare_database(settings)
-    app = create_app(settings, run_worker=True)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    yield Live(url=f"http://127.0.0.1:{port}", settings=settings, app=app)
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serve_in_thread(settings, log_level="critical") as server:
+        yield server
 
 
 def seed_objects(customer: Customer) -> None:

@@ -13,9 +13,12 @@ from vpsorg.actions.models import Action
 from vpsorg.catalog.models import Location
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
+from vpsorg.drivers.simulator import SimMachine, SimulatorDriver
 from vpsorg.servers import service as servers
+from vpsorg.servers.models import Server
 from vpsorg.servers.schemas import ServerCreate
 from vpsorg.servers.states import ActionType
+from vpsorg.worker.service import Worker
 
 
 def test_stale_claim_cannot_record_and_only_first_in_line_is_claimable(tmp_path: Path) -> None:
@@ -67,6 +70,37 @@ def test_stale_claim_cannot_record_and_only_first_in_line_is_claimable(tmp_path:
             row = await s.get(Action, delete.id)
             assert row is not None and row.status == "success"
             assert await actions.next_claimable(s, exclude=set()) is None
+        await engine.dispose()
+
+    asyncio.run(main())
+
+
+def test_an_action_that_keeps_failing_the_worker_is_given_up(tmp_path: Path) -> None:
+    settings: Settings = test_settings(tmp_path / "giveup.db", worker_max_attempts=2)
+    prepare_database(settings)
+
+    async def main() -> None:
+        engine = make_engine(settings)
+        sessions = make_sessionmaker(engine)
+        async with sessions.begin() as s:
+            account = await accounts.create_account(s, email="g@example.com", credit=Decimal(100))
+            data = ServerCreate(name="g", plan_id=1, os_id=5, location="us-west")
+            server, create = await servers.create_server(s, account_id=account.id, data=data)
+        # Two workers claimed it and vanished without a word (their leases ran out) ...
+        for owner in ("a", "b"):
+            async with sessions.begin() as s:
+                assert await actions.claim(s, action_id=create.id, owner=owner, lease_seconds=0.01)
+            await asyncio.sleep(0.05)
+        # ... so the third claim gives up instead of calling the driver once more.
+        worker = Worker(settings, sessions, SimulatorDriver(sessions, time_scale=0))
+        await worker.run_until_idle()
+        async with sessions() as s:
+            action = await s.get(Action, create.id)
+            assert action is not None and action.status == "error" and action.attempts == 3
+            assert action.error == "gave up after 2 attempts"
+            row = await s.get(Server, server.id)
+            assert row is not None and row.status == "error" and row.error == action.error
+            assert await s.get(SimMachine, server.id) is None
         await engine.dispose()
 
     asyncio.run(main())

@@ -102,6 +102,18 @@ class Worker:
                 await asyncio.gather(*list(self._running.values()), return_exceptions=True)
 
     async def execute(self, action: Action) -> None:
+        """Run one claimed action to its recorded outcome.
+
+        A DriverError is the hypervisor's answer and fails the action. Any other exception
+        is our own trouble (a bug, the database away): the action stays claimed, its lease
+        runs out, and it is tried again, at most worker_max_attempts times.
+        """
+        try:
+            await self._execute(action)
+        except Exception:
+            log.exception("action %s: worker failure; it is retried when its lease expires", action.id)
+
+    async def _execute(self, action: Action) -> None:
         aid, fence, kind = action.id, action.fence, ActionType(action.type)
         log.info("action %s (%s server %s) attempt %s", aid, kind, action.server_id, action.attempts)
         if action.attempts > self.settings.worker_max_attempts:
@@ -117,11 +129,6 @@ class Worker:
         except DriverError as exc:
             error = str(exc) or type(exc).__name__
             log.warning("action %s failed: %s", aid, error)
-        except Exception:
-            # Not the hypervisor's answer but our own trouble (a bug, the database): leave
-            # the action claimed; its lease runs out and it is tried again.
-            log.exception("action %s crashed; it will be retried when its lease expires", aid)
-            return
         finally:
             heartbeat.cancel()
         await self.record(action, error, usage)
