@@ -155,9 +155,11 @@ class Customer:
 
 
 @contextmanager
-def serve_in_thread(settings: Settings, log_level: str = "warning") -> Iterator[Live]:
-    """The app, with its worker, on a real uvicorn server on a free loopback port."""
-    app = create_app(settings, run_worker=True)
+def serve_in_thread(
+    settings: Settings, log_level: str = "warning", run_worker: bool = True
+) -> Iterator[Live]:
+    """The app (with its worker, by default) on a real uvicorn server on a free loopback port."""
+    app = create_app(settings, run_worker=run_worker)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -1,0 +1,25 @@
+"""Health endpoints: /healthz is the process, /readyz the process and its database."""
+
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Live, serve_in_thread, test_settings
+
+
+def test_healthz_and_readyz_answer_when_all_is_well(live: Live) -> None:
+    assert httpx.get(live.url + "/healthz").json() == {"status": "ok"}
+    r = httpx.get(live.url + "/readyz")
+    assert r.status_code == 200 and r.json()["database"] == "ok"
+
+
+def test_readyz_is_503_while_the_database_is_unreachable(tmp_path: Path) -> None:
+    settings = test_settings(tmp_path / "no-such-dir" / "vpsorg.db")
+    with serve_in_thread(settings, log_level="critical", run_worker=False) as server:
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        r = httpx.get(server.url + "/readyz")
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "database_unavailable"
+        # An API call in the meantime is a 503 with the error body, not a 500.
+        r = httpx.get(server.url + "/api/v1/servers/", headers={"Authorization": "Bearer x"})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
