@@ -5,7 +5,6 @@ time scale 0); tests isolate themselves by creating their own accounts. Tests th
 processes of their own (crash recovery, the CLI) start them with `spawn_server`.
 """
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -30,7 +29,7 @@ from vpsorg.app import create_app
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.schemas import CatalogIn
 from vpsorg.config import Settings
-from vpsorg.db import make_engine, make_sessionmaker
+from vpsorg.db import run_transaction
 
 # A location whose IPv4 pool holds exactly one assignable address (a /30 less its gateway).
 TINY_LOCATION = {
@@ -69,16 +68,7 @@ test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a 
 
 def run_db(settings: Settings, fn: Callable[[Any], Any]) -> Any:
     """Run fn(session) in one committed transaction on a private engine."""
-
-    async def main() -> Any:
-        engine = make_engine(settings)
-        try:
-            async with make_sessionmaker(engine).begin() as session:
-                return await fn(session)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
+    return run_transaction(settings, fn)
 
 
 def prepare_database(settings: Settings) -> None:

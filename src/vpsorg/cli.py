@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vpsorg.accounts import service as accounts
 from vpsorg.catalog import service as catalog
 from vpsorg.config import Settings
-from vpsorg.db import make_engine, make_sessionmaker
+from vpsorg.db import make_engine, make_sessionmaker, run_transaction
 from vpsorg.errors import AppError
 
 app = typer.Typer(help="Operate a vpsorg control plane.", no_args_is_help=True, add_completion=False)
@@ -35,19 +35,10 @@ DEMO_CREDIT = Decimal("1000.00")
 
 def _in_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run fn in one committed transaction; AppErrors become a one-line message and exit 1."""
-
-    async def main() -> T:
-        engine = make_engine(settings)
-        try:
-            async with make_sessionmaker(engine).begin() as session:
-                return await fn(session)
-        finally:
-            await engine.dispose()
-
     try:
-        return asyncio.run(main())
+        return run_transaction(settings, fn)
     except AppError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]error:[/red] {escape(exc.message)}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 

@@ -1,8 +1,9 @@
 """Database plumbing: the declarative base, engine and session factories."""
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
@@ -103,3 +104,20 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
         except BaseException:
             await session.rollback()
             raise
+
+
+T = TypeVar("T")
+
+
+def run_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run fn(session) in one committed transaction on a private engine, from sync code."""
+
+    async def main() -> T:
+        engine = make_engine(settings)
+        try:
+            async with make_sessionmaker(engine).begin() as session:
+                return await fn(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
