@@ -89,11 +89,18 @@ def _allowed_methods(request: Request, allow: str) -> str:
     GET and POST on one path are two routes, and the router's 405 names only the first one's
     methods; so add those the OpenAPI document lists for every path template that matches.
     """
+    table = getattr(request.app.state, "path_methods", None)
+    if table is None:  # built once, on the first 405
+        table = [
+            (compile_path(template)[0], {m.upper() for m in item if m in HTTP_METHODS})
+            for template, item in request.app.openapi().get("paths", {}).items()
+        ]
+        request.app.state.path_methods = table
     methods = {m.strip() for m in allow.split(",") if m.strip()}
     path = request.url.path.removeprefix(request.scope.get("root_path", ""))
-    for template, item in request.app.openapi().get("paths", {}).items():
-        if compile_path(template)[0].match(path):
-            methods |= {m.upper() for m in item if m in HTTP_METHODS}
+    for pattern, listed in table:
+        if pattern.match(path):
+            methods |= listed
     return ", ".join(sorted(methods))
 
 
