@@ -6,7 +6,10 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
-STAMP := $(VENV)/.synced-$(UV_VERSION)
+# The libvirt driver's binding (libvirt-python) compiles against libvirt's headers: where
+# they are installed (libvirt-dev), the environment gets the `libvirt` extra.
+LIBVIRT := $(shell pkg-config --exists libvirt 2>/dev/null && echo libvirt)
+STAMP := $(VENV)/.synced-$(UV_VERSION)$(if $(LIBVIRT),-libvirt)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -22,7 +25,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(STAMP): $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen
+	$(UV) sync --frozen $(if $(LIBVIRT),--extra libvirt)
 	@rm -f $(VENV)/.synced-*
 	@touch $@
 

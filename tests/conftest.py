@@ -204,7 +204,8 @@ class Proc:
 def vpsorg_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
-        env[f"VPSORG_{name.upper()}"] = str(value)
+        if value is not None:
+            env[f"VPSORG_{name.upper()}"] = str(value)
     return env
 
 

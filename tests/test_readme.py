@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import yaml
 
 from tests.conftest import free_port, wait_http
 
@@ -79,3 +80,31 @@ def test_make_run_prints_a_working_token_and_the_curl_examples_work(tmp_path: Pa
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_libvirt_host_setup_is_what_ci_runs() -> None:
+    """The README's host setup for real servers is run by .ci/run: the same packages (CI
+    installs a superset), the same start script, the same `make` bootstrap."""
+    block = README.split("### Host setup (Debian 12)", 1)[1].split("```", 2)[1]
+    lines = [line.strip() for line in block.strip().splitlines()]
+    assert lines[0].startswith("apt-get install -y --no-install-recommends ")
+    readme_packages = set(lines[0].split("--no-install-recommends", 1)[1].split())
+    ci = (ROOT / ".ci" / "run").read_text()
+    ci_packages = set(re.search(r"packages=\((.*?)\)", ci, re.S).group(1).split())  # type: ignore[union-attr]
+    assert readme_packages <= ci_packages, readme_packages - ci_packages
+    assert lines[1:] == ["scripts/start-libvirtd.sh", "make install"]
+    assert "\nscripts/start-libvirtd.sh\n" in ci and "\nmake test\n" in ci
+    assert (ROOT / "scripts" / "start-libvirtd.sh").stat().st_mode & 0o111
+
+
+def test_libvirt_image_catalog_example_loads() -> None:
+    """The README's catalog entry for a directly booted image is valid catalog input, and
+    its kernel command line is the one the tests boot the built image with."""
+    from tests.drivers.libvirt.conftest import GuestImage
+    from vpsorg.catalog.schemas import CatalogIn
+
+    block = README.split("### Images", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    entry = CatalogIn.model_validate(yaml.safe_load(block)).operating_systems[0]
+    assert entry.image and entry.kernel and entry.initrd
+    assert entry.kernel_args == GuestImage.kernel_args
+    assert "scripts/build-debian-image.sh /var/lib/vpsorg/images/debian-12" in README

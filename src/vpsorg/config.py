@@ -1,5 +1,7 @@
 """Settings, read from the environment with the prefix VPSORG_."""
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,4 +24,15 @@ class Settings(BaseSettings):
     metrics_interval_seconds: float = Field(default=10.0, gt=0)
     reconcile_interval_seconds: float = Field(default=30.0, gt=0)
     sqlite_busy_timeout_ms: int = 30000
+    # The libvirt driver (VPSORG_DRIVER=libvirt); see the README's "Real servers" section.
+    libvirt_uri: str = "qemu:///system"
+    libvirt_storage_dir: str = "/var/lib/vpsorg/machines"
+    libvirt_network: str = "default"  # a libvirt network the guests' NICs join...
+    libvirt_bridge: str | None = None  # ...or, when set, a host bridge (a public network)
+    libvirt_virt_type: Literal["auto", "kvm", "qemu"] = "auto"
+    libvirt_boot_check: Literal["cloud-init", "agent", "none"] = "cloud-init"
+    libvirt_boot_timeout_seconds: float = Field(default=300.0, gt=0)
+    libvirt_shutdown_grace_seconds: float = Field(default=60.0, ge=0)
+    libvirt_name_prefix: str = Field(default="vpsorg-", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    libvirt_nameservers: str = "1.1.1.1,2606:4700:4700::1111"
     log_level: str = "info"

@@ -1,9 +1,15 @@
 """The driver contract (vpsorg.drivers.base), run over every driver we ship.
 
-Each driver fixture yields a fresh hypervisor; the same tests hold for all of them.
+Each driver fixture yields a fresh hypervisor; the same tests hold for all of them. libvirt
+runs on its in-memory `test:///` hypervisor: no daemon, no QEMU (real guests are in
+tests/drivers/libvirt/test_real_guests.py).
 """
 
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +22,7 @@ from vpsorg.servers.states import PowerState
 pytestmark = pytest.mark.anyio
 
 
-def spec(server_id: int = 4242) -> VmSpec:
+def spec(server_id: int = 4242, os_image: str | None = None) -> VmSpec:
     return VmSpec(
         server_id=server_id,
         name=f"vps-{server_id}",
@@ -24,7 +30,7 @@ def spec(server_id: int = 4242) -> VmSpec:
         vcpus=2,
         memory_mib=2048,
         storage_gb=40,
-        os_image=None,
+        os_image=os_image,
         ipv4_address="203.0.113.50",
         ipv4_prefix=24,
         ipv4_gateway="203.0.113.1",
@@ -37,34 +43,76 @@ def spec(server_id: int = 4242) -> VmSpec:
     )
 
 
-@pytest.fixture(params=["simulator"])
-async def driver(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Driver]:
-    engine = make_engine(settings)
-    drv: Driver = SimulatorDriver(make_sessionmaker(engine), time_scale=0)
+@dataclass
+class Hypervisor:
+    driver: Driver
+    os_image: str | None  # what the driver boots; the simulator needs none
+
+
+@pytest.fixture(params=["simulator", "libvirt"])
+async def hypervisor(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
+) -> AsyncIterator[Hypervisor]:
+    if request.param == "simulator":
+        engine = make_engine(settings)
+        try:
+            sim = SimulatorDriver(make_sessionmaker(engine), time_scale=0)
+            yield Hypervisor(sim, None)
+            await sim.close()
+        finally:
+            await engine.dispose()
+        return
+    pytest.importorskip("libvirt", reason="libvirt-python is not installed (the libvirt extra)")
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img is not installed (Debian: qemu-utils)")
+    from vpsorg.drivers.libvirt.driver import LibvirtDriver
+
+    node = tmp_path / "node.xml"  # a private in-memory hypervisor for this test alone
+    node.write_text("<node/>")
+    image = tmp_path / "base.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "1G"], check=True)
+    lv = LibvirtDriver(
+        settings.model_copy(
+            update={
+                "libvirt_uri": f"test://{node}",
+                "libvirt_storage_dir": str(tmp_path / "machines"),
+                "libvirt_boot_check": "none",  # test:/// runs no guest, so no guest agent
+            }
+        )
+    )
     try:
-        yield drv
+        yield Hypervisor(lv, str(image))
     finally:
-        await drv.close()
-        await engine.dispose()
+        await lv.close()
 
 
-async def test_create_boots_the_machine(driver: Driver) -> None:
-    await driver.create(spec())
+@pytest.fixture
+def driver(hypervisor: Hypervisor) -> Driver:
+    return hypervisor.driver
+
+
+@pytest.fixture
+def vm(hypervisor: Hypervisor) -> VmSpec:
+    return spec(os_image=hypervisor.os_image)
+
+
+async def test_create_boots_the_machine(driver: Driver, vm: VmSpec) -> None:
+    await driver.create(vm)
     assert (await driver.info(4242)).power_state == PowerState.RUNNING
     assert [m.server_id for m in await driver.list_machines()] == [4242]
 
 
-async def test_create_is_idempotent(driver: Driver) -> None:
-    await driver.create(spec())
+async def test_create_is_idempotent(driver: Driver, vm: VmSpec) -> None:
+    await driver.create(vm)
     await driver.stop(4242)
-    await driver.create(spec())  # a retried create converges on one running machine
+    await driver.create(vm)  # a retried create converges on one running machine
     assert [(m.server_id, m.power_state) for m in await driver.list_machines()] == [
         (4242, PowerState.RUNNING)
     ]
 
 
-async def test_power_cycle_and_idempotent_calls(driver: Driver) -> None:
-    await driver.create(spec())
+async def test_power_cycle_and_idempotent_calls(driver: Driver, vm: VmSpec) -> None:
+    await driver.create(vm)
     await driver.stop(4242)
     assert (await driver.info(4242)).power_state == PowerState.SHUTOFF
     await driver.stop(4242)
@@ -76,8 +124,8 @@ async def test_power_cycle_and_idempotent_calls(driver: Driver) -> None:
     assert (await driver.info(4242)).power_state == PowerState.RUNNING
 
 
-async def test_destroy_removes_and_is_idempotent(driver: Driver) -> None:
-    await driver.create(spec())
+async def test_destroy_removes_and_is_idempotent(driver: Driver, vm: VmSpec) -> None:
+    await driver.create(vm)
     await driver.destroy(4242)
     assert (await driver.info(4242)).power_state == PowerState.MISSING
     await driver.destroy(4242)
@@ -93,8 +141,8 @@ async def test_operations_on_a_missing_machine_raise_driver_error(driver: Driver
     assert await driver.usage(777) is None
 
 
-async def test_usage_is_plausible_and_follows_power(driver: Driver) -> None:
-    await driver.create(spec())
+async def test_usage_is_plausible_and_follows_power(driver: Driver, vm: VmSpec) -> None:
+    await driver.create(vm)
     running = await driver.usage(4242)
     assert running is not None
     assert 0 <= running.cpu_percent <= 100

@@ -29,6 +29,11 @@ class OperatingSystem(Base):
     version: Mapped[str] = mapped_column(String(40))
     # What a hypervisor driver boots: a path or storage reference; the simulator ignores it.
     image: Mapped[str | None] = mapped_column(String(1000), default=None)
+    # Direct kernel boot, for images with no boot loader (a bare filesystem): the kernel and
+    # initrd on the hypervisor host and the kernel command line. None boots the image's disk.
+    kernel: Mapped[str | None] = mapped_column(String(1000), default=None)
+    initrd: Mapped[str | None] = mapped_column(String(1000), default=None)
+    kernel_args: Mapped[str | None] = mapped_column(String(1000), default=None)
     available: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

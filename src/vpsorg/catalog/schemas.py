@@ -53,6 +53,9 @@ class OperatingSystemIn(BaseModel):
     family: str
     version: str
     image: str | None = None
+    kernel: str | None = None
+    initrd: str | None = None
+    kernel_args: str | None = None
     available: bool = True
 
 

@@ -11,4 +11,10 @@ def load_driver(settings: Settings, sessions: async_sessionmaker[AsyncSession]) 
         from vpsorg.drivers.simulator import SimulatorDriver
 
         return SimulatorDriver(sessions, time_scale=settings.simulator_time_scale)
-    raise ValueError(f"unknown driver {settings.driver!r}; this version knows: simulator")
+    if settings.driver == "libvirt":
+        try:
+            from vpsorg.drivers.libvirt.driver import LibvirtDriver
+        except ImportError as e:
+            raise ValueError(f"the libvirt driver needs libvirt-python (the `libvirt` extra): {e}") from e
+        return LibvirtDriver(settings)
+    raise ValueError(f"unknown driver {settings.driver!r}; this version knows: simulator, libvirt")

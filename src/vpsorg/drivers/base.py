@@ -47,6 +47,10 @@ class VmSpec:
     ipv6_prefix: int
     ipv6_gateway: str
     ssh_public_keys: tuple[str, ...] = ()
+    # Direct kernel boot (the catalog's kernel, initrd and kernel_args); None boots the disk.
+    os_kernel: str | None = None
+    os_initrd: str | None = None
+    os_kernel_args: str | None = None
 
 
 @dataclass(frozen=True)

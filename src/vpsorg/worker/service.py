@@ -182,6 +182,9 @@ class Worker:
             ipv6_prefix=prefix_length(loc.ipv6_pool),
             ipv6_gateway=loc.ipv6_gateway,
             ssh_public_keys=(server.ssh_public_key,) if server.ssh_public_key else (),
+            os_kernel=os_.kernel,
+            os_initrd=os_.initrd,
+            os_kernel_args=os_.kernel_args,
         )
 
     async def record(self, action: Action, error: str | None, usage: Usage | None = None) -> None:

@@ -1,0 +1,1 @@
+"""The libvirt/QEMU driver (needs the `libvirt` extra: libvirt-python)."""

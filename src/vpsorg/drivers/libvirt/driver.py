@@ -1,0 +1,511 @@
+"""The libvirt driver: real QEMU/KVM machines, one per server.
+
+Per server `N` (prefix from VPSORG_LIBVIRT_NAME_PREFIX, default `vpsorg-`):
+- domain `vpsorg-N`, with a UUID derived from the name, so a retried action finds it;
+- under the storage directory: `vpsorg-N.qcow2` (an overlay on the OS image, grown to the
+  plan's storage), `vpsorg-N-seed.iso` (cloud-init NoCloud), `vpsorg-N.console.log` and
+  `vpsorg-N.net.json` (this month's traffic, kept across guest restarts).
+
+libvirt is a blocking library: every call runs in a worker thread (asyncio.to_thread) on one
+shared connection, which libvirt allows; waiting for a guest is an async loop, so a booting
+guest holds no thread.
+"""
+
+import asyncio
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import libvirt
+
+from vpsorg.config import Settings
+from vpsorg.drivers.base import DriverError, MachineNotFound, Usage, VmInfo, VmSpec
+from vpsorg.drivers.libvirt import agent
+from vpsorg.drivers.libvirt.domain import (
+    DomainConfig,
+    domain_xml,
+    host_has_hardware_virtualization,
+    mac_address,
+)
+from vpsorg.drivers.libvirt.errors import (
+    ERR_INVALID_ARG,
+    ERR_NO_DOMAIN,
+    ERR_NO_SUPPORT,
+    ERR_OPERATION_INVALID,
+    map_error,
+)
+from vpsorg.drivers.libvirt.seed import build_iso, seed_files
+from vpsorg.servers.states import PowerState
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+GIB = 1024**3
+
+_RUNNING_STATES = {
+    libvirt.VIR_DOMAIN_RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED,
+    libvirt.VIR_DOMAIN_PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN,  # shutting down, still running
+    libvirt.VIR_DOMAIN_PMSUSPENDED,
+}
+_OFF_STATES = {libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_CRASHED}
+
+# libvirt prints every error to stderr unless told otherwise; we report them ourselves.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+class LibvirtDriver:
+    name = "libvirt"
+
+    def __init__(self, settings: Settings) -> None:
+        self.uri = settings.libvirt_uri
+        self.storage = Path(settings.libvirt_storage_dir)
+        self.prefix = settings.libvirt_name_prefix
+        self.network = None if settings.libvirt_bridge else settings.libvirt_network
+        self.bridge = settings.libvirt_bridge
+        self.virt_type_setting = settings.libvirt_virt_type
+        self.boot_check = settings.libvirt_boot_check
+        self.boot_timeout = settings.libvirt_boot_timeout_seconds
+        self.shutdown_grace = settings.libvirt_shutdown_grace_seconds
+        self.nameservers = [n.strip() for n in settings.libvirt_nameservers.split(",") if n.strip()]
+        self._conn: libvirt.virConnect | None = None
+        self._conn_lock = threading.Lock()
+        self._cpu_samples: dict[str, tuple[int, float]] = {}
+        self._poll = 1.0
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _connection(self) -> libvirt.virConnect:
+        with self._conn_lock:
+            if self._conn is not None and self._conn.isAlive():
+                return self._conn
+            if self._conn is not None:
+                log.warning("libvirt connection to %s lost; reconnecting", self.uri)
+                try:
+                    self._conn.close()
+                except libvirt.libvirtError:
+                    pass
+            self._conn = libvirt.open(self.uri)
+            return self._conn
+
+    async def _run(self, doing: str, fn: Callable[..., T], *args: object) -> T:
+        """Run a blocking libvirt function in a thread; libvirt errors become DriverErrors."""
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except libvirt.libvirtError as e:
+            raise map_error(e.get_error_code(), e.get_error_message(), doing) from None
+
+    def _name(self, server_id: int) -> str:
+        return f"{self.prefix}{server_id}"
+
+    def _paths(self, name: str) -> dict[str, Path]:
+        return {
+            "disk": self.storage / f"{name}.qcow2",
+            "seed": self.storage / f"{name}-seed.iso",
+            "console": self.storage / f"{name}.console.log",
+            "net": self.storage / f"{name}.net.json",
+        }
+
+    def _lookup(self, name: str) -> libvirt.virDomain | None:
+        try:
+            return self._connection().lookupByName(name)
+        except libvirt.libvirtError as e:
+            if e.get_error_code() == ERR_NO_DOMAIN:
+                return None
+            raise
+
+    def _need(self, name: str) -> libvirt.virDomain:
+        dom = self._lookup(name)
+        if dom is None:
+            raise MachineNotFound(f"machine {name} does not exist", code=ERR_NO_DOMAIN)
+        return dom
+
+    def _virt_type(self) -> Literal["kvm", "qemu", "test"]:
+        if self._connection().getType() == "Test":
+            return "test"
+        if self.virt_type_setting != "auto":
+            return self.virt_type_setting
+        return "kvm" if host_has_hardware_virtualization() else "qemu"
+
+    # -- create -----------------------------------------------------------------------------
+
+    async def create(self, spec: VmSpec) -> None:
+        name = self._name(spec.server_id)
+        try:
+            await self._prepare_disk(spec, name)
+            await self._run(f"building {name}", self._prepare_seed, spec, name)
+            await self._run(f"defining {name}", self._define_and_start, spec, name)
+            # A retried create that finds the guest already up returns at the first probe.
+            await self._wait_until_up(name, previous_boot=None)
+        except DriverError as e:
+            log.warning("create %s failed (%s); removing what was built", name, e)
+            try:
+                await self.destroy(spec.server_id)
+            except DriverError as cleanup:
+                log.error("cleanup of %s failed: %s", name, cleanup)
+            raise
+
+    async def _prepare_disk(self, spec: VmSpec, name: str) -> None:
+        disk = self._paths(name)["disk"]
+        if disk.exists():  # a retried create: keep the disk an earlier attempt made
+            return
+        if not spec.os_image:
+            raise DriverError(
+                "this operating system has no image configured on the hypervisor "
+                "(set `image` for it in the catalog)"
+            )
+        base = Path(spec.os_image)
+        if not base.is_absolute() or not base.is_file():
+            raise DriverError(f"OS image {spec.os_image} is not a file on the hypervisor host")
+        self.storage.mkdir(mode=0o755, parents=True, exist_ok=True)
+        tmp = disk.with_suffix(".qcow2.part")
+        proc = await asyncio.create_subprocess_exec(
+            "qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2",
+            str(tmp), f"{spec.storage_gb}G",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise DriverError(f"creating the disk of {name}: {out.decode().strip()}")
+        os.replace(tmp, disk)
+
+    def _prepare_seed(self, spec: VmSpec, name: str) -> None:
+        seed = self._paths(name)["seed"]
+        if seed.exists():
+            return
+        files = seed_files(spec, instance_id=name, mac=mac_address(name), nameservers=self.nameservers)
+        _write_atomically(seed, build_iso(files))
+
+    def _define_and_start(self, spec: VmSpec, name: str) -> None:
+        """Define the domain unless it exists (a retry), start it unless it runs."""
+        dom = self._lookup(name)
+        if dom is None:
+            paths = self._paths(name)
+            config = DomainConfig(
+                name=name,
+                virt_type=self._virt_type(),
+                vcpus=spec.vcpus,
+                memory_mib=spec.memory_mib,
+                disk_path=str(paths["disk"]),
+                seed_path=str(paths["seed"]),
+                console_log=str(paths["console"]),
+                mac=mac_address(name),
+                network=self.network,
+                bridge=self.bridge,
+                kernel=spec.os_kernel,
+                initrd=spec.os_initrd,
+                kernel_args=spec.os_kernel_args,
+            )
+            dom = self._connection().defineXML(domain_xml(config))
+        if not dom.isActive():
+            dom.create()
+
+    # -- waiting for the guest --------------------------------------------------------------
+
+    def _probe(self, name: str) -> tuple[bool, str | None, bool]:
+        """(domain running, boot id if known, guest up) per the configured boot check."""
+        dom = self._need(name)
+        if not dom.isActive():
+            return False, None, False
+        if self.boot_check == "none":
+            return True, None, True
+        try:
+            if self.boot_check == "agent":
+                agent.command(dom, "guest-ping", timeout=3)
+                return True, None, True
+            boot_id, done = agent.boot_state(dom)
+            return True, boot_id, done
+        except (libvirt.libvirtError, RuntimeError, TimeoutError, KeyError, ValueError):
+            return True, None, False  # agent not (yet) answering
+
+    async def _wait_until_up(self, name: str, previous_boot: str | None, rebooting: bool = False) -> None:
+        """Until the guest is up in a boot other than `previous_boot`; DriverError on timeout.
+
+        For `agent` checks, which know no boot id, a reboot waits for the agent to go away
+        and come back."""
+        deadline = time.monotonic() + self.boot_timeout
+        seen_down = not rebooting
+        while True:
+            running, boot_id, up = await self._run(f"waiting for {name}", self._probe, name)
+            if not running:
+                raise DriverError(f"{name} powered off while booting{self._console_tail(name)}")
+            if not up:
+                seen_down = True
+            elif (previous_boot is None or boot_id != previous_boot) and (
+                seen_down or self.boot_check != "agent"
+            ):
+                self._cpu_samples.pop(name, None)
+                return
+            if time.monotonic() > deadline:
+                raise DriverError(
+                    f"{name} did not come up within {self.boot_timeout:g} s "
+                    f"(boot check: {self.boot_check}){self._console_tail(name)}"
+                )
+            await asyncio.sleep(self._poll)
+
+    def _console_tail(self, name: str) -> str:
+        try:
+            data = self._paths(name)["console"].read_bytes()[-4096:]
+        except OSError:
+            return ""
+        lines = [
+            re.sub(r"[^\x20-\x7e]+", "", line).strip() for line in data.decode(errors="replace").splitlines()
+        ]
+        lines = [line for line in lines if line]
+        return f"; last console line: {lines[-1][:200]}" if lines else ""
+
+    # -- power ------------------------------------------------------------------------------
+
+    async def start(self, server_id: int) -> None:
+        name = self._name(server_id)
+
+        def start() -> None:
+            dom = self._need(name)
+            if not dom.isActive():
+                dom.create()
+
+        await self._run(f"starting {name}", start)
+        await self._wait_until_up(name, previous_boot=None)
+
+    async def stop(self, server_id: int) -> None:
+        name = self._name(server_id)
+        dom = await self._run(f"stopping {name}", self._need, name)
+        deadline = time.monotonic() + self.shutdown_grace
+        next_request = 0.0
+        while await self._run(f"stopping {name}", dom.isActive):
+            now = time.monotonic()
+            if now >= deadline:
+                log.info("%s ignored ACPI shutdown for %g s; forcing it off", name, self.shutdown_grace)
+                await self._run(f"powering off {name}", _ignore_not_running, dom.destroy)
+                break
+            if now >= next_request:  # a guest still booting may miss the first press
+                await self._run(f"stopping {name}", self._acpi_shutdown, dom)
+                next_request = now + 10
+            await asyncio.sleep(min(0.5, self._poll))
+        self._cpu_samples.pop(name, None)
+
+    @staticmethod
+    def _acpi_shutdown(dom: libvirt.virDomain) -> None:
+        try:
+            dom.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
+        except libvirt.libvirtError as e:
+            if e.get_error_code() in (ERR_INVALID_ARG, ERR_NO_SUPPORT):
+                _ignore_not_running(dom.shutdown)  # a hypervisor without the ACPI flag
+            elif e.get_error_code() != ERR_OPERATION_INVALID:  # it went off meanwhile
+                raise
+
+    async def reboot(self, server_id: int) -> None:
+        name = self._name(server_id)
+
+        def reboot() -> str | None:
+            dom = self._need(name)
+            if not dom.isActive():
+                dom.create()
+                return None
+            _, boot_id, _ = self._probe(name)
+            try:
+                dom.reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN)
+            except libvirt.libvirtError as e:
+                if e.get_error_code() not in (ERR_INVALID_ARG, ERR_NO_SUPPORT):
+                    raise
+                dom.reboot(0)
+            return boot_id or ""
+
+        previous = await self._run(f"rebooting {name}", reboot)
+        await self._wait_until_up(name, previous_boot=previous or None, rebooting=previous is not None)
+
+    async def destroy(self, server_id: int) -> None:
+        name = self._name(server_id)
+
+        def destroy() -> None:
+            dom = self._lookup(name)
+            if dom is not None:
+                if dom.isActive():
+                    _ignore_not_running(dom.destroy)
+                try:
+                    dom.undefineFlags(
+                        libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                        | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                        | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+                    )
+                except libvirt.libvirtError as e:
+                    if e.get_error_code() == ERR_NO_DOMAIN:
+                        pass
+                    elif e.get_error_code() in (ERR_INVALID_ARG, ERR_NO_SUPPORT):
+                        dom.undefine()
+                    else:
+                        raise
+            for path in self._paths(name).values():
+                path.unlink(missing_ok=True)
+
+        await self._run(f"deleting {name}", destroy)
+        self._cpu_samples.pop(name, None)
+
+    # -- state ------------------------------------------------------------------------------
+
+    async def info(self, server_id: int) -> VmInfo:
+        name = self._name(server_id)
+
+        def info() -> PowerState:
+            dom = self._lookup(name)
+            return PowerState.MISSING if dom is None else _power_state(dom)
+
+        return VmInfo(server_id=server_id, power_state=await self._run(f"inspecting {name}", info))
+
+    async def list_machines(self) -> list[VmInfo]:
+        pattern = re.compile(re.escape(self.prefix) + r"([1-9][0-9]{0,9})")
+
+        def machines() -> list[VmInfo]:
+            found = []
+            for dom in self._connection().listAllDomains(0):
+                m = pattern.fullmatch(dom.name())
+                if m:
+                    found.append(VmInfo(server_id=int(m.group(1)), power_state=_power_state(dom)))
+            return sorted(found, key=lambda vm: vm.server_id)
+
+        return await self._run("listing machines", machines)
+
+    async def usage(self, server_id: int) -> Usage | None:
+        name = self._name(server_id)
+        return await self._run(f"reading the usage of {name}", self._usage, name)
+
+    def _usage(self, name: str) -> Usage | None:
+        dom = self._lookup(name)
+        if dom is None:
+            return None
+        running = bool(dom.isActive())
+        cpu = self._cpu_percent(name, dom) if running else 0.0
+        memory = _memory_used_mib(dom) if running else 0
+        disk = self._disk_used_gib(name, dom, running)
+        bandwidth = self._bandwidth_gib(name, dom if running else None)
+        return Usage(cpu_percent=cpu, memory_used=memory, disk_used=disk, bandwidth_used=bandwidth)
+
+    def _cpu_percent(self, name: str, dom: libvirt.virDomain) -> float:
+        """CPU time used over wall time and the guest's vCPUs since the last sample (or over
+        half a second, the first time)."""
+        _, _, _, vcpus, cpu_ns = dom.info()
+        now = time.monotonic()
+        previous = self._cpu_samples.get(name)
+        if previous is None:
+            time.sleep(0.5)
+            previous = (cpu_ns, now)
+            _, _, _, vcpus, cpu_ns = dom.info()
+            now = time.monotonic()
+        self._cpu_samples[name] = (cpu_ns, now)
+        wall_ns = (now - previous[1]) * 1e9
+        if wall_ns <= 0 or cpu_ns < previous[0]:
+            return 0.0
+        return round(min(100.0, 100.0 * (cpu_ns - previous[0]) / (wall_ns * max(vcpus, 1))), 1)
+
+    def _disk_used_gib(self, name: str, dom: libvirt.virDomain, running: bool) -> int:
+        """The guest's root filesystem use through the agent, else the disk's allocation on
+        the host."""
+        if running and self.boot_check != "none":
+            try:
+                fs = dom.guestInfo(libvirt.VIR_DOMAIN_GUEST_INFO_FILESYSTEM, 0)
+                for i in range(int(fs.get("fs.count", 0))):
+                    if fs.get(f"fs.{i}.mountpoint") == "/" and f"fs.{i}.used-bytes" in fs:
+                        return _ceil_gib(int(fs[f"fs.{i}.used-bytes"]))
+            except libvirt.libvirtError:
+                pass
+        try:
+            return _ceil_gib(self._paths(name)["disk"].stat().st_blocks * 512)
+        except OSError:
+            return 0
+
+    def _bandwidth_gib(self, name: str, dom: libvirt.virDomain | None) -> int:
+        """Traffic in and out this calendar month. Tap counters restart with the guest, so
+        the month's total is kept in a small file beside the disk."""
+        path = self._paths(name)["net"]
+        month = datetime.now(UTC).strftime("%Y-%m")
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state.get("month") != month:
+            state = {"month": month, "bytes": 0, "last": state.get("last", 0)}
+        counter = _interface_bytes(dom) if dom is not None else None
+        if counter is not None:
+            last = int(state.get("last", 0))
+            state["bytes"] = int(state["bytes"]) + (counter - last if counter >= last else counter)
+            state["last"] = counter
+            if path.parent.is_dir():
+                _write_atomically(path, json.dumps(state).encode())
+        return int(state["bytes"]) // GIB
+
+    async def close(self) -> None:
+        with self._conn_lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except libvirt.libvirtError:
+                    pass
+                self._conn = None
+
+
+def _power_state(dom: libvirt.virDomain) -> PowerState:
+    state = dom.state()[0]
+    if state in _RUNNING_STATES:
+        return PowerState.RUNNING
+    if state in _OFF_STATES:
+        return PowerState.SHUTOFF
+    return PowerState.UNKNOWN
+
+
+def _ignore_not_running(fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except libvirt.libvirtError as e:
+        if e.get_error_code() != ERR_OPERATION_INVALID:
+            raise
+
+
+def _memory_used_mib(dom: libvirt.virDomain) -> int:
+    """Balloon statistics: what the guest uses (actual - unused); else what it was given."""
+    try:
+        stats = dom.memoryStats()
+    except libvirt.libvirtError:
+        stats = {}
+    if "actual" in stats and "unused" in stats:
+        return max(1, (stats["actual"] - stats["unused"]) // 1024)
+    return max(1, dom.info()[2] // 1024)
+
+
+def _interface_bytes(dom: libvirt.virDomain) -> int | None:
+    try:
+        root = ET.fromstring(dom.XMLDesc(0))
+        total = 0
+        for target in root.findall("./devices/interface/target"):
+            stats = dom.interfaceStats(target.get("dev", ""))
+            total += stats[0] + stats[4]  # rx_bytes + tx_bytes
+        return total
+    except (libvirt.libvirtError, ET.ParseError):
+        return None
+
+
+def _ceil_gib(n: int) -> int:
+    return math.ceil(n / GIB) if n > 0 else 0
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

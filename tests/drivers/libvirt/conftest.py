@@ -1,0 +1,130 @@
+"""Real guests under libvirtd: the image, an isolated network, unique names, cleanup.
+
+These tests need root, a running libvirtd at qemu:///system, QEMU, debootstrap and the
+`libvirt` extra. `VPSORG_TEST_LIBVIRT` decides what happens without them: unset, the tests
+are skipped and say why; `required` (CI) turns a missing piece into a failure; `0` skips.
+"""
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+BUILD_SCRIPT = ROOT / "scripts" / "build-debian-image.sh"
+URI = "qemu:///system"
+
+
+def _missing() -> str | None:
+    """Why real guests cannot run here, or None."""
+    try:
+        import libvirt
+    except ImportError:
+        return "libvirt-python is not installed (the `libvirt` extra; needs libvirt-dev)"
+    if os.geteuid() != 0:
+        return "building the guest image needs root"
+    for tool in ("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    try:
+        libvirt.open(URI).close()
+    except libvirt.libvirtError as e:
+        return f"libvirtd is not reachable at {URI}: {e.get_error_message()}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_libvirt() -> None:
+    mode = os.environ.get("VPSORG_TEST_LIBVIRT", "")
+    if mode == "0":
+        pytest.skip("VPSORG_TEST_LIBVIRT=0")
+    why = _missing()
+    if why and mode == "required":
+        pytest.fail(f"VPSORG_TEST_LIBVIRT=required, but {why}")
+    if why:
+        pytest.skip(f"real-guest tests skipped: {why} (see README, 'Real servers')")
+
+
+@dataclass(frozen=True)
+class GuestImage:
+    disk: str
+    kernel: str
+    initrd: str
+    kernel_args: str = "root=/dev/vda console=ttyS0 net.ifnames=0 quiet"
+
+
+@pytest.fixture(scope="session")
+def guest_image(real_libvirt: None) -> GuestImage:
+    """The Debian guest image, built once per version of the build script and cached."""
+    cache = Path(os.environ.get("VPSORG_TEST_IMAGE_CACHE", "/var/cache/vpsorg-images"))
+    key = hashlib.sha256(BUILD_SCRIPT.read_bytes()).hexdigest()[:16]
+    out = cache / f"debian-12-{key}"
+    cache.mkdir(mode=0o755, parents=True, exist_ok=True)
+    os.chmod(cache, 0o755)  # QEMU runs as libvirt-qemu and must reach the files
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time on this machine
+        if not (out / "debian-12.qcow2").exists():
+            done = subprocess.run([str(BUILD_SCRIPT), str(out)], capture_output=True, text=True, timeout=900)
+            assert done.returncode == 0, f"image build failed:\n{done.stdout}\n{done.stderr}"
+    return GuestImage(
+        disk=str(out / "debian-12.qcow2"),
+        kernel=str(out / "vmlinuz"),
+        initrd=str(out / "initrd.img"),
+    )
+
+
+@dataclass(frozen=True)
+class Lab:
+    """Unique names for one test session's guests, and where their files go."""
+
+    network: str
+    prefix: str
+    storage: Path
+
+
+@pytest.fixture(scope="session")
+def lab(real_libvirt: None) -> Iterator[Lab]:
+    """An isolated libvirt network: a bridge with no host address and no DHCP, so nothing
+    from the host can reach the guests' addresses (nor they anything)."""
+    import libvirt
+
+    tag = uuid.uuid4().hex[:8]
+    network, bridge = f"vpsorg-test-{tag}", f"vpt{tag}"
+    conn = libvirt.open(URI)
+    net = conn.networkCreateXML(
+        f"<network><name>{network}</name><bridge name='{bridge}' stp='off'/></network>"
+    )
+    # No IPv6 link-local address on the host side either.
+    Path(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6").write_text("1")
+    storage = Path("/var/lib/vpsorg-test") / tag
+    storage.mkdir(mode=0o755, parents=True)
+    os.chmod(storage.parent, 0o755)
+    lab = Lab(network=network, prefix=f"vpsorgt{tag}-", storage=storage)
+    try:
+        yield lab
+    finally:
+        for dom in conn.listAllDomains(0):
+            if dom.name().startswith(lab.prefix):
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+        net.destroy()
+        conn.close()
+        shutil.rmtree(storage, ignore_errors=True)
+
+
+def domains(lab: Lab) -> list[str]:
+    import libvirt
+
+    conn = libvirt.open(URI)
+    try:
+        return sorted(d.name() for d in conn.listAllDomains(0) if d.name().startswith(lab.prefix))
+    finally:
+        conn.close()
