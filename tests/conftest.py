@@ -43,6 +43,12 @@ TINY_LOCATION = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Real-guest tests last: they are the slowest, and .ci/run builds their guest image in
+    the background while the rest runs."""
+    items.sort(key=lambda item: item.path.name.startswith("test_real_"))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

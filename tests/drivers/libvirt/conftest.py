@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +61,7 @@ class GuestImage:
     kernel_args: str = "root=/dev/vda console=ttyS0 net.ifnames=0 quiet"
 
 
-@pytest.fixture(scope="session")
-def guest_image(real_libvirt: None) -> GuestImage:
+def cached_image() -> GuestImage:
     """The Debian guest image, built once per version of the build script and cached."""
     cache = Path(os.environ.get("VPSORG_TEST_IMAGE_CACHE", "/var/cache/vpsorg-images"))
     key = hashlib.sha256(BUILD_SCRIPT.read_bytes()).hexdigest()[:16]
@@ -89,8 +89,8 @@ class Lab:
     storage: Path
 
 
-@pytest.fixture(scope="session")
-def lab(real_libvirt: None) -> Iterator[Lab]:
+@contextmanager
+def open_lab() -> Iterator[Lab]:
     """An isolated libvirt network: a bridge with no host address and no DHCP, so nothing
     from the host can reach the guests' addresses (nor they anything)."""
     import libvirt
@@ -118,6 +118,17 @@ def lab(real_libvirt: None) -> Iterator[Lab]:
         net.destroy()
         conn.close()
         shutil.rmtree(storage, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def guest_image(real_libvirt: None) -> GuestImage:
+    return cached_image()
+
+
+@pytest.fixture(scope="session")
+def lab(real_libvirt: None) -> Iterator[Lab]:
+    with open_lab() as lab:
+        yield lab
 
 
 def domains(lab: Lab) -> list[str]:

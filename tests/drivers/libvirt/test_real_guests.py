@@ -1,4 +1,6 @@
-"""A real server, end to end: HTTP API -> worker -> libvirt -> QEMU (TCG) -> Debian guest.
+"""A real server, end to end: HTTP API -> worker -> libvirt -> QEMU (TCG) -> Debian guest,
+with a worker killed mid-create on the way (each guest boot costs a minute or two here, so
+the crash rides along with the end-to-end run instead of booting a guest of its own).
 
 Everything inside the guest is checked through the QEMU guest agent; no packet is sent to
 the guest's addresses (its NIC is on an isolated network). Timeouts are generous because
@@ -11,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Customer, serve_in_thread
+from sqlalchemy import select
+
+from tests.conftest import Customer, Live, free_port, run_db, serve_in_thread, spawn, wait_http
 from tests.drivers.libvirt.conftest import GuestImage, Lab, domains
 from tests.drivers.libvirt.real import (
     LOCATION,
@@ -22,12 +26,20 @@ from tests.drivers.libvirt.real import (
     new_public_key,
     prepare_lab_database,
 )
+from vpsorg.actions.models import Action
 
 BOOT = 900.0  # seconds: an upper bound, not an expectation
 
 
 def wait(customer: Customer, server_id: int, status: str) -> dict[str, Any]:
     return customer.wait_status(server_id, status, timeout=BOOT)
+
+
+def actions_where(settings: Any, condition: Any) -> list[Action]:
+    async def query(session: Any) -> list[Action]:
+        return list((await session.scalars(select(Action).where(condition))).all())
+
+    return list(run_db(settings, query))
 
 
 def in_guest(dom: Any, script: str) -> str:
@@ -39,14 +51,20 @@ def in_guest(dom: Any, script: str) -> str:
 
 
 def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, tmp_path: Path) -> None:
+    """The API and the worker as separate processes. The first worker is killed (SIGKILL)
+    once the domain is defined, while the guest boots; the next one finishes the same
+    action on the same machine. Then the server is checked from inside and power-cycled."""
     import libvirt
 
     from vpsorg.drivers.libvirt import agent
 
-    settings = lab_settings(tmp_path / "e2e.db", lab)
+    settings = lab_settings(tmp_path / "e2e.db", lab, worker_lease_seconds=6.0)
     prepare_lab_database(settings, guest_image)
-    with serve_in_thread(settings) as live:
-        customer = live.account()
+    port = free_port()
+    procs = [spawn(["serve", "--no-worker", "--port", str(port)], settings, tmp_path / "api.log")]
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        customer = Live(url=f"http://127.0.0.1:{port}", settings=settings, app=None).account()
         key = new_public_key()
         r = customer.http.post("/api/v1/ssh-keys/", json={"name": "laptop", "public_key": key})
         assert r.status_code == 201, r.text
@@ -55,7 +73,26 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
             location=LOCATION, ssh_key_id=r.json()["id"],
         )  # fmt: skip
         sid = created["id"]
+        name = f"{lab.prefix}{sid}"
+
+        # Crash: kill the worker after the domain is defined, before the action is recorded.
+        first = spawn(["worker"], settings, tmp_path / "worker1.log")
+        procs.append(first)
+        deadline = time.monotonic() + 120
+        while name not in domains(lab):
+            assert time.monotonic() < deadline, "the first worker never defined the domain"
+            assert first.popen.poll() is None, (tmp_path / "worker1.log").read_text()
+            time.sleep(0.1)
+        first.kill()  # no cleanup, no record; QEMU (libvirtd's child) boots on
+        [action] = actions_where(settings, Action.server_id == sid)
+        assert action.status == "running" and action.attempts == 1
+        procs.append(spawn(["worker"], settings, tmp_path / "worker2.log"))
+
         server = wait(customer, sid, "active")
+        action = run_db(settings, lambda s: s.get(Action, action.id))
+        assert action.status == "success" and action.attempts == 2  # the second worker's
+        assert domains(lab) == [name]  # exactly one machine for the server
+        assert sorted(p.name for p in lab.storage.glob(f"{name}*.qcow2")) == [f"{name}.qcow2"]
         dom = guest(lab, sid)
 
         # Inside the guest: the name asked for, the key, sshd, and the addresses shown.
@@ -63,7 +100,7 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
         assert key in in_guest(dom, "cat /home/debian/.ssh/authorized_keys")
         assert in_guest(dom, "systemctl is-active ssh").strip() == "active"
         addresses = in_guest(dom, "ip -o addr show dev eth0")
-        v4 = ipaddress.ip_address(server["ipv4_address"])
+        v4 = ipaddress.ip_address(server["ip_address"])
         v6 = ipaddress.ip_address(server["ipv6_address"])
         assert v4 in ipaddress.ip_network("192.0.2.16/28") and v6 in ipaddress.ip_network("2001:db8:99::/64")
         assert f"inet {v4}/28 " in addresses, addresses
@@ -80,13 +117,13 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
         assert 0 < usage["memory_used"] <= 768 and 0 < usage["disk_used"] <= 4
 
         # Power: ACPI shutdown, boot from the existing disk, ACPI reboot.
-        assert customer.http.post(f"/api/v1/servers/{sid}/stop").status_code == 200
+        assert customer.http.post(f"/api/v1/servers/{sid}/stop/").status_code == 200
         wait(customer, sid, "stopped")
         assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
-        assert customer.http.post(f"/api/v1/servers/{sid}/start").status_code == 200
+        assert customer.http.post(f"/api/v1/servers/{sid}/start/").status_code == 200
         wait(customer, sid, "active")
         boot_before, _ = agent.boot_state(dom)
-        assert customer.http.post(f"/api/v1/servers/{sid}/reboot").status_code == 200
+        assert customer.http.post(f"/api/v1/servers/{sid}/reboot/").status_code == 200
         wait(customer, sid, "active")
         boot_after, done = agent.boot_state(dom)
         assert boot_after != boot_before and done
@@ -95,11 +132,13 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
         # Delete: domain, disk, seed ISO and console log are gone.
         assert customer.http.delete(f"/api/v1/servers/{sid}/").status_code == 204
         deadline = time.monotonic() + 120
-        while domains(lab) or list(lab.storage.glob(f"{lab.prefix}{sid}*")):
+        while domains(lab) or list(lab.storage.glob(f"{name}*")) or list(lab.storage.glob(f".{name}*")):
             assert time.monotonic() < deadline, (domains(lab), list(lab.storage.iterdir()))
             time.sleep(0.5)
-        actions = customer.http.get(f"/api/v1/servers/{sid}/actions/")
-        assert actions.status_code == 404 or all(a["status"] == "success" for a in actions.json()["results"])
+        assert actions_where(settings, Action.status != "success") == []
+    finally:
+        for proc in procs:
+            proc.stop()
 
 
 def test_a_guest_that_never_comes_up_fails_and_leaves_nothing(
@@ -107,13 +146,12 @@ def test_a_guest_that_never_comes_up_fails_and_leaves_nothing(
 ) -> None:
     """A kernel that cannot find its root filesystem: the action fails with the reason and
     the console's last words, and no domain or file is left."""
-    settings = lab_settings(tmp_path / "noboot.db", lab, libvirt_boot_timeout_seconds=45.0)
+    settings = lab_settings(tmp_path / "noboot.db", lab, libvirt_boot_timeout_seconds=30.0)
     prepare_lab_database(settings, guest_image)
     broken = GuestImage(
         disk=guest_image.disk, kernel=guest_image.kernel, initrd=guest_image.initrd,
         kernel_args="root=/dev/nonexistent console=ttyS0 rootdelay=1 panic=-1",
     )  # fmt: skip
-    from tests.conftest import run_db
     from vpsorg.catalog.models import OperatingSystem
 
     async def breaking(session: Any) -> None:
@@ -126,7 +164,7 @@ def test_a_guest_that_never_comes_up_fails_and_leaves_nothing(
         created = customer.create_server(name="Broken", plan_id=PLAN, os_id=OS, location=LOCATION)
         server = customer.wait_status(created["id"], "error", timeout=300)
         assert (
-            "did not come up within 45 s" in server["error"] or "powered off while booting" in server["error"]
+            "did not come up within 30 s" in server["error"] or "powered off while booting" in server["error"]
         )
         assert domains(lab) == [] or all(not d.endswith(f"-{created['id']}") for d in domains(lab))
         assert list(lab.storage.glob(f"{lab.prefix}{created['id']}*")) == []

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import libvirt
 
@@ -33,6 +33,7 @@ from vpsorg.drivers.base import DriverError, MachineNotFound, Usage, VmInfo, VmS
 from vpsorg.drivers.libvirt import agent
 from vpsorg.drivers.libvirt.domain import (
     DomainConfig,
+    domain_name,
     domain_xml,
     host_has_hardware_virtualization,
     mac_address,
@@ -106,11 +107,12 @@ class LibvirtDriver:
             raise map_error(e.get_error_code(), e.get_error_message(), doing) from None
 
     def _name(self, server_id: int) -> str:
-        return f"{self.prefix}{server_id}"
+        return domain_name(self.prefix, server_id)
 
     def _paths(self, name: str) -> dict[str, Path]:
         return {
             "disk": self.storage / f"{name}.qcow2",
+            "partial": self.storage / f"{name}.qcow2.part",  # qemu-img's output until complete
             "seed": self.storage / f"{name}-seed.iso",
             "console": self.storage / f"{name}.console.log",
             "net": self.storage / f"{name}.net.json",
@@ -168,12 +170,15 @@ class LibvirtDriver:
         if not base.is_absolute() or not base.is_file():
             raise DriverError(f"OS image {spec.os_image} is not a file on the hypervisor host")
         self.storage.mkdir(mode=0o755, parents=True, exist_ok=True)
-        tmp = disk.with_suffix(".qcow2.part")
-        proc = await asyncio.create_subprocess_exec(
-            "qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2",
-            str(tmp), f"{spec.storage_gb}G",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+        tmp = self._paths(name)["partial"]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2",
+                str(tmp), f"{spec.storage_gb}G",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+        except OSError as e:
+            raise DriverError(f"creating the disk of {name}: cannot run qemu-img ({e})") from None
         out, _ = await proc.communicate()
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)
@@ -259,9 +264,8 @@ class LibvirtDriver:
             data = self._paths(name)["console"].read_bytes()[-4096:]
         except OSError:
             return ""
-        lines = [
-            re.sub(r"[^\x20-\x7e]+", "", line).strip() for line in data.decode(errors="replace").splitlines()
-        ]
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", data.decode(errors="replace"))  # colours
+        lines = [re.sub(r"[^\x20-\x7e]+", "", line).strip() for line in text.splitlines()]
         lines = [line for line in lines if line]
         return f"; last console line: {lines[-1][:200]}" if lines else ""
 
@@ -346,7 +350,8 @@ class LibvirtDriver:
                         dom.undefine()
                     else:
                         raise
-            for path in self._paths(name).values():
+            leftovers = self.storage.glob(f".{name}[.-]*")  # a crash inside _write_atomically
+            for path in [*self._paths(name).values(), *leftovers]:
                 path.unlink(missing_ok=True)
 
         await self._run(f"deleting {name}", destroy)
@@ -392,17 +397,14 @@ class LibvirtDriver:
         return Usage(cpu_percent=cpu, memory_used=memory, disk_used=disk, bandwidth_used=bandwidth)
 
     def _cpu_percent(self, name: str, dom: libvirt.virDomain) -> float:
-        """CPU time used over wall time and the guest's vCPUs since the last sample (or over
-        half a second, the first time)."""
+        """CPU time used over wall time and the guest's vCPUs since the last sample; 0 at the
+        first sample after a boot (there is nothing to compare with yet)."""
         _, _, _, vcpus, cpu_ns = dom.info()
         now = time.monotonic()
         previous = self._cpu_samples.get(name)
-        if previous is None:
-            time.sleep(0.5)
-            previous = (cpu_ns, now)
-            _, _, _, vcpus, cpu_ns = dom.info()
-            now = time.monotonic()
         self._cpu_samples[name] = (cpu_ns, now)
+        if previous is None:
+            return 0.0
         wall_ns = (now - previous[1]) * 1e9
         if wall_ns <= 0 or cpu_ns < previous[0]:
             return 0.0
@@ -428,20 +430,14 @@ class LibvirtDriver:
         """Traffic in and out this calendar month. Tap counters restart with the guest, so
         the month's total is kept in a small file beside the disk."""
         path = self._paths(name)["net"]
-        month = datetime.now(UTC).strftime("%Y-%m")
         try:
             state = json.loads(path.read_text())
         except (OSError, ValueError):
             state = {}
-        if state.get("month") != month:
-            state = {"month": month, "bytes": 0, "last": state.get("last", 0)}
         counter = _interface_bytes(dom) if dom is not None else None
-        if counter is not None:
-            last = int(state.get("last", 0))
-            state["bytes"] = int(state["bytes"]) + (counter - last if counter >= last else counter)
-            state["last"] = counter
-            if path.parent.is_dir():
-                _write_atomically(path, json.dumps(state).encode())
+        state = count_traffic(state, counter, datetime.now(UTC).strftime("%Y-%m"))
+        if counter is not None and path.parent.is_dir():
+            _write_atomically(path, json.dumps(state).encode())
         return int(state["bytes"]) // GIB
 
     async def close(self) -> None:
@@ -452,6 +448,22 @@ class LibvirtDriver:
                 except libvirt.libvirtError:
                     pass
                 self._conn = None
+
+
+def count_traffic(state: dict[str, Any], counter: int | None, month: str) -> dict[str, Any]:
+    """The month's byte total after reading the tap counter (None: the guest is off).
+
+    `state` is {"month", "bytes" this month, "last" counter reading}; a counter below the
+    last reading restarted with the guest, so all of it is new traffic."""
+    if state.get("month") != month:
+        state = {"month": month, "bytes": 0, "last": state.get("last", 0)}
+    else:
+        state = dict(state)
+    if counter is not None:
+        last = int(state.get("last", 0))
+        state["bytes"] = int(state["bytes"]) + (counter - last if counter >= last else counter)
+        state["last"] = counter
+    return state
 
 
 def _power_state(dom: libvirt.virDomain) -> PowerState:
