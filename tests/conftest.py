@@ -1,4 +1,5 @@
-"""Test fixtures: a real uvicorn server on loopback, over a real SQLite database.
+"""Test fixtures: a real uvicorn server on loopback, over a real database (SQLite files, or
+PostgreSQL with VPSORG_TEST_DATABASE_URL: see tests/databases.py).
 
 One server runs for the whole session (with the worker in-process and the simulator at
 time scale 0); tests isolate themselves by creating their own accounts. Tests that need
@@ -23,6 +24,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.databases import backend_name, database_url, drop_created, on_postgresql
 from vpsorg import migrate
 from vpsorg.accounts import service as accounts
 from vpsorg.app import create_app
@@ -43,6 +45,25 @@ TINY_LOCATION = {
 }
 
 
+def pytest_report_header() -> str:
+    return f"database: {backend_name()}"
+
+
+def pytest_sessionfinish() -> None:
+    drop_created()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not on_postgresql():
+        terminalreporter.write_line(
+            "database: SQLite only. The PostgreSQL half was skipped: set "
+            "VPSORG_TEST_DATABASE_URL=postgresql+psycopg://... (README: 'PostgreSQL') to run it.",
+            yellow=True,
+        )
+    else:
+        terminalreporter.write_line("database: PostgreSQL", green=True)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Real-guest tests last: they are the slowest, and .ci/run builds their guest image in
     the background while the rest runs."""
@@ -57,7 +78,7 @@ def free_port() -> int:
 
 def test_settings(db_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{db_path}",
+        "database_url": database_url(db_path),
         "simulator_time_scale": 0.0,
         "worker_poll_seconds": 0.05,
         "worker_lease_seconds": 3.0,

@@ -1,8 +1,7 @@
-"""The operator CLI as real processes: `python -m vpsorg ...` over a fresh SQLite file."""
+"""The operator CLI as real processes: `python -m vpsorg ...` over a fresh database."""
 
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy import text
 
 from tests.conftest import (
     Proc,
@@ -149,12 +149,14 @@ def assert_served_and_shut_down(proc: Proc, code: int) -> None:
     assert "Traceback" not in log, log
 
 
-def table_counts(db: Path) -> dict[str, int]:
-    with sqlite3.connect(db) as conn:
+def table_counts(settings: Settings) -> dict[str, int]:
+    async def count(session: Any) -> dict[str, int]:
         return {
-            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
+            table: int(await session.scalar(text(f"SELECT count(*) FROM {table}")))  # noqa: S608 (fixed names)
             for table in ("plans", "operating_systems", "locations", "accounts")
         }
+
+    return dict(run_db(settings, count))
 
 
 def test_bootstrap_commands(tmp_path: Path) -> None:
@@ -166,7 +168,7 @@ def test_bootstrap_commands(tmp_path: Path) -> None:
         done = vpsorg(settings, "migrate")
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
-    assert table_counts(db) == {"plans": 0, "operating_systems": 0, "locations": 0, "accounts": 0}
+    assert table_counts(settings) == {"plans": 0, "operating_systems": 0, "locations": 0, "accounts": 0}
 
     loaded, created = side_by_side(
         settings,
@@ -187,7 +189,7 @@ def test_bootstrap_commands(tmp_path: Path) -> None:
     assert_clean_error(duplicate, "an account with this email exists")
     assert_clean_error(no_account, "No account with id 999")
 
-    assert table_counts(db)["accounts"] == 1
+    assert table_counts(settings)["accounts"] == 1
     with serving(settings) as url, client(url, token) as http:
         r = http.get("/api/v1/account/")
         assert r.status_code == 200, r.text
@@ -222,7 +224,7 @@ def test_serve_demo_on_an_empty_database_and_again(tmp_path: Path) -> None:
     finally:
         code = stop(first)
     assert_served_and_shut_down(first, code)
-    counts = table_counts(db)
+    counts = table_counts(settings)
     assert counts["plans"] > 0 and counts["operating_systems"] > 0 and counts["locations"] > 0
     assert counts["accounts"] == 1
 
@@ -241,7 +243,7 @@ def test_serve_demo_on_an_empty_database_and_again(tmp_path: Path) -> None:
     finally:
         code = stop(second)
     assert_served_and_shut_down(second, code)
-    assert table_counts(db) == counts  # neither the catalog nor the demo account was duplicated
+    assert table_counts(settings) == counts  # neither the catalog nor the demo account was duplicated
 
 
 def test_serve_without_worker_then_a_separate_worker(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 
-from tests.conftest import Live, serve_in_thread, test_settings
+from tests.conftest import Live, free_port, serve_in_thread, test_settings
+from tests.databases import on_postgresql
 
 
 def test_healthz_and_readyz_answer_when_all_is_well(live: Live) -> None:
@@ -14,7 +16,12 @@ def test_healthz_and_readyz_answer_when_all_is_well(live: Live) -> None:
 
 
 def test_readyz_is_503_while_the_database_is_unreachable(tmp_path: Path) -> None:
-    settings = test_settings(tmp_path / "no-such-dir" / "vpsorg.db")
+    if on_postgresql():  # a port where no database listens
+        settings = test_settings(tmp_path / "unused.db")
+        url = make_url(settings.database_url).set(port=free_port())
+        settings = settings.model_copy(update={"database_url": url.render_as_string(hide_password=False)})
+    else:  # a file SQLite cannot create
+        settings = test_settings(tmp_path / "no-such-dir" / "vpsorg.db")
     with serve_in_thread(settings, log_level="critical", run_worker=False) as server:
         assert httpx.get(server.url + "/healthz").status_code == 200
         r = httpx.get(server.url + "/readyz")

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -13,8 +12,13 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import text
 
 from tests.conftest import Customer
+from tests.databases import database_url, on_postgresql
+from vpsorg import migrate
+from vpsorg.config import Settings
+from vpsorg.db import run_transaction
 
 ENVELOPE = {"count", "next", "previous", "results"}
 
@@ -86,12 +90,12 @@ def test_the_catalog_matches_what_servers_show(customer: Customer) -> None:
 # --- `vpsorg catalog load FILE` -------------------------------------------------------------
 
 
-def _env(db: Path) -> dict[str, str]:
+def _env(db: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VPSORG_") and k != "COLUMNS"}
-    return env | {"VPSORG_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+    return env | {"VPSORG_DATABASE_URL": db}
 
 
-def vpsorg(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def vpsorg(db: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "vpsorg", *args], env=_env(db), capture_output=True, text=True, timeout=120
     )
@@ -99,23 +103,33 @@ def vpsorg(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A freshly migrated, empty database, made once; tests work on copies."""
+    """A freshly migrated, empty SQLite database, made once; SQLite tests work on copies."""
     path = tmp_path_factory.mktemp("catalog") / "template.db"
-    r = vpsorg(path, "migrate")
-    assert r.returncode == 0, r.stderr
+    migrate.upgrade(Settings(database_url=f"sqlite+aiosqlite:///{path}"))
     return path
+
+
+def fresh_db(migrated: Path, directory: Path) -> str:
+    """The URL of a migrated, empty database of the backend under test."""
+    if on_postgresql():
+        url = database_url(directory / "catalog.db")
+        migrate.upgrade(Settings(database_url=url))
+        return url
+    path = directory / "catalog.db"
+    shutil.copyfile(migrated, path)
+    return f"sqlite+aiosqlite:///{path}"
 
 
 @pytest.fixture
-def db(migrated: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "catalog.db"
-    shutil.copyfile(migrated, path)
-    return path
+def db(migrated: Path, tmp_path: Path) -> str:
+    return fresh_db(migrated, tmp_path)
 
 
-def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
+def rows(db: str, sql: str) -> list[tuple[Any, ...]]:
+    async def query(session: Any) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in (await session.execute(text(sql))).all()]
+
+    return list(run_transaction(Settings(database_url=db), query))
 
 
 CATALOG: dict[str, Any] = {
@@ -166,7 +180,7 @@ CATALOG: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
-def test_catalog_load_from_file(db: Path, tmp_path: Path, fmt: str) -> None:
+def test_catalog_load_from_file(db: str, tmp_path: Path, fmt: str) -> None:
     path = tmp_path / f"catalog.{fmt}"
     path.write_text(yaml.safe_dump(CATALOG) if fmt == "yaml" else json.dumps(CATALOG))
     r = vpsorg(db, "catalog", "load", str(path))
@@ -188,7 +202,7 @@ def test_catalog_load_from_file(db: Path, tmp_path: Path, fmt: str) -> None:
     ]
 
 
-def test_catalog_load_updates_existing_entries(db: Path, tmp_path: Path) -> None:
+def test_catalog_load_updates_existing_entries(db: str, tmp_path: Path) -> None:
     first = tmp_path / "first.yaml"
     first.write_text(yaml.safe_dump(CATALOG))
     assert vpsorg(db, "catalog", "load", str(first)).returncode == 0
@@ -221,7 +235,7 @@ def test_catalog_load_updates_existing_entries(db: Path, tmp_path: Path) -> None
     assert rows(db, "SELECT count(*) FROM locations") == [(1,)]
 
 
-def test_catalog_load_without_a_file_loads_the_default(db: Path) -> None:
+def test_catalog_load_without_a_file_loads_the_default(db: str) -> None:
     r = vpsorg(db, "catalog", "load")
     assert r.returncode == 0, r.stderr
     assert rows(db, "SELECT name FROM plans WHERE id IN (1, 2) ORDER BY id") == [
@@ -282,7 +296,7 @@ def check_one_line_error(path: Path, returncode: int, stdout: str, stderr: str) 
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
-def test_catalog_load_malformed_file_in_process(db: Path, tmp_path: Path, case: str) -> None:
+def test_catalog_load_malformed_file_in_process(db: str, tmp_path: Path, case: str) -> None:
     """The whole matrix through the same CLI entry point, in this process (a process each is slow)."""
     from typer.testing import CliRunner
 
@@ -292,9 +306,7 @@ def test_catalog_load_malformed_file_in_process(db: Path, tmp_path: Path, case: 
     path = tmp_path / f"{case}.{fmt}"
     if text is not None:
         path.write_text(text)
-    r = CliRunner().invoke(
-        app, ["catalog", "load", str(path)], env={"VPSORG_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
-    )
+    r = CliRunner().invoke(app, ["catalog", "load", str(path)], env={"VPSORG_DATABASE_URL": db})
     assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
     check_one_line_error(path, r.exit_code, r.stdout, r.stderr)
     assert rows(db, "SELECT count(*) FROM plans") == [(0,)]
@@ -312,11 +324,10 @@ SUBPROCESS_CASES = [
 @pytest.fixture(scope="module")
 def malformed_runs(
     migrated: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, dict[str, tuple[Path, int, str, str]]]:
+) -> tuple[str, dict[str, tuple[Path, int, str, str]]]:
     """`vpsorg catalog load` as real processes on some malformed files, run side by side."""
     workdir = tmp_path_factory.mktemp("malformed")
-    db = workdir / "catalog.db"
-    shutil.copyfile(migrated, db)
+    db = fresh_db(migrated, workdir)
     procs = {}
     for case in SUBPROCESS_CASES:
         fmt, text = MALFORMED[case]
@@ -342,7 +353,7 @@ def malformed_runs(
 
 @pytest.mark.parametrize("case", SUBPROCESS_CASES)
 def test_catalog_load_malformed_file_is_a_one_line_error(
-    malformed_runs: tuple[Path, dict[str, tuple[Path, int, str, str]]], case: str
+    malformed_runs: tuple[str, dict[str, tuple[Path, int, str, str]]], case: str
 ) -> None:
     db, results = malformed_runs
     check_one_line_error(*results[case])
