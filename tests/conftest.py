@@ -236,12 +236,12 @@ def vpsorg_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def spawn(args: list[str], settings: Settings, log: Path) -> Proc:
-    """Start `vpsorg ARGS` as a real process with the settings in its environment."""
+def spawn(args: list[str], settings: Settings, log: Path, env: dict[str, str] | None = None) -> Proc:
+    """Start `vpsorg ARGS` as a real process with the settings (and `env`) in its environment."""
     out = open(log, "ab")  # noqa: SIM115 (closed with the process)
     popen = subprocess.Popen(
         [sys.executable, "-m", "vpsorg", *args],
-        env=vpsorg_env(settings),
+        env=vpsorg_env(settings) | (env or {}),
         stdout=out,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

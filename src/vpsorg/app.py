@@ -2,13 +2,15 @@
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -221,6 +223,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     for router in (servers_router, actions_router, ssh_keys_router, catalog_router, account_router):
         app.include_router(router)
 
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        """Prometheus metrics of this process (see vpsorg.metrics)."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -248,3 +255,12 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+SERVE_WORKER_ENV = "VPSORG_SERVE_WORKER"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of `vpsorg serve --workers N`'s processes: settings from the environment,
+    the worker in-process unless VPSORG_SERVE_WORKER=0 (set by `--no-worker`)."""
+    return create_app(Settings(), run_worker=os.environ.get(SERVE_WORKER_ENV, "1") != "0")

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
@@ -127,8 +128,16 @@ def serve(
         bool,
         typer.Option("--demo", help="Migrate, load the catalog, create a demo account and print a token"),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="API processes to run (each with its worker unless --no-worker)",
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the API (and, unless --no-worker, the worker) in one process."""
+    """Serve the API (and, unless --no-worker, the worker) in one process, or in N."""
     import uvicorn
 
     from vpsorg import migrate as migrations
@@ -146,8 +155,23 @@ def serve(
             f"Docs: {base}/docs\n",
             flush=True,
         )
+    if workers == 1:
+        uvicorn.run(
+            create_app(settings, run_worker=not no_worker),
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+        )
+        return
+    # Several processes share the listening socket; each builds its app from the
+    # environment (uvicorn needs an import string to start them).
+    from vpsorg.app import SERVE_WORKER_ENV
+
+    os.environ[SERVE_WORKER_ENV] = "0" if no_worker else "1"
     uvicorn.run(
-        create_app(settings, run_worker=not no_worker),
+        "vpsorg.app:app_from_environment",
+        factory=True,
+        workers=workers,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
@@ -162,6 +186,10 @@ def worker() -> None:
 
     settings = Settings()
     _setup_logging(settings)
+    if settings.worker_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
 
     async def main() -> None:
         engine = make_engine(settings)

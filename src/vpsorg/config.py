@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     metrics_interval_seconds: float = Field(default=10.0, gt=0)
     reconcile_interval_seconds: float = Field(default=30.0, gt=0)
     sqlite_busy_timeout_ms: int = 30000
+    # `vpsorg worker` serves Prometheus metrics on this loopback port when set.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # The libvirt driver (VPSORG_DRIVER=libvirt); see the README's "Real servers" section.
     libvirt_uri: str = "qemu:///system"
     libvirt_storage_dir: str = "/var/lib/vpsorg/machines"

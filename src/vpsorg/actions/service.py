@@ -106,6 +106,30 @@ async def next_claimable(session: AsyncSession, *, exclude: set[int]) -> int | N
     return await session.scalar(q)
 
 
+async def claim_next(
+    session: AsyncSession, *, owner: str, lease_seconds: float, exclude: set[int]
+) -> Action | None:
+    """Claim the oldest claimable action, in the caller's write transaction.
+
+    On PostgreSQL the candidate row is locked with FOR UPDATE SKIP LOCKED, so concurrent
+    workers each take a different action instead of queueing on the same row; on SQLite
+    the write transaction (BEGIN IMMEDIATE) already admits one claimer at a time. The
+    claim itself is still a compare-and-set (`claim`), so a lost race returns None."""
+    q = (
+        select(Action.id)
+        .where(_claimable(utcnow()))
+        .order_by(Action.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Action)
+    )
+    if exclude:
+        q = q.where(Action.id.not_in(exclude))
+    action_id = await session.scalar(q)
+    if action_id is None:
+        return None
+    return await claim(session, action_id=action_id, owner=owner, lease_seconds=lease_seconds)
+
+
 async def claim(session: AsyncSession, *, action_id: int, owner: str, lease_seconds: float) -> Action | None:
     """Take the action with a lease; None if someone else was faster. Bumps the fence."""
     now = utcnow()

@@ -44,7 +44,7 @@ class Location(Base):
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     country: Mapped[str] = mapped_column(String(2))
-    # Pools are a CIDR ("203.0.113.0/24") or an inclusive range ("203.0.113.10-203.0.113.17").
+    # Pools are networks in CIDR form ("203.0.113.0/24"); every host address but the gateway is assigned.
     ipv4_pool: Mapped[str] = mapped_column(String(100))
     ipv4_gateway: Mapped[str] = mapped_column(String(45))
     ipv6_pool: Mapped[str] = mapped_column(String(100))

@@ -43,6 +43,17 @@ class SimMachine(Base):
     run_month: Mapped[str] = mapped_column(String(7), default="")
 
 
+class SimCall(Base):
+    """Every operation the simulator was asked to do, so tests can count driver calls."""
+
+    __tablename__ = "sim_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(index=True)
+    op: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class SimFault(Base):
     __tablename__ = "sim_faults"
 
@@ -113,6 +124,8 @@ class SimulatorDriver:
 
     async def _run(self, op: str, server_id: int) -> None:
         """Wait as long as the operation takes; failures injected 'before' fire first."""
+        async with self._sessions() as s, s.begin():
+            s.add(SimCall(server_id=server_id, op=op, at=utcnow()))
         await self._fault(op, server_id, "before")
         if self._scale > 0:
             await asyncio.sleep(DURATIONS[op] * self._scale)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
@@ -11,13 +12,15 @@ from vpsorg.actions.models import Action
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.db import utcnow
-from vpsorg.errors import InvalidState, NotFound, PaymentRequired, ValidationFailed
+from vpsorg.errors import CapacityExhausted, InvalidState, NotFound, PaymentRequired, ValidationFailed
 from vpsorg.ipam import service as ipam
 from vpsorg.pagination import PageParams
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.schemas import ServerCreate, ServerPatch, ServerReplace
 from vpsorg.servers.states import TRANSITIONS, ActionType, ServerStatus, can_request
 from vpsorg.ssh_keys import service as ssh_keys
+
+ADDRESS_ATTEMPTS = 8
 
 # Columns of the list representation, selected flat: cheaper than loading entities.
 SUMMARY_COLUMNS = (
@@ -176,26 +179,42 @@ async def create_server(
                 "currency": "USD",
             },
         )
-    ipv4, ipv6 = await ipam.allocate(session, location=location)
     now = utcnow()
-    server = Server(
-        account_id=account_id,
-        name=data.name,
-        hostname=data.hostname or data.name.lower(),
-        status=ServerStatus.PROVISIONING,
-        plan_id=plan.id,
-        os_id=data.os_id,
-        location_id=location.id,
-        ssh_key_id=data.ssh_key_id,
-        ssh_public_key=public_key,
-        backups_enabled=data.backups_enabled,
-        ipv4_address=ipv4,
-        ipv6_address=ipv6,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(server)
-    await session.flush()
+    # The unique constraints on the address columns decide who gets an address. Another
+    # transaction (on PostgreSQL, another account's create) may take the one we picked
+    # between our read and our insert: then only the insert is rolled back (a savepoint)
+    # and we pick again from what is free now.
+    for _ in range(ADDRESS_ATTEMPTS):
+        ipv4, ipv6 = await ipam.allocate(session, location=location)
+        server = Server(
+            account_id=account_id,
+            name=data.name,
+            hostname=data.hostname or data.name.lower(),
+            status=ServerStatus.PROVISIONING,
+            plan_id=plan.id,
+            os_id=data.os_id,
+            location_id=location.id,
+            ssh_key_id=data.ssh_key_id,
+            ssh_public_key=public_key,
+            backups_enabled=data.backups_enabled,
+            ipv4_address=ipv4,
+            ipv6_address=ipv6,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(server)
+                await session.flush()
+            break
+        except IntegrityError:
+            continue
+    else:
+        raise CapacityExhausted(
+            f"Could not reserve an address in location {location.code!r} after "
+            f"{ADDRESS_ATTEMPTS} tries (many servers are being created there); try again",
+            details={"location": location.code},
+        )
     action = await actions.enqueue(
         session, account_id=account_id, server_id=server.id, type=ActionType.CREATE
     )

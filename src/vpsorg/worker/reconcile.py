@@ -10,6 +10,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from vpsorg import metrics
 from vpsorg.actions import service as actions
 from vpsorg.db import utcnow
 from vpsorg.drivers.base import Driver
@@ -38,8 +39,10 @@ async def run(sessions: async_sessionmaker[AsyncSession], driver: Driver) -> int
             )
         ).all()
         known = set(await session.scalars(select(Server.id).where(Server.ipv4_address.is_not(None))))
-    for orphan in sorted(set(machines) - known):
+    orphans = sorted(set(machines) - known)
+    for orphan in orphans:
         log.warning("machine for server %s exists on the hypervisor but no live server owns it", orphan)
+    metrics.ORPHAN_MACHINES.set(len(orphans))
     fixed = 0
     for sid, status, power in rows:
         actual = machines.get(sid, PowerState.MISSING)
@@ -50,6 +53,7 @@ async def run(sessions: async_sessionmaker[AsyncSession], driver: Driver) -> int
             continue
         if await _correct(sessions, sid, ServerStatus(status), actual, asked_at):
             fixed += 1
+            metrics.CORRECTIONS.inc()
     return fixed
 
 

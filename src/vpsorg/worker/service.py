@@ -18,7 +18,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from vpsorg import models  # noqa: F401  (every mapped table, for a worker started alone)
+from vpsorg import (
+    failpoints,
+    metrics,
+    models,  # noqa: F401  (every mapped table, for a worker started alone)
+)
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
@@ -77,16 +81,15 @@ class Worker:
 
     async def claim_and_start(self) -> bool:
         """Claim the next action and run it in the background; False if there was none."""
-        async with self.sessions() as session:
-            action_id = await actions.next_claimable(session, exclude=set(self._running))
-        if action_id is None:
-            return False
+        async with self.sessions() as session:  # a cheap read first: idle workers take no locks
+            if await actions.next_claimable(session, exclude=set(self._running)) is None:
+                return False
         async with self.sessions.begin() as session:
-            action = await actions.claim(
+            action = await actions.claim_next(
                 session,
-                action_id=action_id,
                 owner=self.owner,
                 lease_seconds=self.settings.worker_lease_seconds,
+                exclude=set(self._running),
             )
         if action is None:
             return True  # another worker took it; look again
@@ -124,8 +127,10 @@ class Worker:
         usage = None
         started = time.monotonic()
         try:
+            failpoints.hit("worker.after_claim")
             await self._call_driver(kind, action.server_id)
             log.info("action %s: %s took %.3f s in the driver", aid, kind, time.monotonic() - started)
+            failpoints.hit("worker.after_driver")
             error = None
             if kind != ActionType.DELETE:
                 usage = await self._usage(action.server_id)
@@ -192,36 +197,45 @@ class Worker:
 
     async def record(self, action: Action, error: str | None, usage: Usage | None = None) -> None:
         """Write the outcome, the server's new state and its usage in one transaction, if still ours."""
+        async with self.sessions.begin() as session:
+            recorded = await self._write_outcome(session, action, error, usage)
+            failpoints.hit("worker.before_commit")
+        if recorded:
+            metrics.ACTIONS.labels(action.type, "success" if error is None else "error").inc()
+
+    async def _write_outcome(
+        self, session: AsyncSession, action: Action, error: str | None, usage: Usage | None
+    ) -> bool:
         kind = ActionType(action.type)
         now = utcnow()
-        async with self.sessions.begin() as session:
-            if not await actions.finish(session, action_id=action.id, fence=action.fence, error=error):
-                log.warning("action %s: result discarded, the claim is stale", action.id)
-                return
-            server = await session.get(Server, action.server_id)
-            assert server is not None
-            server.updated_at = now
-            if error is not None:
-                server.error = error
-                if server.deleted_at is None:
-                    server.status = ServerStatus.ERROR
-                return
-            server.power_state = POWER_AFTER[kind]
-            if kind == ActionType.DELETE:
-                server.ipv4_address = server.ipv6_address = None
-                sample = await session.get(ServerUsage, server.id)
-                if sample is not None:
-                    await session.delete(sample)
-                return
+        if not await actions.finish(session, action_id=action.id, fence=action.fence, error=error):
+            log.warning("action %s: result discarded, the claim is stale", action.id)
+            return False
+        server = await session.get(Server, action.server_id)
+        assert server is not None
+        server.updated_at = now
+        if error is not None:
+            server.error = error
             if server.deleted_at is None:
-                done = TRANSITIONS[kind].on_success
-                assert done is not None
-                server.status = done
-                server.error = None
-            if kind == ActionType.CREATE:
-                server.provisioned_at = now
-            if usage is not None:
-                await _store_usage(session, server.id, usage, now)
+                server.status = ServerStatus.ERROR
+            return True
+        server.power_state = POWER_AFTER[kind]
+        if kind == ActionType.DELETE:
+            server.ipv4_address = server.ipv6_address = None
+            sample = await session.get(ServerUsage, server.id)
+            if sample is not None:
+                await session.delete(sample)
+            return True
+        if server.deleted_at is None:
+            done = TRANSITIONS[kind].on_success
+            assert done is not None
+            server.status = done
+            server.error = None
+        if kind == ActionType.CREATE:
+            server.provisioned_at = now
+        if usage is not None:
+            await _store_usage(session, server.id, usage, now)
+        return True
 
     async def _usage(self, server_id: int) -> Usage | None:
         try:

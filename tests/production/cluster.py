@@ -1,0 +1,107 @@
+"""A production-shaped control plane for tests: API processes and workers as real processes
+on one database (SQLite file or PostgreSQL), the simulator as hypervisor."""
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from tests.conftest import Proc, free_port, prepare_database, run_db, spawn, test_settings, wait_http
+from vpsorg.accounts import service as accounts
+from vpsorg.actions.models import Action
+from vpsorg.config import Settings
+from vpsorg.drivers.simulator import SimCall, SimMachine
+from vpsorg.servers.models import Server
+
+TRANSITIONAL = {"provisioning", "starting", "stopping", "rebooting"}
+OP_OF_ACTION = {"create": "create", "start": "start", "stop": "stop", "reboot": "reboot", "delete": "destroy"}
+
+
+class Cluster:
+    def __init__(self, tmp: Path, *, api_processes: int = 1, **overrides: Any) -> None:
+        self.tmp = tmp
+        values: dict[str, Any] = {"worker_lease_seconds": 1.5} | overrides
+        self.settings: Settings = test_settings(tmp / "cluster.db", **values)
+        prepare_database(self.settings)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = ["serve", "--no-worker", "--port", str(self.port), "--workers", str(api_processes)]
+        self.procs: list[Proc] = [spawn(args, self.settings, tmp / "api.log")]
+        wait_http(self.url + "/healthz", timeout=60)
+
+    def token(self, credit: str = "100000") -> str:
+        async def make(session: Any) -> str:
+            account = await accounts.create_account(
+                session, email=f"c{time.monotonic_ns()}@example.com", credit=Decimal(credit)
+            )
+            return await accounts.create_token(session, account_id=account.id)
+
+        return str(run_db(self.settings, make))
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token or self.token()}"}, timeout=60
+        )
+
+    def worker(self, failpoint: str | None = None, **overrides: Any) -> Proc:
+        settings = self.settings.model_copy(update=overrides)
+        n = len(self.procs)
+        env_extra = {"VPSORG_FAILPOINTS": failpoint} if failpoint else None
+        proc = spawn(["worker"], settings, self.tmp / f"worker{n}.log", env=env_extra)
+        self.procs.append(proc)
+        return proc
+
+    def db(self, fn: Callable[[Any], Any]) -> Any:
+        return run_db(self.settings, fn)
+
+    def scalars(self, query: Any) -> list[Any]:
+        async def run(session: Any) -> list[Any]:
+            return list((await session.scalars(query)).all())
+
+        return list(self.db(run))
+
+    def rows(self, query: Any) -> list[Any]:
+        async def run(session: Any) -> list[Any]:
+            return list((await session.execute(query)).all())
+
+        return list(self.db(run))
+
+    def action(self, action_id: int) -> Action:
+        return self.db(lambda s: s.get(Action, action_id))
+
+    def machines(self, server_id: int) -> int:
+        q = select(func.count()).select_from(SimMachine).where(SimMachine.server_id == server_id)
+        return int(self.db(lambda s: s.scalar(q)))
+
+    def wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.1)
+
+    def settled(self) -> bool:
+        open_actions = self.scalars(select(Action.id).where(Action.status.in_(["queued", "running"])))
+        moving = self.scalars(select(Server.id).where(Server.status.in_(TRANSITIONAL)))
+        return not open_actions and not moving
+
+    def driver_calls(self) -> dict[tuple[int, str], int]:
+        rows = self.rows(
+            select(SimCall.server_id, SimCall.op, func.count()).group_by(SimCall.server_id, SimCall.op)
+        )
+        return {(sid, op): n for sid, op, n in rows}
+
+    def finished_actions(self) -> dict[tuple[int, str], int]:
+        rows = self.rows(
+            select(Action.server_id, Action.type, func.count())
+            .where(Action.status.in_(["success", "error"]), Action.type != "sync")
+            .group_by(Action.server_id, Action.type)
+        )
+        return {(sid, OP_OF_ACTION[kind]): n for sid, kind, n in rows}
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
