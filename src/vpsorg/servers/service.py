@@ -180,10 +180,12 @@ async def create_server(
             },
         )
     now = utcnow()
-    # The unique constraints on the address columns decide who gets an address. Another
-    # transaction (on PostgreSQL, another account's create) may take the one we picked
-    # between our read and our insert: then only the insert is rolled back (a savepoint)
-    # and we pick again from what is free now.
+    # The unique constraints on the address columns decide who gets an address. Creates in
+    # one location take turns on its row (FOR UPDATE; SQLite's write lock already does), so
+    # they do not all pick the same lowest free address; should another transaction still
+    # take ours between read and insert, only the insert is rolled back (a savepoint) and
+    # we pick again from what is free now.
+    await session.execute(select(Location.id).where(Location.id == location.id).with_for_update())
     for _ in range(ADDRESS_ATTEMPTS):
         ipv4, ipv6 = await ipam.allocate(session, location=location)
         server = Server(
