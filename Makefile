@@ -33,7 +33,7 @@ run: install
 	$(VENV)/bin/vpsorg serve --demo --host $(HOST) --port $(PORT)
 
 test: install
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
 
 lint: install
 	$(VENV)/bin/ruff check src tests

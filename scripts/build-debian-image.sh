@@ -4,6 +4,7 @@
 # with no partition table, booted directly from the kernel and initrd written beside it.
 #
 #   scripts/build-debian-image.sh OUTDIR
+#   scripts/build-debian-image.sh --cache CACHEDIR
 #
 # writes OUTDIR/debian-12.qcow2, OUTDIR/vmlinuz and OUTDIR/initrd.img (about 450 MB, about
 # 2 minutes). Boot it with the kernel command line
@@ -11,7 +12,19 @@
 # mirror (default: the first one apt is configured with, else deb.debian.org).
 set -euo pipefail
 
-out=${1:?usage: build-debian-image.sh OUTDIR}
+# --cache: build once per version of this script into CACHEDIR/debian-12-<hash>, one
+# build at a time (a lock), and print that directory; the tests and CI use this.
+if [ "${1:-}" = "--cache" ]; then
+    cache=${2:?usage: build-debian-image.sh --cache CACHEDIR}
+    out="$cache/debian-12-$(sha256sum "$0" | cut -c1-16)"
+    mkdir -p "$cache" && chmod 0755 "$cache"  # QEMU (libvirt-qemu) must reach the files
+    exec 9>"$cache/.lock"
+    flock 9
+    if [ ! -e "$out/debian-12.qcow2" ]; then "$0" "$out" >&2; fi
+    echo "$out"
+    exit 0
+fi
+out=${1:?usage: build-debian-image.sh OUTDIR | --cache CACHEDIR}
 mirror=${DEBIAN_MIRROR:-$(sed -n 's/^URIs: *\([^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
 mirror=${mirror:-http://deb.debian.org/debian}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 
 TEST_DATABASE_URL = os.environ.get("VPSORG_TEST_DATABASE_URL", "")
-_created: list[str] = []
+_created: list[tuple[str, str]] = []  # (server URL, database)
 
 
 def on_postgresql() -> bool:
@@ -28,18 +28,20 @@ def _admin_conninfo(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def database_url(db_path: Path) -> str:
-    """The URL of a fresh database for this path: the SQLite file, or a new PostgreSQL database."""
-    if not on_postgresql():
+def database_url(db_path: Path, postgresql: str | None = None) -> str:
+    """The URL of a fresh database for this path: the SQLite file, or a new database on the
+    PostgreSQL server of `postgresql` (default: VPSORG_TEST_DATABASE_URL, if set)."""
+    server = postgresql if postgresql is not None else TEST_DATABASE_URL
+    if not server.startswith("postgresql"):
         return f"sqlite+aiosqlite:///{db_path}"
     import psycopg
 
-    base = make_url(TEST_DATABASE_URL)
+    base = make_url(server)
     name = "vpsorg_t_" + hashlib.sha256(f"{os.getpid()}:{db_path}".encode()).hexdigest()[:20]
     with psycopg.connect(_admin_conninfo(base), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    _created.append(name)
+    _created.append((server, name))
     return base.set(database=name).render_as_string(hide_password=False)
 
 
@@ -48,7 +50,7 @@ def drop_created() -> None:
         return
     import psycopg
 
-    with psycopg.connect(_admin_conninfo(make_url(TEST_DATABASE_URL)), autocommit=True) as conn:
-        for name in _created:
+    for server, name in _created:
+        with psycopg.connect(_admin_conninfo(make_url(server)), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _created.clear()

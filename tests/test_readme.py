@@ -93,7 +93,8 @@ def test_libvirt_host_setup_is_what_ci_runs() -> None:
     ci_packages = set(re.search(r"packages=\((.*?)\)", ci, re.S).group(1).split())  # type: ignore[union-attr]
     assert readme_packages <= ci_packages, readme_packages - ci_packages
     assert lines[1:] == ["scripts/start-libvirtd.sh", "make install"]
-    assert "\nscripts/start-libvirtd.sh\n" in ci and "\nmake test\n" in ci
+    assert "\nscripts/start-libvirtd.sh\n" in ci and "\nmake install\n" in ci
+    assert "\nVPSORG_TEST_LIBVIRT=required make test\n" in ci  # real guests run, never skip
     assert (ROOT / "scripts" / "start-libvirtd.sh").stat().st_mode & 0o111
 
 
@@ -108,3 +109,12 @@ def test_libvirt_image_catalog_example_loads() -> None:
     assert entry.image and entry.kernel and entry.initrd
     assert entry.kernel_args == GuestImage.kernel_args
     assert "scripts/build-debian-image.sh /var/lib/vpsorg/images/debian-12" in README
+
+
+def test_postgresql_test_command_is_what_ci_runs() -> None:
+    block = README.split("### The test suite on PostgreSQL", 1)[1].split("```", 2)[1]
+    lines = [line.strip() for line in block.strip().splitlines()]
+    assert lines == ["pg_url=$(scripts/start-postgresql.sh)", "VPSORG_TEST_DATABASE_URL=$pg_url make test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "\npg_url=$(scripts/start-postgresql.sh)\n" in ci
+    assert re.search(r"VPSORG_TEST_DATABASE_URL=\$pg_url .*\n.*make test\n", ci)

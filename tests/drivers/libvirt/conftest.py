@@ -5,8 +5,6 @@ These tests need root, a running libvirtd at qemu:///system, QEMU, debootstrap a
 are skipped and say why; `required` (CI) turns a missing piece into a failure; `0` skips.
 """
 
-import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
@@ -63,16 +61,10 @@ class GuestImage:
 
 def cached_image() -> GuestImage:
     """The Debian guest image, built once per version of the build script and cached."""
-    cache = Path(os.environ.get("VPSORG_TEST_IMAGE_CACHE", "/var/cache/vpsorg-images"))
-    key = hashlib.sha256(BUILD_SCRIPT.read_bytes()).hexdigest()[:16]
-    out = cache / f"debian-12-{key}"
-    cache.mkdir(mode=0o755, parents=True, exist_ok=True)
-    os.chmod(cache, 0o755)  # QEMU runs as libvirt-qemu and must reach the files
-    with open(cache / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time on this machine
-        if not (out / "debian-12.qcow2").exists():
-            done = subprocess.run([str(BUILD_SCRIPT), str(out)], capture_output=True, text=True, timeout=900)
-            assert done.returncode == 0, f"image build failed:\n{done.stdout}\n{done.stderr}"
+    cache = os.environ.get("VPSORG_TEST_IMAGE_CACHE", "/var/cache/vpsorg-images")
+    done = subprocess.run([str(BUILD_SCRIPT), "--cache", cache], capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, f"image build failed:\n{done.stdout}\n{done.stderr}"
+    out = Path(done.stdout.strip().splitlines()[-1])
     return GuestImage(
         disk=str(out / "debian-12.qcow2"),
         kernel=str(out / "vmlinuz"),
