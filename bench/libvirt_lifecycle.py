@@ -69,7 +69,7 @@ def main() -> None:
     image = cached_image()
     with open_lab() as lab, tempfile.TemporaryDirectory() as tmp:
         settings = lab_settings(Path(tmp) / "bench.db", lab, log_level="info")
-        prepare_lab_database(settings, image)
+        prepare_lab_database(settings, image, vcpus=2)
         port = free_port()
         api = spawn(["serve", "--no-worker", "--port", str(port)], settings, Path(tmp) / "api.log")
         worker_log = Path(tmp) / "worker.log"
