@@ -53,21 +53,29 @@ class Worker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set; then let running actions finish."""
+        """Work until `stop` is set; then let running actions finish.
+
+        Usage sampling and reconcile run beside the claim loop, each on its own timer, so a
+        pass over thousands of machines never holds up claiming the next action."""
         s = self.settings
-        loop = asyncio.get_running_loop()
-        next_usage = next_reconcile = loop.time()
         log.info("worker %s started (driver %s)", self.owner, self.driver.name)
+        periodic = [
+            asyncio.create_task(
+                self._every(s.metrics_interval_seconds, "usage sampling", self.sample_usage, stop)
+            ),
+            asyncio.create_task(
+                self._every(
+                    s.reconcile_interval_seconds,
+                    "reconcile",
+                    lambda: reconcile.run(self.sessions, self.driver),
+                    stop,
+                )
+            ),
+        ]
         while not stop.is_set():
             try:
                 while len(self._running) < s.worker_concurrency and await self.claim_and_start():
                     pass
-                if loop.time() >= next_usage:
-                    await self.sample_usage()
-                    next_usage = loop.time() + s.metrics_interval_seconds
-                if loop.time() >= next_reconcile:
-                    await reconcile.run(self.sessions, self.driver)
-                    next_reconcile = loop.time() + s.reconcile_interval_seconds
             except Exception:
                 log.exception("worker loop failed; retrying")
             self._wake.clear()
@@ -75,9 +83,27 @@ class Worker:
             await asyncio.wait(waiters, timeout=s.worker_poll_seconds, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
                 w.cancel()
+        for task in periodic:
+            task.cancel()
+        await asyncio.gather(*periodic, return_exceptions=True)
         if self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
         log.info("worker %s stopped", self.owner)
+
+    @staticmethod
+    async def _every(
+        interval: float, what: str, job: Callable[[], Awaitable[object]], stop: asyncio.Event
+    ) -> None:
+        """Run `job` now and then every `interval` seconds (after it ends) until `stop`."""
+        while not stop.is_set():
+            try:
+                await job()
+            except Exception:
+                log.exception("%s failed; trying again in %g s", what, interval)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                pass
 
     async def claim_and_start(self) -> bool:
         """Claim the next action and run it in the background; False if there was none."""
