@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ from tests.production.cluster import Cluster
 from vpsorg.actions.models import Action
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.schemas import CatalogIn
-from vpsorg.drivers.simulator import SimCall
+from vpsorg.drivers.simulator import SimCall, SimMachine
 from vpsorg.servers.models import Server
 
 SERVER = {"name": "web", "plan_id": 3, "os_id": 5, "location": "us-west"}
@@ -298,5 +299,38 @@ def outage(tmp_path: Path, url: str, ctl: Callable[[str], None]) -> None:
         assert len(servers) == answers.count(201) + 1
         assert {sid for sid, _, _ in servers} == creates
         assert all(v4 and status == "active" for _, v4, status in servers)
+    finally:
+        cluster.close()
+
+
+def test_an_orphan_machine_is_logged_and_counted_never_destroyed(tmp_path: Path) -> None:
+    """A machine on the hypervisor that no server owns: the worker logs it and reports it in
+    `vpsorg_reconcile_orphan_machines` on its metrics port, and leaves it alone."""
+    cluster = Cluster(tmp_path, reconcile_interval_seconds=0.5)
+    try:
+
+        async def plant_orphan(session: Any) -> None:
+            session.add(
+                SimMachine(server_id=987654, name="stray", vcpus=1, memory_mib=512, storage_gb=10,
+                           power_state="running", run_month="")
+            )  # fmt: skip
+
+        cluster.db(plant_orphan)
+        port = free_port()
+        worker = cluster.worker(worker_metrics_port=port)
+
+        def gauge() -> str:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.TransportError:
+                return ""
+            return next(
+                (line for line in text.splitlines() if line.startswith("vpsorg_reconcile_orphan")), ""
+            )
+
+        cluster.wait(lambda: gauge() == "vpsorg_reconcile_orphan_machines 1.0", 30, "the orphan gauge")
+        time.sleep(1.5)  # a few more reconcile passes
+        assert cluster.machines(987654) == 1  # never destroyed
+        assert "987654 exists on the hypervisor but no live server owns it" in worker.log.read_text()
     finally:
         cluster.close()
