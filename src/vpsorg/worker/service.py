@@ -92,9 +92,20 @@ class Worker:
 
     @staticmethod
     async def _every(
-        interval: float, what: str, job: Callable[[], Awaitable[object]], stop: asyncio.Event
+        interval: float,
+        what: str,
+        job: Callable[[], Awaitable[object]],
+        stop: asyncio.Event,
+        *,
+        delay: bool = False,
     ) -> None:
-        """Run `job` now and then every `interval` seconds (after it ends) until `stop`."""
+        """Run `job` every `interval` seconds (after it ends; the first time at once, or after
+        one interval with `delay`) until `stop`."""
+        if delay:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                pass
         while not stop.is_set():
             try:
                 await job()
