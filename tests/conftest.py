@@ -81,7 +81,6 @@ def free_port() -> int:
 
 def test_settings(db_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": database_url(db_path),
         "simulator_time_scale": 0.0,
         "worker_poll_seconds": 0.05,
         "worker_lease_seconds": 3.0,
@@ -90,6 +89,8 @@ def test_settings(db_path: Path, **overrides: Any) -> Settings:
         "log_level": "warning",
     }
     values.update(overrides)
+    if "database_url" not in values:  # a fresh PostgreSQL database only when one is used
+        values["database_url"] = database_url(db_path)
     return Settings(**values)
 
 

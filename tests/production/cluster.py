@@ -22,7 +22,9 @@ OP_OF_ACTION = {"create": "create", "start": "start", "stop": "stop", "reboot": 
 
 
 class Cluster:
-    def __init__(self, tmp: Path, *, api_processes: int = 1, **overrides: Any) -> None:
+    def __init__(
+        self, tmp: Path, *, api_processes: int = 1, start_timeout: float = 60, **overrides: Any
+    ) -> None:
         self.tmp = tmp
         values: dict[str, Any] = {"worker_lease_seconds": 1.5} | overrides
         self.settings: Settings = test_settings(tmp / "cluster.db", **values)
@@ -31,20 +33,20 @@ class Cluster:
         self.url = f"http://127.0.0.1:{self.port}"
         args = ["serve", "--no-worker", "--port", str(self.port), "--workers", str(api_processes)]
         self.procs: list[Proc] = [spawn(args, self.settings, tmp / "api.log")]
-        wait_http(self.url + "/healthz", timeout=60)
+        wait_http(self.url + "/healthz", timeout=start_timeout)
 
-    def token(self, credit: str = "100000") -> str:
+    def token(self, credit: str = "100000", email: str | None = None) -> str:
         async def make(session: Any) -> str:
             account = await accounts.create_account(
-                session, email=f"c{time.monotonic_ns()}@example.com", credit=Decimal(credit)
+                session, email=email or f"c{time.monotonic_ns()}@example.com", credit=Decimal(credit)
             )
             return await accounts.create_token(session, account_id=account.id)
 
         return str(run_db(self.settings, make))
 
-    def client(self, token: str | None = None) -> httpx.Client:
+    def client(self, token: str | None = None, timeout: float = 60) -> httpx.Client:
         return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {token or self.token()}"}, timeout=60
+            base_url=self.url, headers={"Authorization": f"Bearer {token or self.token()}"}, timeout=timeout
         )
 
     def worker(self, failpoint: str | None = None, **overrides: Any) -> Proc:
@@ -81,7 +83,7 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while not predicate():
             assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.1)
+            time.sleep(0.05)
 
     def settled(self) -> bool:
         open_actions = self.scalars(select(Action.id).where(Action.status.in_(["queued", "running"])))

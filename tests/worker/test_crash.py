@@ -1,62 +1,23 @@
-"""A worker killed mid-action loses nothing: real processes, real HTTP, one SQLite file."""
+"""A worker killed mid-action loses nothing: real processes, real HTTP, one database."""
 
-import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.conftest import Proc, free_port, prepare_database, run_db, spawn, test_settings, wait_http
-from vpsorg.accounts import service as accounts
+from tests.conftest import run_db
+from tests.production.cluster import Cluster
 from vpsorg.actions.models import Action
-from vpsorg.config import Settings
-from vpsorg.drivers.simulator import SimMachine, inject_fault
+from vpsorg.drivers.simulator import inject_fault
 
 
-class Plant:
-    """An API process without a worker, and workers the test starts and kills."""
+class Plant(Cluster):
+    """An API process without a worker, one customer, and workers the test starts and kills."""
 
     def __init__(self, tmp: Path, **overrides: Any) -> None:
-        self.tmp = tmp
-        self.settings: Settings = test_settings(tmp / "crash.db", worker_lease_seconds=1.5, **overrides)
-        prepare_database(self.settings)
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.api = spawn(["serve", "--no-worker", "--port", str(port)], self.settings, tmp / "api.log")
-        self.procs: list[Proc] = [self.api]
-        wait_http(self.url + "/healthz")
-
-        async def make(session: Any) -> str:
-            account = await accounts.create_account(session, email="crash@example.com", credit=Decimal(100))
-            return await accounts.create_token(session, account_id=account.id)
-
-        token = run_db(self.settings, make)
-        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-
-    def worker(self) -> Proc:
-        proc = spawn(["worker"], self.settings, self.tmp / f"worker{len(self.procs)}.log")
-        self.procs.append(proc)
-        return proc
-
-    def action(self, action_id: int) -> Action:
-        return run_db(self.settings, lambda s: s.get(Action, action_id))
-
-    def machines(self, server_id: int) -> int:
-        q = select(func.count()).select_from(SimMachine).where(SimMachine.server_id == server_id)
-        return int(run_db(self.settings, lambda s: s.scalar(q)))
-
-    def wait(self, predicate: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        for proc in self.procs:
-            proc.stop()
+        super().__init__(tmp, start_timeout=20, **overrides)
+        self.http = self.client(self.token(credit="100", email="crash@example.com"), timeout=10)
 
 
 @pytest.fixture

@@ -14,18 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Customer, prepare_database, run_db, serve_in_thread, test_settings
+from tests.conftest import prepare_database, run_db, serve_in_thread, test_settings
 from vpsorg.catalog.models import OperatingSystem
-
-
-def wait_for(customer: Customer, sid: int, status: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = customer.http.get(f"/api/v1/servers/{sid}/").json()
-        if body["status"] == status:
-            return dict(body)
-        assert time.monotonic() < deadline, f"server {sid} is {body['status']}, not {status}"
-        time.sleep(0.05)
 
 
 def test_libvirt_state_wins(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -57,13 +47,13 @@ def test_libvirt_state_wins(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
             dom = conn.lookupByName(f"{prefix}{sid}")
 
             dom.destroy()  # `virsh destroy` behind our back
-            wait_for(customer, sid, "stopped")
+            customer.wait_status(sid, "stopped", timeout=20)
             actions = customer.http.get(f"/api/v1/servers/{sid}/actions/").json()["results"]
             [sync] = [a for a in actions if a["type"] == "sync"]
             assert sync["status"] == "success" and "shutoff" in sync["reason"]
 
             dom.create()  # `virsh start`
-            wait_for(customer, sid, "active")
+            customer.wait_status(sid, "active", timeout=20)
 
             # A domain with our prefix and no server: reported, never destroyed.
             orphan_xml = dom.XMLDesc(0).replace(f"{prefix}{sid}<", f"{prefix}999999<")
@@ -72,7 +62,7 @@ def test_libvirt_state_wins(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
 
             dom.destroy()
             dom.undefine()  # `virsh undefine`: the machine is gone
-            body = wait_for(customer, sid, "error")
+            body = customer.wait_status(sid, "error", timeout=20)
             assert body["error"]
             time.sleep(3 * settings.reconcile_interval_seconds)
             assert orphan.name() in [d.name() for d in conn.listAllDomains(0)]
