@@ -118,16 +118,29 @@ class Live:
     settings: Settings
     app: Any
 
-    def account(self, credit: str = "1000") -> "Customer":
+    def account(self, credit: str = "100000", scope: str = "write") -> "Customer":
         """A new account with a token, as an operator would create it."""
         email = f"t-{uuid.uuid4().hex[:12]}@example.com"
 
         async def make(session: Any) -> tuple[int, str]:
             account = await accounts.create_account(session, email=email, credit=Decimal(credit))
-            return account.id, await accounts.create_token(session, account_id=account.id)
+            token = await accounts.create_token(session, account_id=account.id, scope=accounts.Scope(scope))
+            return account.id, token
 
         account_id, token = run_db(self.settings, make)
         return Customer(self, account_id, token)
+
+    def token(self, account_id: int, scope: str = "write") -> str:
+        """Another token for an account, with the given scope."""
+        return str(
+            run_db(
+                self.settings,
+                lambda s: accounts.create_token(s, account_id=account_id, scope=accounts.Scope(scope)),
+            )
+        )
+
+    def client(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
     def db(self, fn: Callable[[Any], Any]) -> Any:
         return run_db(self.settings, fn)

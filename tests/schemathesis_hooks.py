@@ -36,6 +36,17 @@ DATA_DEPENDENT_REJECTIONS: dict[str, dict[int, Any]] = {
         f"POST /api/v1/servers/{{server_id}}/{action}/": {400: lambda e: e["code"] == "invalid_state"}
         for action in ("start", "stop", "reboot")
     },
+    # An amount the pattern allows may still be refused: zero, or a negative top-up or refund;
+    # a reason of blanks only.
+    "POST /api/v1/admin/accounts/{account_id}/credit/": {
+        400: lambda e: e["code"] == "validation_error" and _fields(e) <= {"amount", "reason"},
+    },
+    # Suspending a server in error or deleted; unsuspending one that is not suspended, or
+    # whose account's balance is not above zero.
+    **{
+        f"POST /api/v1/admin/servers/{{server_id}}/{action}/": {400: lambda e: e["code"] == "invalid_state"}
+        for action in ("suspend", "unsuspend")
+    },
 }
 
 # not_a_server_error: a documented 503 that reports a state of the location, not a crash.

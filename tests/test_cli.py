@@ -283,3 +283,61 @@ def test_serve_without_worker_then_a_separate_worker(tmp_path: Path) -> None:
             if proc is not None:
                 proc.kill()
     assert "Traceback" not in api.log.read_text()
+
+
+def test_accounts_credit_and_token_scopes(tmp_path: Path) -> None:
+    """`accounts credit` writes a ledger entry and prints the balance; `tokens create --scope`
+    mints read, write (the default) and admin tokens that the API tells apart."""
+    settings = test_settings(tmp_path / "credit.db")
+    prepare_database(settings)
+    account_id = int(
+        last_line(vpsorg(settings, "accounts", "create", "--email", "a@example.com", "--credit", "5"))
+    )
+    topped = vpsorg(
+        settings, "accounts", "credit", "--account", str(account_id), "--amount", "20.5", "--reason", "paid"
+    )
+    assert topped.returncode == 0, topped.stderr
+    assert last_line(topped) == "25.50"
+    debit = vpsorg(
+        settings, "accounts", "credit", "--account", str(account_id), "--amount", "-0.50", "--reason", "fee"
+    )
+    assert last_line(debit) == "25.00"
+    refund = vpsorg(
+        settings,
+        *("accounts", "credit", "--account", str(account_id), "--amount", "1.25", "--reason", "sorry"),
+        *("--kind", "refund"),
+    )
+    assert last_line(refund) == "26.25"
+    assert_clean_error(
+        vpsorg(
+            settings, "accounts", "credit", "--account", str(account_id), "--amount", "0.001", "--reason", "x"
+        ),
+        "must be a non-zero amount with at most two decimals",
+    )
+    assert_clean_error(
+        vpsorg(settings, "accounts", "credit", "--account", "999", "--amount", "1", "--reason", "x"),
+        "No account with id 999",
+    )
+    tokens = {
+        scope: last_line(vpsorg(settings, "tokens", "create", "--account", str(account_id), *args))
+        for scope, args in (("read", ["--scope", "read"]), ("write", []), ("admin", ["--scope", "admin"]))
+    }
+    bad = vpsorg(settings, "tokens", "create", "--account", str(account_id), "--scope", "root")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    with serving(settings) as url:
+        with client(url, tokens["read"]) as http:
+            assert http.get("/api/v1/account/").json()["balance"] == "26.25"
+            ledger = http.get("/api/v1/account/ledger/").json()
+            assert [(e["kind"], e["amount"], e["balance_after"], e["reason"]) for e in ledger["results"]] == [
+                ("refund", "1.25", "26.25", "sorry"),
+                ("adjustment", "-0.50", "25.00", "fee"),
+                ("top_up", "20.50", "25.50", "paid"),
+                ("top_up", "5.00", "5.00", "initial credit"),
+            ]
+            assert http.post("/api/v1/servers/", json=SERVER).status_code == 403
+        with client(url, tokens["write"]) as http:
+            assert http.post("/api/v1/servers/", json=SERVER).status_code == 201
+            assert http.get("/api/v1/admin/accounts/").status_code == 403
+        with client(url, tokens["admin"]) as http:
+            listed = http.get("/api/v1/admin/accounts/").json()
+            assert [a["id"] for a in listed["results"]] == [account_id]

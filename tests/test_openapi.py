@@ -109,7 +109,8 @@ def write_config(tmp_path: Path, customer: Customer, peer: Customer) -> Path:
 
 
 def test_api_conforms_to_its_openapi_document(own_live: Live, tmp_path: Path) -> None:
-    customer = own_live.account(credit="100000")
+    # An admin token: it reaches the customer API and the admin API alike.
+    customer = own_live.account(credit="100000", scope="admin")
     seed_objects(customer)
     config = write_config(tmp_path, customer, own_live.account(credit="100000"))
     doc = httpx.get(f"{own_live.url}/openapi.json").json()

@@ -19,6 +19,7 @@ from starlette.routing import compile_path
 from vpsorg import __version__
 from vpsorg.accounts.router import router as account_router
 from vpsorg.actions.router import router as actions_router
+from vpsorg.admin.router import router as admin_router
 from vpsorg.catalog.router import router as catalog_router
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
@@ -145,6 +146,11 @@ def _header(description: str, required: bool = True) -> dict[str, Any]:
     return {"description": description, "required": required, "schema": {"type": "string"}}
 
 
+ADMIN_PREFIX = "/api/v1/admin/"
+FORBIDDEN = (
+    "The token's scope does not allow this (code forbidden): a read token on a write, "
+    "or a token without the admin scope on /api/v1/admin/"
+)
 DB_UNAVAILABLE = "The database is unavailable (code database_unavailable); retry after Retry-After seconds"
 RETRY_AFTER = {"Retry-After": _header("Seconds to wait before retrying", required=False)}
 
@@ -157,13 +163,15 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
     a 401 carries WWW-Authenticate.
     """
     validation = (ValidationFailed.__doc__ or "").strip()
-    for path_item in doc.get("paths", {}).values():
-        for op in path_item.values():
+    for path, path_item in doc.get("paths", {}).items():
+        for method, op in path_item.items():
             responses: dict[str, Any] = op.get("responses", {})
             if responses.pop("422", None) is not None and "400" not in responses:
                 responses["400"] = _error_entry(validation)
             if "401" in responses:
                 responses["401"]["headers"] = {"WWW-Authenticate": _header("Bearer")}
+            if op.get("security") and (method != "get" or path.startswith(ADMIN_PREFIX)):
+                responses["403"] = _error_entry(FORBIDDEN)
             if op.get("security"):
                 if "503" in responses:
                     other = responses["503"]["description"].rstrip(".")
@@ -220,7 +228,14 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.add_exception_handler(OperationalError, _db_error)
     app.add_exception_handler(DBAPIError, _db_error)
     app.add_exception_handler(Exception, _unexpected)
-    for router in (servers_router, actions_router, ssh_keys_router, catalog_router, account_router):
+    for router in (
+        servers_router,
+        actions_router,
+        ssh_keys_router,
+        catalog_router,
+        account_router,
+        admin_router,
+    ):
         app.include_router(router)
 
     @app.get("/metrics", include_in_schema=False)

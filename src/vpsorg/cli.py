@@ -14,7 +14,11 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg import models  # noqa: F401  (every mapped table, for commands that write)
 from vpsorg.accounts import service as accounts
+from vpsorg.accounts.service import Scope
+from vpsorg.billing import service as billing
+from vpsorg.billing.models import EntryKind
 from vpsorg.catalog import service as catalog
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker, run_transaction
@@ -95,14 +99,41 @@ def accounts_create(
     """Create an account; the last line printed is its id."""
     amount = _parse_credit(credit)
     account = _in_transaction(Settings(), lambda s: accounts.create_account(s, email=email, credit=amount))
-    err.print(f"created account {account.email} with credit {account.credit} USD")
+    err.print(f"created account {account.email} with a balance of {account.balance:.2f} USD")
     print(account.id)
 
 
+@accounts_app.command("credit")
+def accounts_credit(
+    account: Annotated[int, typer.Option(help="Account id")],
+    amount: Annotated[str, typer.Option(help="USD, at most two decimals; negative to debit")],
+    reason: Annotated[str, typer.Option(help="Why; shown to the customer in the ledger")],
+    kind: Annotated[
+        EntryKind | None,
+        typer.Option(help="Ledger entry kind (default: top_up if positive, adjustment if negative)"),
+    ] = None,
+) -> None:
+    """Add or take away credit (a ledger entry); the last line printed is the new balance.
+
+    Crossing zero suspends or unsuspends the account's servers, as billing does."""
+    value = _parse_credit(amount)
+    entry = _in_transaction(
+        Settings(),
+        lambda s: billing.credit(s, account_id=account, amount=value, reason=reason, kind=kind),
+    )
+    err.print(f"{entry.kind} of {entry.amount:.2f} USD recorded (ledger entry {entry.id})")
+    print(f"{entry.balance_after:.2f}")
+
+
 @tokens_app.command("create")
-def tokens_create(account: Annotated[int, typer.Option(help="Account id")]) -> None:
+def tokens_create(
+    account: Annotated[int, typer.Option(help="Account id")],
+    scope: Annotated[
+        Scope, typer.Option(help="read: GET only; write: the customer API; admin: also /api/v1/admin/")
+    ] = Scope.WRITE,
+) -> None:
     """Create an API token; the last line printed is the token (shown only this once)."""
-    token = _in_transaction(Settings(), lambda s: accounts.create_token(s, account_id=account))
+    token = _in_transaction(Settings(), lambda s: accounts.create_token(s, account_id=account, scope=scope))
     err.print("store this token now; it cannot be shown again")
     print(token)
 

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(default=5, ge=1)
     metrics_interval_seconds: float = Field(default=10.0, gt=0)
     reconcile_interval_seconds: float = Field(default=30.0, gt=0)
+    # How often the worker charges the hours that have started (vpsorg.billing).
+    billing_interval_seconds: float = Field(default=60.0, gt=0)
     sqlite_busy_timeout_ms: int = 30000
     # `vpsorg worker` serves Prometheus metrics on this loopback port when set.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)

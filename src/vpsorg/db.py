@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from vpsorg import clock
 from vpsorg.config import Settings
 
 NAMING_CONVENTION = {
@@ -32,7 +33,8 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC, on the control plane's clock (see vpsorg.clock)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -9,9 +9,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from vpsorg.accounts import service as accounts
+from vpsorg.accounts.service import Scope
 from vpsorg.config import Settings
 from vpsorg.db import session_scope
-from vpsorg.errors import Unauthorized
+from vpsorg.errors import Forbidden, Unauthorized
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -53,16 +54,43 @@ bearer = HTTPBearer(
 )
 
 
-async def get_account_id(
+async def get_caller(
+    request: Request,
     session: Session,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> int:
+) -> tuple[int, Scope]:
+    """The token's account and scope; a read token is refused (403) on any write."""
     if credentials is None:
         raise Unauthorized("Missing API token: send 'Authorization: Bearer <token>'")
-    account_id = await accounts.authenticate(session, token=credentials.credentials)
-    if account_id is None:
+    found = await accounts.authenticate(session, token=credentials.credentials)
+    if found is None:
         raise Unauthorized("Invalid API token")
-    return account_id
+    if found[1] == Scope.READ and request.method not in READ_METHODS:
+        raise Forbidden(
+            f"This token is read-only: {request.method} needs a token with the write scope",
+            details={"scope": found[1], "required": Scope.WRITE},
+        )
+    return found
+
+
+Caller = Annotated[tuple[int, Scope], Depends(get_caller)]
+
+
+async def get_account_id(caller: Caller) -> int:
+    return caller[0]
 
 
 AccountId = Annotated[int, Depends(get_account_id)]
+
+
+async def get_admin_id(caller: Caller) -> int:
+    """The operator's account id; any token without the admin scope is refused (403)."""
+    if caller[1] != Scope.ADMIN:
+        raise Forbidden(
+            "The admin API needs a token with the admin scope",
+            details={"scope": caller[1], "required": "admin"},
+        )
+    return caller[0]
+
+
+AdminId = Annotated[int, Depends(get_admin_id)]

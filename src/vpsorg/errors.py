@@ -5,6 +5,7 @@ AppError
  +-- InvalidState       400 invalid_state
  +-- Unauthorized       401 unauthorized
  +-- PaymentRequired    402 insufficient_credit
+ +-- Forbidden          403 forbidden
  +-- NotFound           404 not_found
  +-- CapacityExhausted  503 capacity_exhausted
 
@@ -59,6 +60,13 @@ class PaymentRequired(AppError):
 
     status_code = 402
     code = "insufficient_credit"
+
+
+class Forbidden(AppError):
+    """The token's scope does not allow this (a read token writing, a non-admin token on /api/v1/admin/)."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(AppError):

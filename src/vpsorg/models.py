@@ -2,6 +2,7 @@
 
 from vpsorg.accounts.models import Account, ApiToken
 from vpsorg.actions.models import Action
+from vpsorg.billing.models import LedgerEntry
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.drivers.simulator import SimFault, SimMachine
 from vpsorg.servers.models import Server, ServerUsage
@@ -11,6 +12,7 @@ __all__ = [
     "Account",
     "Action",
     "ApiToken",
+    "LedgerEntry",
     "Location",
     "OperatingSystem",
     "Plan",

@@ -20,10 +20,22 @@ def test_account_shows_email_and_credit(live: Live, credit: str, shown: str) -> 
     body = r.json()
     assert body["id"] == customer.account_id
     assert re.fullmatch(r"t-[0-9a-f]{12}@example\.com", body["email"])
-    assert body["credit"] == shown and isinstance(body["credit"], str)
+    assert body["balance"] == body["credit"] == body["available_credit"] == shown
+    assert isinstance(body["balance"], str)
+    assert body["monthly_commitment"] == "0.00" and body["servers"] == 0
     assert body["currency"] == "USD"
     assert TIMESTAMP.match(body["created_at"])
-    assert set(body) == {"id", "email", "credit", "currency", "created_at"}
+    assert set(body) == {
+        "id",
+        "email",
+        "balance",
+        "credit",
+        "available_credit",
+        "monthly_commitment",
+        "servers",
+        "currency",
+        "created_at",
+    }
 
 
 def test_each_token_sees_its_own_account(live: Live) -> None:
@@ -52,7 +64,8 @@ def test_create_with_too_little_credit_is_402(live: Live, credit: str, plan_id: 
     assert price in body["error"]["message"]
     assert body["error"]["details"] == {
         "required": price,
-        "credit": f"{float(credit):.2f}",
+        "available": f"{float(credit):.2f}",
+        "balance": f"{float(credit):.2f}",
         "currency": "USD",
     }
     listed = customer.http.get("/api/v1/servers/").json()
@@ -82,3 +95,31 @@ def test_credit_equal_to_the_price_is_enough(live: Live) -> None:
     poorer = live.account(credit="6.00")
     assert _create(poorer, 1).status_code == 402
     assert _create(poorer, 3, location="us-east").status_code == 201
+
+
+def test_available_credit_counts_one_month_of_every_server(live: Live) -> None:
+    """Available = balance - one month of each server (backups: +20%); a new server's month
+    must fit in it. Deleting a server frees its month."""
+    customer = live.account(credit="60.00")
+    first = customer.create_server(plan_id=1, backups_enabled=True)  # 24.00 + 4.80
+    body = customer.http.get("/api/v1/account/").json()
+    assert (body["balance"], body["monthly_commitment"], body["available_credit"]) == (
+        "60.00",
+        "28.80",
+        "31.20",
+    )
+    second = customer.create_server(plan_id=1, location="us-east")  # 24.00 of 31.20
+    r = _create(customer, 3)  # 7.20 left: a 6.00 server fits
+    assert r.status_code == 201, r.text
+    r = _create(customer, 3, location="us-east")  # 1.20 left
+    assert r.status_code == 402
+    assert r.json()["error"]["details"] == {
+        "required": "6.00",
+        "available": "1.20",
+        "balance": "60.00",
+        "currency": "USD",
+    }
+    assert customer.http.delete(f"/api/v1/servers/{second['id']}/").status_code == 204
+    assert customer.http.get("/api/v1/account/").json()["available_credit"] == "25.20"
+    assert _create(customer, 3, location="us-east").status_code == 201
+    assert customer.http.get(f"/api/v1/servers/{first['id']}/").status_code == 200

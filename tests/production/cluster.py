@@ -23,16 +23,23 @@ OP_OF_ACTION = {"create": "create", "start": "start", "stop": "stop", "reboot": 
 
 class Cluster:
     def __init__(
-        self, tmp: Path, *, api_processes: int = 1, start_timeout: float = 60, **overrides: Any
+        self,
+        tmp: Path,
+        *,
+        api_processes: int = 1,
+        start_timeout: float = 60,
+        env: dict[str, str] | None = None,
+        **overrides: Any,
     ) -> None:
         self.tmp = tmp
+        self.env = env or {}  # for every process: API, workers, CLI
         values: dict[str, Any] = {"worker_lease_seconds": 1.5} | overrides
         self.settings: Settings = test_settings(tmp / "cluster.db", **values)
         prepare_database(self.settings)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = ["serve", "--no-worker", "--port", str(self.port), "--workers", str(api_processes)]
-        self.procs: list[Proc] = [spawn(args, self.settings, tmp / "api.log")]
+        self.procs: list[Proc] = [spawn(args, self.settings, tmp / "api.log", env=self.env)]
         wait_http(self.url + "/healthz", timeout=start_timeout)
 
     def token(self, credit: str = "100000", email: str | None = None) -> str:
@@ -52,8 +59,8 @@ class Cluster:
     def worker(self, failpoint: str | None = None, **overrides: Any) -> Proc:
         settings = self.settings.model_copy(update=overrides)
         n = len(self.procs)
-        env_extra = {"VPSORG_FAILPOINTS": failpoint} if failpoint else None
-        proc = spawn(["worker"], settings, self.tmp / f"worker{n}.log", env=env_extra)
+        env = self.env | ({"VPSORG_FAILPOINTS": failpoint} if failpoint else {})
+        proc = spawn(["worker"], settings, self.tmp / f"worker{n}.log", env=env)
         self.procs.append(proc)
         return proc
 

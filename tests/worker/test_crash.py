@@ -17,7 +17,7 @@ class Plant(Cluster):
 
     def __init__(self, tmp: Path, **overrides: Any) -> None:
         super().__init__(tmp, start_timeout=20, **overrides)
-        self.http = self.client(self.token(credit="100", email="crash@example.com"), timeout=10)
+        self.http = self.client(self.token(credit="10000", email="crash@example.com"), timeout=10)
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
-    credit: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0.00"))
+    # The sum of the account's ledger entries, kept here so that a create can check it with
+    # the account row locked; written only together with an entry (vpsorg.billing.service).
+    balance: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0.00"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -24,4 +26,6 @@ class ApiToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # read: GET only; write: the customer API; admin: that and /api/v1/admin/.
+    scope: Mapped[str] = mapped_column(String(10), default="write", server_default="write")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,15 +1,33 @@
-from fastapi import APIRouter
+from typing import Annotated
 
-from vpsorg.accounts import service as accounts
-from vpsorg.accounts.schemas import AccountOut
+from fastapi import APIRouter, Depends, Request
+
+from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
+from vpsorg.billing import service as billing
 from vpsorg.deps import AccountId, Session
-from vpsorg.errors import AUTH_RESPONSES
+from vpsorg.errors import AUTH_RESPONSES, ValidationFailed, errors
+from vpsorg.pagination import Page, PageParams, page_links, page_params
 
 router = APIRouter(prefix="/api/v1/account", tags=["account"], responses=AUTH_RESPONSES)
 
 
-@router.get("/", summary="Your account")
+@router.get("/", summary="Your account: balance and available credit")
 async def get_account(session: Session, account_id: AccountId) -> AccountOut:
-    return AccountOut.model_validate(
-        await accounts.get_account(session, account_id=account_id), from_attributes=True
+    return AccountOut.model_validate(await billing.summary(session, account_id=account_id))
+
+
+@router.get("/ledger/", summary="Your account's ledger, newest first", responses=errors(ValidationFailed))
+async def list_ledger(
+    request: Request,
+    session: Session,
+    account_id: AccountId,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[LedgerEntryOut]:
+    count, rows = await billing.list_ledger(session, account_id=account_id, page=page)
+    nxt, prev = page_links(request, page, count)
+    return Page(
+        count=count,
+        next=nxt,
+        previous=prev,
+        results=[LedgerEntryOut.model_validate(e, from_attributes=True) for e in rows],
     )

@@ -4,15 +4,27 @@ import hashlib
 import re
 import secrets
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account, ApiToken
+from vpsorg.billing import service as billing
+from vpsorg.billing.models import EntryKind
 from vpsorg.errors import NotFound, ValidationFailed
 
 TOKEN_PREFIX = "vps_"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Scope(StrEnum):
+    """What a token may do: `read` only GETs, `write` the whole customer API, `admin` that
+    and the operators' API under /api/v1/admin/."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
 
 
 def hash_token(token: str) -> str:
@@ -20,15 +32,20 @@ def hash_token(token: str) -> str:
 
 
 async def create_account(session: AsyncSession, *, email: str, credit: Decimal) -> Account:
+    """A new account; starting credit is its first ledger entry (a top-up)."""
     if not EMAIL_RE.match(email):
         raise ValidationFailed.field("email", "not an email address")
     if credit < 0:
         raise ValidationFailed.field("credit", "must not be negative")
     if await session.scalar(select(Account.id).where(Account.email == email)) is not None:
         raise ValidationFailed.field("email", "an account with this email exists")
-    account = Account(email=email, credit=credit.quantize(Decimal("0.01")))
+    account = Account(email=email, balance=Decimal("0.00"))
     session.add(account)
     await session.flush()
+    if credit > 0:
+        await billing.credit(
+            session, account_id=account.id, amount=credit, kind=EntryKind.TOP_UP, reason="initial credit"
+        )
     return account
 
 
@@ -43,15 +60,20 @@ async def get_account(session: AsyncSession, *, account_id: int) -> Account:
     return account
 
 
-async def create_token(session: AsyncSession, *, account_id: int) -> str:
+async def create_token(session: AsyncSession, *, account_id: int, scope: Scope = Scope.WRITE) -> str:
     """Mint a token for the account; the plain token is returned once and never stored."""
     await get_account(session, account_id=account_id)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(account_id=account_id, token_hash=hash_token(token)))
+    session.add(ApiToken(account_id=account_id, token_hash=hash_token(token), scope=Scope(scope)))
     await session.flush()
     return token
 
 
-async def authenticate(session: AsyncSession, *, token: str) -> int | None:
-    """The account id a token belongs to, or None."""
-    return await session.scalar(select(ApiToken.account_id).where(ApiToken.token_hash == hash_token(token)))
+async def authenticate(session: AsyncSession, *, token: str) -> tuple[int, Scope] | None:
+    """The account a token belongs to and the token's scope, or None."""
+    row = (
+        await session.execute(
+            select(ApiToken.account_id, ApiToken.scope).where(ApiToken.token_hash == hash_token(token))
+        )
+    ).first()
+    return None if row is None else (row.account_id, Scope(row.scope))

@@ -61,8 +61,13 @@ async def cancel_queued(session: AsyncSession, *, server_id: int, why: str) -> N
     )
 
 
-async def has_open(session: AsyncSession, *, server_id: int) -> bool:
-    q = select(Action.id).where(Action.server_id == server_id, Action.status.in_(OPEN)).limit(1)
+async def has_open(session: AsyncSession, *, server_id: int, after: int = 0) -> bool:
+    """Whether the server has a queued or running action (with an id above `after`)."""
+    q = (
+        select(Action.id)
+        .where(Action.server_id == server_id, Action.status.in_(OPEN), Action.id > after)
+        .limit(1)
+    )
     return await session.scalar(q) is not None
 
 

@@ -1,6 +1,7 @@
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsorg.db import Base, UTCDateTime, utcnow
@@ -37,6 +38,17 @@ class Server(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Billing (vpsorg.billing.prices): the plan's prices when the server was created, and
+    # how far it has been charged. billed_until is set when it is provisioned.
+    price_hourly: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    price_monthly: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    billed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    billing_month: Mapped[str | None] = mapped_column(String(7))
+    month_hours: Mapped[int] = mapped_column(default=0, server_default="0")
+    month_backup_hours: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set while suspended: by whom ("billing" or "admin") and the status to return to.
+    suspension: Mapped[str | None] = mapped_column(String(20))
+    resume_status: Mapped[str | None] = mapped_column(String(20))
 
 
 class ServerUsage(Base):

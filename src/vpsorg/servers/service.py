@@ -6,13 +6,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vpsorg.accounts.models import Account
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
+from vpsorg.billing import prices
+from vpsorg.billing import service as billing
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.db import utcnow
-from vpsorg.errors import CapacityExhausted, InvalidState, NotFound, PaymentRequired, ValidationFailed
+from vpsorg.errors import CapacityExhausted, InvalidState, NotFound, ValidationFailed
 from vpsorg.ipam import service as ipam
 from vpsorg.pagination import PageParams
 from vpsorg.servers.models import Server, ServerUsage
@@ -167,18 +168,13 @@ async def create_server(
         except NotFound:
             raise ValidationFailed.field("ssh_key_id", f"no SSH key with id {data.ssh_key_id}") from None
         public_key = key.public_key
-    account = await session.scalar(select(Account).where(Account.id == account_id).with_for_update())
-    assert account is not None
-    if account.credit < plan.price_monthly:
-        raise PaymentRequired(
-            f"Insufficient credit: {plan.name} needs {plan.price_monthly:.2f} USD, "
-            f"the account has {account.credit:.2f} USD",
-            details={
-                "required": f"{plan.price_monthly:.2f}",
-                "credit": f"{account.credit:.2f}",
-                "currency": "USD",
-            },
-        )
+    monthly = prices.monthly_price(plan.price_monthly, backups=data.backups_enabled)
+    await billing.require_credit(
+        session,
+        account_id=account_id,
+        monthly=monthly,
+        what=plan.name + (" with backups" if data.backups_enabled else ""),
+    )
     now = utcnow()
     # The unique constraints on the address columns decide who gets an address. Creates in
     # one location take turns on its row (FOR UPDATE; SQLite's write lock already does), so
@@ -199,6 +195,8 @@ async def create_server(
             ssh_key_id=data.ssh_key_id,
             ssh_public_key=public_key,
             backups_enabled=data.backups_enabled,
+            price_hourly=plan.price_hourly,
+            price_monthly=plan.price_monthly,
             ipv4_address=ipv4,
             ipv6_address=ipv6,
             created_at=now,

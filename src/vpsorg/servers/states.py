@@ -21,6 +21,8 @@ class ActionType(StrEnum):
     STOP = "stop"
     REBOOT = "reboot"
     DELETE = "delete"
+    # Queued by billing (balance at or below zero) or an operator: power off, stay suspended.
+    SUSPEND = "suspend"
     # Written by reconcile when the hypervisor's view corrected ours; never queued.
     SYNC = "sync"
 
@@ -78,6 +80,10 @@ TRANSITIONS: dict[ActionType, Transition] = {
     ),
     # Delete is allowed in every status; the server leaves the API at once.
     ActionType.DELETE: Transition(ALL, None, None, "Server is being deleted"),
+    # Never asked for by a customer (allowed from nothing); see vpsorg.servers.suspension.
+    ActionType.SUSPEND: Transition(
+        frozenset(), ServerStatus.SUSPENDED, ServerStatus.SUSPENDED, "Server is suspended"
+    ),
 }
 
 # What the hypervisor should report once an action has succeeded.
@@ -87,6 +93,7 @@ POWER_AFTER: dict[ActionType, PowerState] = {
     ActionType.STOP: PowerState.SHUTOFF,
     ActionType.REBOOT: PowerState.RUNNING,
     ActionType.DELETE: PowerState.MISSING,
+    ActionType.SUSPEND: PowerState.SHUTOFF,
 }
 
 # Statuses in which the worker owns the server; reconcile leaves them alone.

@@ -25,6 +25,7 @@ from vpsorg import (
 )
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
+from vpsorg.billing import service as billing
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.config import Settings
 from vpsorg.db import utcnow
@@ -62,6 +63,11 @@ class Worker:
         periodic = [
             asyncio.create_task(
                 self._every(s.metrics_interval_seconds, "usage sampling", self.sample_usage, stop)
+            ),
+            asyncio.create_task(
+                self._every(
+                    s.billing_interval_seconds, "billing", lambda: billing.charge_due(self.sessions), stop
+                )
             ),
             asyncio.create_task(
                 self._every(
@@ -184,6 +190,7 @@ class Worker:
             ActionType.STOP: self.driver.stop,
             ActionType.REBOOT: self.driver.reboot,
             ActionType.DELETE: self.driver.destroy,
+            ActionType.SUSPEND: self.driver.stop,
         }
         if kind == ActionType.CREATE:
             await self.driver.create(await self.spec(server_id))
@@ -251,9 +258,12 @@ class Worker:
         server = await session.get(Server, action.server_id)
         assert server is not None
         server.updated_at = now
+        # A later action already queued (a suspension behind a start, say) set the status it
+        # needs; this outcome leaves the status to it.
+        superseded = await actions.has_open(session, server_id=server.id, after=action.id)
         if error is not None:
             server.error = error
-            if server.deleted_at is None:
+            if server.deleted_at is None and not superseded:
                 server.status = ServerStatus.ERROR
             return True
         server.power_state = POWER_AFTER[kind]
@@ -263,13 +273,14 @@ class Worker:
             if sample is not None:
                 await session.delete(sample)
             return True
-        if server.deleted_at is None:
+        if server.deleted_at is None and not superseded:
             done = TRANSITIONS[kind].on_success
             assert done is not None
             server.status = done
             server.error = None
         if kind == ActionType.CREATE:
             server.provisioned_at = now
+            server.billed_until = now  # charged by the hour from now on (vpsorg.billing)
         if usage is not None:
             await _store_usage(session, server.id, usage, now)
         return True

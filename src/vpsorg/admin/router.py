@@ -1,0 +1,141 @@
+"""The operators' API. Every route needs a token with the admin scope (`vpsorg tokens create
+--scope admin`); any other token gets 403."""
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, Field
+
+from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
+from vpsorg.actions.schemas import ActionRef
+from vpsorg.admin import service as admin
+from vpsorg.billing import service as billing
+from vpsorg.billing.models import EntryKind
+from vpsorg.deps import AdminId, Session
+from vpsorg.errors import AUTH_RESPONSES, InvalidState, NotFound, ValidationFailed, errors
+from vpsorg.pagination import Page, PageParams, page_links, page_params
+from vpsorg.schemas import RequestModel
+from vpsorg.servers.schemas import ServerBrief
+from vpsorg.servers.states import ServerStatus
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=AUTH_RESPONSES)
+
+AccountIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="An account id")]
+ServerIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A server id (any account's)")]
+Amount = Annotated[
+    str,
+    Field(
+        pattern=r"^-?\d{1,10}(\.\d{1,2})?$",
+        description='A decimal string with at most two decimals, e.g. "25.00"; negative for a debit',
+        examples=["25.00"],
+    ),
+]
+
+
+class CreditIn(RequestModel):
+    amount: Amount
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    kind: Literal["top_up", "refund", "adjustment"] | None = Field(
+        default=None, description="Default: top_up for a positive amount, adjustment for a negative one"
+    )
+
+
+class ReasonIn(RequestModel):
+    reason: Annotated[str, Field(min_length=1, max_length=500)] = "by an operator"
+
+
+class SuspensionResult(BaseModel):
+    server: ServerBrief
+    action: ActionRef | None = Field(description="The action queued, if any")
+
+
+@router.get("/accounts/", summary="List accounts", responses=errors(ValidationFailed))
+async def list_accounts(
+    request: Request, session: Session, _: AdminId, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[AccountOut]:
+    count, rows = await billing.list_accounts(session, page=page)
+    nxt, prev = page_links(request, page, count)
+    return Page(count=count, next=nxt, previous=prev, results=[AccountOut.model_validate(r) for r in rows])
+
+
+@router.get("/accounts/{account_id}/", summary="Get an account", responses=errors(ValidationFailed, NotFound))
+async def get_account(account_id: AccountIdPath, session: Session, _: AdminId) -> AccountOut:
+    return AccountOut.model_validate(await billing.summary(session, account_id=account_id))
+
+
+@router.get(
+    "/accounts/{account_id}/ledger/",
+    summary="An account's ledger, newest first",
+    responses=errors(ValidationFailed, NotFound),
+)
+async def get_ledger(
+    account_id: AccountIdPath,
+    request: Request,
+    session: Session,
+    _: AdminId,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[LedgerEntryOut]:
+    await billing.summary(session, account_id=account_id)  # 404 for an unknown account
+    count, rows = await billing.list_ledger(session, account_id=account_id, page=page)
+    nxt, prev = page_links(request, page, count)
+    return Page(
+        count=count,
+        next=nxt,
+        previous=prev,
+        results=[LedgerEntryOut.model_validate(e, from_attributes=True) for e in rows],
+    )
+
+
+@router.post(
+    "/accounts/{account_id}/credit/",
+    status_code=201,
+    summary="Add (or take away) credit",
+    responses=errors(ValidationFailed, NotFound),
+)
+async def credit_account(
+    account_id: AccountIdPath, body: CreditIn, session: Session, _: AdminId
+) -> LedgerEntryOut:
+    entry = await billing.credit(
+        session,
+        account_id=account_id,
+        amount=Decimal(body.amount),
+        reason=body.reason,
+        kind=EntryKind(body.kind) if body.kind else None,
+    )
+    return LedgerEntryOut.model_validate(entry, from_attributes=True)
+
+
+@router.post(
+    "/servers/{server_id}/suspend/",
+    summary="Suspend a server",
+    responses=errors(ValidationFailed, InvalidState, NotFound),
+)
+async def suspend_server(
+    server_id: ServerIdPath, session: Session, _: AdminId, body: ReasonIn | None = None
+) -> SuspensionResult:
+    server, action = await admin.suspend_server(
+        session, server_id=server_id, reason=(body or ReasonIn()).reason
+    )
+    return _result(server, action)
+
+
+@router.post(
+    "/servers/{server_id}/unsuspend/",
+    summary="Lift a server's suspension",
+    responses=errors(ValidationFailed, InvalidState, NotFound),
+)
+async def unsuspend_server(
+    server_id: ServerIdPath, session: Session, _: AdminId, body: ReasonIn | None = None
+) -> SuspensionResult:
+    server, action = await admin.unsuspend_server(
+        session, server_id=server_id, reason=(body or ReasonIn()).reason
+    )
+    return _result(server, action)
+
+
+def _result(server: Any, action: Any) -> SuspensionResult:
+    return SuspensionResult(
+        server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
+        action=ActionRef.model_validate(action, from_attributes=True) if action is not None else None,
+    )

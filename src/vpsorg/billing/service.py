@@ -1,0 +1,308 @@
+"""Credit: the ledger, the create-time credit check, hourly charges, suspension for non-payment.
+
+Every change of an account's balance is a ledger entry written in the same transaction as
+the new balance, with the account row locked (FOR UPDATE; on SQLite the write transaction
+is already exclusive), so the balance always equals the sum of the ledger and concurrent
+writers take turns. Prices and the charging formula: vpsorg.billing.prices.
+"""
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from vpsorg import failpoints
+from vpsorg.accounts.models import Account
+from vpsorg.billing import prices
+from vpsorg.billing.models import EntryKind, LedgerEntry
+from vpsorg.db import utcnow
+from vpsorg.errors import NotFound, PaymentRequired, ValidationFailed
+from vpsorg.pagination import PageParams
+from vpsorg.servers import suspension
+from vpsorg.servers.models import Server
+
+log = logging.getLogger("vpsorg.billing")
+
+CURRENCY = "USD"
+# Kinds that add credit; an adjustment may go either way.
+POSITIVE_KINDS = frozenset({EntryKind.TOP_UP, EntryKind.REFUND})
+
+
+class ChargeConflict(Exception):
+    """Another worker charged the same server meanwhile; this account's pass is rolled back."""
+
+
+async def lock_account(session: AsyncSession, account_id: int) -> Account:
+    account = await session.scalar(
+        select(Account)
+        .where(Account.id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if account is None:
+        raise NotFound(f"No account with id {account_id}")
+    return account
+
+
+def _post(
+    session: AsyncSession,
+    account: Account,
+    *,
+    kind: EntryKind,
+    amount: Decimal,
+    reason: str,
+    server_id: int | None = None,
+    action_id: int | None = None,
+    charge: prices.Charge | None = None,
+) -> LedgerEntry:
+    """Append an entry and move the balance with it (the account row locked by the caller)."""
+    account.balance = account.balance + amount
+    entry = LedgerEntry(
+        account_id=account.id,
+        kind=kind,
+        amount=amount,
+        balance_after=account.balance,
+        reason=reason,
+        server_id=server_id,
+        action_id=action_id,
+        period_start=charge.period_start if charge else None,
+        period_end=charge.period_end if charge else None,
+        hours=charge.hours if charge else None,
+        backup_hours=charge.backup_hours if charge else None,
+        created_at=utcnow(),
+    )
+    session.add(entry)
+    return entry
+
+
+async def _settle(session: AsyncSession, account: Account) -> None:
+    """Suspend the account's servers while its balance is at or below zero; lift the
+    suspensions billing made once it is above."""
+    if account.balance <= 0:
+        n = await suspension.suspend_account(
+            session,
+            account_id=account.id,
+            reason=f"suspended: the account's balance is {account.balance:.2f} {CURRENCY}",
+        )
+        if n:
+            log.warning("account %s: balance %s, %s servers suspended", account.id, account.balance, n)
+    else:
+        n = await suspension.lift_account(
+            session,
+            account_id=account.id,
+            reason=f"suspension lifted: the account's balance is {account.balance:.2f} {CURRENCY}",
+        )
+        if n:
+            log.info("account %s: balance %s, %s servers unsuspended", account.id, account.balance, n)
+
+
+async def credit(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    amount: Decimal,
+    reason: str,
+    kind: EntryKind | None = None,
+) -> LedgerEntry:
+    """An operator's change of credit: a top-up or refund (positive) or an adjustment
+    (either sign). Crossing zero suspends or unsuspends the account's servers."""
+    if amount != amount.quantize(prices.CENT) or amount == 0:
+        raise ValidationFailed.field("amount", "must be a non-zero amount with at most two decimals")
+    if not reason.strip():
+        raise ValidationFailed.field("reason", "must not be empty")
+    kind = kind or (EntryKind.TOP_UP if amount > 0 else EntryKind.ADJUSTMENT)
+    if kind in POSITIVE_KINDS and amount < 0:
+        raise ValidationFailed.field("amount", f"a {kind} must be positive; use an adjustment")
+    if kind == EntryKind.CHARGE:
+        raise ValidationFailed.field("kind", "charges are made by the worker")
+    account = await lock_account(session, account_id)
+    entry = _post(session, account, kind=kind, amount=amount, reason=reason.strip())
+    await session.flush()
+    await _settle(session, account)
+    return entry
+
+
+def _live(account_id: int) -> Any:
+    return (Server.account_id == account_id) & Server.deleted_at.is_(None)
+
+
+async def commitment(session: AsyncSession, *, account_id: int) -> tuple[Decimal, int]:
+    """One month of every live server of the account, and how many there are."""
+    rows = await session.execute(
+        select(Server.price_monthly, Server.backups_enabled).where(_live(account_id))
+    )
+    total, count = Decimal("0.00"), 0
+    for monthly, backups in rows:
+        total += prices.monthly_price(monthly, backups=backups)
+        count += 1
+    return total, count
+
+
+async def require_credit(session: AsyncSession, *, account_id: int, monthly: Decimal, what: str) -> None:
+    """Refuse (402) an order of `monthly` a month that the account's available credit (its
+    balance less one month of every server it has) does not cover. Locks the account row
+    until the caller's transaction ends, so concurrent orders are checked one after another,
+    each seeing the servers the previous ones created."""
+    account = await lock_account(session, account_id)
+    committed, count = await commitment(session, account_id=account_id)
+    available = account.balance - committed
+    if available < monthly:
+        raise PaymentRequired(
+            f"Insufficient credit: {what} costs {monthly:.2f} {CURRENCY} a month; the account has "
+            f"{available:.2f} {CURRENCY} available ({account.balance:.2f} balance less "
+            f"{committed:.2f} for one month of its {count} servers)",
+            details={
+                "required": f"{monthly:.2f}",
+                "available": f"{available:.2f}",
+                "balance": f"{account.balance:.2f}",
+                "currency": CURRENCY,
+            },
+        )
+
+
+async def summary(session: AsyncSession, *, account_id: int) -> dict[str, Any]:
+    """The account with its balance and available credit."""
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"No account with id {account_id}")
+    committed, count = await commitment(session, account_id=account_id)
+    return {
+        "id": account.id,
+        "email": account.email,
+        "balance": account.balance,
+        "credit": account.balance,
+        "available_credit": account.balance - committed,
+        "monthly_commitment": committed,
+        "servers": count,
+        "currency": CURRENCY,
+        "created_at": account.created_at,
+    }
+
+
+async def list_accounts(session: AsyncSession, *, page: PageParams) -> tuple[int, list[dict[str, Any]]]:
+    count = await session.scalar(select(func.count()).select_from(Account)) or 0
+    ids = list(
+        await session.scalars(
+            select(Account.id).order_by(Account.id).offset(page.offset).limit(page.page_size)
+        )
+    )
+    return count, [await summary(session, account_id=i) for i in ids]
+
+
+async def list_ledger(
+    session: AsyncSession, *, account_id: int, page: PageParams
+) -> tuple[int, list[LedgerEntry]]:
+    """The account's entries, newest first."""
+    where = LedgerEntry.account_id == account_id
+    count = await session.scalar(select(func.count()).select_from(LedgerEntry).where(where)) or 0
+    rows = await session.scalars(
+        select(LedgerEntry)
+        .where(where)
+        .order_by(LedgerEntry.id.desc())
+        .offset(page.offset)
+        .limit(page.page_size)
+    )
+    return count, list(rows)
+
+
+# Charging --------------------------------------------------------------------------------
+
+
+def _due(now: datetime) -> Any:
+    """Servers with an hour that started (before now, and before deletion) and is not charged."""
+    return (
+        Server.billed_until.is_not(None)
+        & (Server.billed_until < now)
+        & or_(Server.deleted_at.is_(None), Server.billed_until < Server.deleted_at)
+    )
+
+
+async def charge_due(sessions: async_sessionmaker[AsyncSession], *, now: datetime | None = None) -> int:
+    """One charging pass (the worker's): every started hour not yet charged, one account
+    per transaction. Returns how many ledger entries were written.
+
+    Safe to run anywhere, any number of times, concurrently: an account's pass holds the
+    account row, and moves each server's billing state only from the state it read
+    (compare-and-set); the unique (server, period start) of charges is a last guard."""
+    now = now or utcnow()
+    async with sessions() as session:
+        account_ids = list(await session.scalars(select(Server.account_id).where(_due(now)).distinct()))
+    written = 0
+    for account_id in account_ids:
+        try:
+            async with sessions.begin() as session:
+                written += await charge_account(session, account_id=account_id, now=now)
+                failpoints.hit("billing.before_commit")
+        except ChargeConflict:
+            log.warning("account %s: charged meanwhile by another worker; skipped", account_id)
+        failpoints.hit("billing.after_account")
+    return written
+
+
+async def charge_account(session: AsyncSession, *, account_id: int, now: datetime) -> int:
+    account = await lock_account(session, account_id)
+    rows = (
+        await session.execute(
+            select(
+                Server.id,
+                Server.deleted_at,
+                Server.backups_enabled,
+                Server.price_hourly,
+                Server.price_monthly,
+                Server.billed_until,
+                Server.billing_month,
+                Server.month_hours,
+                Server.month_backup_hours,
+            )
+            .where(Server.account_id == account_id, _due(now))
+            .order_by(Server.id)
+            .with_for_update()
+        )
+    ).all()
+    written = 0
+    for row in rows:
+        assert row.billed_until is not None
+        before = prices.BillingState(
+            row.billed_until, row.billing_month, row.month_hours, row.month_backup_hours
+        )
+        until = min(now, row.deleted_at) if row.deleted_at is not None else now
+        charges, after = prices.charges_due(
+            before,
+            until=until,
+            backups=row.backups_enabled,
+            hourly=row.price_hourly,
+            monthly=row.price_monthly,
+        )
+        moved = await session.execute(
+            update(Server)
+            .where(Server.id == row.id, Server.billed_until == before.billed_until)
+            .values(
+                billed_until=after.billed_until,
+                billing_month=after.month,
+                month_hours=after.hours,
+                month_backup_hours=after.backup_hours,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise ChargeConflict(row.id)
+        for charge in charges:
+            if charge.amount == 0:
+                continue  # the month's cap is reached: the hours are counted, nothing is owed
+            backups = f", {charge.backup_hours} with backups" if charge.backup_hours else ""
+            _post(
+                session,
+                account,
+                kind=EntryKind.CHARGE,
+                amount=-charge.amount,
+                reason=f"server {row.id}: {charge.hours} hour(s) in {charge.month}{backups}",
+                server_id=row.id,
+                charge=charge,
+            )
+            written += 1
+    await session.flush()
+    await _settle(session, account)
+    return written
