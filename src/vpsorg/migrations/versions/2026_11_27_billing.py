@@ -55,8 +55,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_ledger_entries_account_id_id", "ledger_entries", ["account_id", "id"], unique=False)
 
-    with op.batch_alter_table("accounts", schema=None) as batch_op:
-        batch_op.alter_column("credit", new_column_name="balance")
+    # Plain ALTER TABLE (SQLite 3.25+ and PostgreSQL): a batch operation would rebuild the
+    # table, and SQLite refuses to drop a table that other tables' rows refer to.
+    op.execute("ALTER TABLE accounts RENAME COLUMN credit TO balance")
     now = utcnow()
     op.execute(
         sa.text(
@@ -70,8 +71,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("scope", sa.String(length=10), server_default="write", nullable=False))
 
     with op.batch_alter_table("servers", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("price_hourly", sa.Numeric(precision=10, scale=4), nullable=True))
-        batch_op.add_column(sa.Column("price_monthly", sa.Numeric(precision=10, scale=2), nullable=True))
+        # NOT NULL from the start (with a default that the UPDATE below overrides), for the
+        # same reason: making a column NOT NULL later rebuilds the table on SQLite.
+        batch_op.add_column(
+            sa.Column("price_hourly", sa.Numeric(precision=10, scale=4), server_default="0", nullable=False)
+        )
+        batch_op.add_column(
+            sa.Column("price_monthly", sa.Numeric(precision=10, scale=2), server_default="0", nullable=False)
+        )
         batch_op.add_column(sa.Column("billed_until", vpsorg.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("billing_month", sa.String(length=7), nullable=True))
         batch_op.add_column(sa.Column("month_hours", sa.Integer(), server_default="0", nullable=False))
@@ -89,9 +96,9 @@ def upgrade() -> None:
             "UPDATE servers SET billed_until = :now WHERE provisioned_at IS NOT NULL AND deleted_at IS NULL"
         ).bindparams(sa.bindparam("now", now, type_=vpsorg.db.UTCDateTime()))
     )
-    with op.batch_alter_table("servers", schema=None) as batch_op:
-        batch_op.alter_column("price_hourly", existing_type=sa.Numeric(10, 4), nullable=False)
-        batch_op.alter_column("price_monthly", existing_type=sa.Numeric(10, 2), nullable=False)
+    if op.get_bind().dialect.name != "sqlite":  # SQLite cannot drop a default in place; it is harmless
+        op.alter_column("servers", "price_hourly", server_default=None)
+        op.alter_column("servers", "price_monthly", server_default=None)
 
 
 def downgrade() -> None:
@@ -110,7 +117,6 @@ def downgrade() -> None:
             batch_op.drop_column(column)
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_column("scope")
-    with op.batch_alter_table("accounts", schema=None) as batch_op:
-        batch_op.alter_column("balance", new_column_name="credit")
+    op.execute("ALTER TABLE accounts RENAME COLUMN balance TO credit")
     op.drop_index("ix_ledger_entries_account_id_id", table_name="ledger_entries")
     op.drop_table("ledger_entries")
