@@ -185,11 +185,7 @@ def test_forty_days_of_hourly_charges(tmp_path: Path) -> None:
         assert charged[ids[3][1]]["2027-02"] == Decimal("168.00")
         # Each account's balance is the sum of its ledger.
         for account_id, balance in cluster.rows(select(Account.id, Account.balance)):
-            total = cluster.scalars(
-                select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-                    LedgerEntry.account_id == account_id
-                )
-            )[0]
-            assert Decimal(total) == balance
+            amounts = cluster.scalars(select(LedgerEntry.amount).where(LedgerEntry.account_id == account_id))
+            assert sum(amounts, Decimal(0)) == balance
     finally:
         cluster.close()

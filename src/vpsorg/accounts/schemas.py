@@ -35,7 +35,6 @@ class LedgerEntryOut(BaseModel):
     currency: str = "USD"
     reason: str
     server_id: int | None
-    action_id: int | None
     period_start: Timestamp | None = Field(description="A charge: the start of the first hour it covers")
     period_end: Timestamp | None = Field(description="A charge: the end of the last hour it covers")
     hours: int | None = Field(description="A charge: how many hours it covers")

@@ -36,7 +36,6 @@ class LedgerEntry(Base):
     balance_after: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     reason: Mapped[str] = mapped_column(Text)
     server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id"))
-    action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id"))
     period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hours: Mapped[int | None]

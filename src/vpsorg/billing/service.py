@@ -55,7 +55,6 @@ def _post(
     amount: Decimal,
     reason: str,
     server_id: int | None = None,
-    action_id: int | None = None,
     charge: prices.Charge | None = None,
 ) -> LedgerEntry:
     """Append an entry and move the balance with it (the account row locked by the caller)."""
@@ -67,7 +66,6 @@ def _post(
         balance_after=account.balance,
         reason=reason,
         server_id=server_id,
-        action_id=action_id,
         period_start=charge.period_start if charge else None,
         period_end=charge.period_end if charge else None,
         hours=charge.hours if charge else None,
@@ -130,14 +128,19 @@ def _live(account_id: int) -> Any:
 
 
 async def commitment(session: AsyncSession, *, account_id: int) -> tuple[Decimal, int]:
-    """One month of every live server of the account, and how many there are."""
+    """One month of every live server of the account, and how many there are.
+
+    Grouped in SQL by price, summed here in Decimal: SQLite keeps NUMERIC as floating point,
+    so its SUM would not be exact to the cent."""
     rows = await session.execute(
-        select(Server.price_monthly, Server.backups_enabled).where(_live(account_id))
+        select(Server.price_monthly, Server.backups_enabled, func.count())
+        .where(_live(account_id))
+        .group_by(Server.price_monthly, Server.backups_enabled)
     )
     total, count = Decimal("0.00"), 0
-    for monthly, backups in rows:
-        total += prices.monthly_price(monthly, backups=backups)
-        count += 1
+    for monthly, backups, n in rows:
+        total += n * prices.monthly_price(monthly, backups=backups)
+        count += n
     return total, count
 
 

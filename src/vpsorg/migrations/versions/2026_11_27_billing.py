@@ -33,7 +33,6 @@ def upgrade() -> None:
         sa.Column("balance_after", sa.Numeric(precision=14, scale=2), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("server_id", sa.Integer(), nullable=True),
-        sa.Column("action_id", sa.Integer(), nullable=True),
         sa.Column("period_start", vpsorg.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("period_end", vpsorg.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("hours", sa.Integer(), nullable=True),
@@ -41,9 +40,6 @@ def upgrade() -> None:
         sa.Column("created_at", vpsorg.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_ledger_entries_account_id_accounts")
-        ),
-        sa.ForeignKeyConstraint(
-            ["action_id"], ["actions.id"], name=op.f("fk_ledger_entries_action_id_actions")
         ),
         sa.ForeignKeyConstraint(
             ["server_id"], ["servers.id"], name=op.f("fk_ledger_entries_server_id_servers")
