@@ -5,11 +5,14 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.conftest import free_port, wait_http
 
@@ -73,6 +76,7 @@ def test_make_run_prints_a_working_token_and_the_curl_examples_work(tmp_path: Pa
         assert server["ip_address"] and server["ipv6_address"]
         assert httpx.get(base + "/docs").status_code == 200
         assert httpx.get(base + "/openapi.json").status_code == 200
+        run_use_it_examples(tmp_path, base, token.group(1), curl_server=created["id"])
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -118,3 +122,33 @@ def test_postgresql_test_command_is_what_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "\npg_url=$(scripts/start-postgresql.sh)\n" in ci
     assert re.search(r"\nVPSORG_TEST_DATABASE_URL=\$pg_url [^\n]*make test\n", ci)
+
+
+def run_use_it_examples(tmp: Path, base: str, token: str, curl_server: int) -> None:
+    """The "Use it" section, against the `make run` server the quick start used: its `vps`
+    block as a shell script, then its Python example."""
+    section = README.split("## Use it", 1)[1].split("\n## ", 1)[0]
+    sh = re.search(r"```sh\n(.*?)```", section, re.S)
+    py = re.search(r"```python\n(.*?)```", section, re.S)
+    assert sh and py
+    assert curl_server == 1  # the block's "server 1" is the one the curl example created
+    home = tmp / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    line = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    (home / ".ssh" / "id_ed25519.pub").write_text(line + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VPS_")}
+    env |= {"HOME": str(home), "PATH": f"{Path(sys.executable).parent}:{env['PATH']}", "NO_COLOR": "1"}
+    script = sh.group(1).replace("http://127.0.0.1:8000", base).replace("vps_...", token)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "web-1" in done.stdout and "Standard VPS" in done.stdout and "demo@vpsorg.local" in done.stdout
+    code = py.group(1).replace("http://127.0.0.1:8000", base).replace("vps_...", token)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert " active" in done.stdout and "web-2" in done.stdout
+    headers = {"Authorization": f"Bearer {token}"}
+    left = httpx.get(f"{base}/api/v1/servers/", headers=headers).json()["results"]
+    assert [s["name"] for s in left] == ["web-1"]  # server 1 and web-2 were deleted

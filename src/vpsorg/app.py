@@ -3,10 +3,12 @@
 import asyncio
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -32,6 +34,13 @@ from vpsorg.ssh_keys.router import router as ssh_keys_router
 from vpsorg.worker.service import Worker
 
 log = logging.getLogger("vpsorg.app")
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _sane_request_id(value: str) -> bool:
+    return REQUEST_ID.fullmatch(value) is not None
+
 
 HTTP_CODES = {
     400: "invalid_json",  # FastAPI's "error parsing the body": undecodable bytes, unparsable numbers
@@ -118,7 +127,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _db_error(_: Request, exc: Exception) -> JSONResponse:
-    log.error("database error: %s", exc)
+    log.error("database error (request %s): %s", correlation_id.get(), exc)
     return error_response(
         503,
         "database_unavailable",
@@ -128,7 +137,7 @@ async def _db_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
+    log.exception("unhandled error (request %s)", correlation_id.get(), exc_info=exc)
     return error_response(500, "internal_error", "Internal server error")
 
 
@@ -222,6 +231,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         summary="The VPS.org server API: create, configure, power-control and monitor servers.",
         lifespan=lifespan,
     )
+    # Every response carries X-Request-ID (the client's, if it sent a sane one): quote it
+    # to an operator, who finds it in the logs.
+    app.add_middleware(CorrelationIdMiddleware, validator=_sane_request_id)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,73 @@
+"""A Python client for the VPS.org server API (vpsorg.client).
+
+    from vpsorg.client import Client
+
+    with Client("https://vps.example.com", token) as vps:
+        server = vps.servers.create("web-1", plan_id=1, os_id=5, location="us-west", wait=True)
+        server.reboot().wait(timeout=300)
+        for s in vps.servers.list(status="active"):
+            print(s.id, s.name, s.ip_address)
+
+Needs only httpx and tenacity (not the server's dependencies); `AsyncClient` is the same
+API with `await`. Errors: vpsorg.client.errors.
+"""
+
+from vpsorg.client._core import Backoff
+from vpsorg.client.aio import AsyncAction, AsyncClient, AsyncServer
+from vpsorg.client.errors import (
+    ActionFailed,
+    ActionTimeout,
+    APIError,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    PaymentRequired,
+    RateLimited,
+    ServerError,
+    TransportError,
+    Unauthorized,
+    ValidationError,
+    VpsError,
+)
+from vpsorg.client.models import (
+    Account,
+    ActionRef,
+    LedgerEntry,
+    Location,
+    OperatingSystem,
+    Plan,
+    ResourceUsage,
+    SshKey,
+)
+from vpsorg.client.sync import Action, Client, Server
+
+__all__ = [
+    "APIError",
+    "Account",
+    "Action",
+    "ActionFailed",
+    "ActionRef",
+    "ActionTimeout",
+    "AsyncAction",
+    "AsyncClient",
+    "AsyncServer",
+    "Backoff",
+    "Client",
+    "Forbidden",
+    "InvalidState",
+    "LedgerEntry",
+    "Location",
+    "NotFound",
+    "OperatingSystem",
+    "PaymentRequired",
+    "Plan",
+    "RateLimited",
+    "ResourceUsage",
+    "Server",
+    "ServerError",
+    "SshKey",
+    "TransportError",
+    "Unauthorized",
+    "ValidationError",
+    "VpsError",
+]

@@ -1,0 +1,113 @@
+"""What the sync and async clients share: retry and backoff policy, request bodies, parsing."""
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState
+
+from vpsorg.client.errors import RateLimited, ServerError, TransportError, error_from_response
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Failures before the request reached the server: safe to retry whatever the method.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+USER_AGENT = "vpsorg-client"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_WAIT_TIMEOUT = 900.0  # seconds an action may take before ActionTimeout
+MAX_RETRY_AFTER = 60.0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delays between retries and between polls of an action: `initial` seconds, times
+    `multiplier` each time, at most `maximum`, with +-`jitter` (a fraction) of randomness."""
+
+    initial: float = 0.5
+    maximum: float = 10.0
+    multiplier: float = 2.0
+    jitter: float = 0.1
+
+    def delay(self, attempt: int) -> float:
+        """The delay before retry or poll number `attempt` (1-based)."""
+        base = min(self.maximum, self.initial * self.multiplier ** max(0, attempt - 1))
+        return max(0.0, base * (1 + random.uniform(-self.jitter, self.jitter)))
+
+
+class SentError(TransportError):
+    """The connection failed after the request may have reached the server."""
+
+
+class NotSentError(TransportError):
+    """The connection failed before the request reached the server."""
+
+
+def transport_error(exc: httpx.TransportError) -> TransportError:
+    cls = NotSentError if isinstance(exc, NOT_SENT) else SentError
+    return cls(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+def should_retry(method: str, exc: BaseException) -> bool:
+    """Retry what cannot have changed anything twice: anything not sent or rate-limited
+    (429: not processed); an idempotent method after a cut connection or a 5xx.
+
+    POSTs are never retried once sent: the API does not take an Idempotency-Key yet, so a
+    retried create could make a second server."""
+    if isinstance(exc, NotSentError | RateLimited):
+        return True
+    if isinstance(exc, SentError | ServerError):
+        return method in IDEMPOTENT
+    return False
+
+
+def retry_wait(backoff: Backoff):  # type: ignore[no-untyped-def]
+    """A tenacity wait: the server's Retry-After when it gave one, else the backoff."""
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hint = getattr(exc, "retry_after", None)
+        if isinstance(hint, int | float) and hint >= 0:
+            return min(float(hint), MAX_RETRY_AFTER)
+        return backoff.delay(state.attempt_number)
+
+    return wait
+
+
+def check(response: httpx.Response, method: str, attempt: int) -> Any:
+    """The response's JSON, or the APIError it stands for. A DELETE that was retried and
+    finds nothing succeeded the first time."""
+    if response.status_code == 404 and method == "DELETE" and attempt > 1:
+        return None
+    if response.status_code >= 400:
+        raise error_from_response(response)
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
+def server_body(
+    *,
+    name: str,
+    plan_id: int,
+    os_id: int,
+    location: str,
+    hostname: str | None,
+    ssh_key_id: int | None,
+    backups_enabled: bool,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name, "plan_id": plan_id, "os_id": os_id, "location": location}
+    if hostname is not None:
+        body["hostname"] = hostname
+    if ssh_key_id is not None:
+        body["ssh_key_id"] = ssh_key_id
+    if backups_enabled:
+        body["backups_enabled"] = True
+    return body
+
+
+def list_params(page: int, page_size: int, **filters: Any) -> dict[str, Any]:
+    return {"page": page, "page_size": page_size} | {k: v for k, v in filters.items() if v is not None}
+
+
+def headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT, "Accept": "application/json"}

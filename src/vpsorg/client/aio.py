@@ -1,0 +1,334 @@
+"""The asynchronous client: `Client` (vpsorg.client.sync) method for method, awaited."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception, retry_if_result, stop_after_attempt, stop_after_delay
+
+from vpsorg.client import _core
+from vpsorg.client._core import DEFAULT_TIMEOUT, DEFAULT_WAIT_TIMEOUT, Backoff
+from vpsorg.client.errors import ActionFailed, ActionTimeout
+from vpsorg.client.models import (
+    Account,
+    ActionData,
+    LedgerEntry,
+    Location,
+    Model,
+    OperatingSystem,
+    Plan,
+    ServerData,
+    SshKey,
+)
+
+M = TypeVar("M", bound=Model)
+OnPoll = Callable[["AsyncAction"], None]
+
+
+@dataclass(frozen=True)
+class AsyncAction(ActionData):
+    _client: "AsyncClient | None" = field(default=None, repr=False, compare=False)
+
+    async def wait(
+        self, timeout: float = DEFAULT_WAIT_TIMEOUT, on_poll: OnPoll | None = None
+    ) -> "AsyncAction":
+        assert self._client is not None
+        return await self._client.actions.wait(self.id, timeout=timeout, on_poll=on_poll)
+
+    async def refresh(self) -> "AsyncAction":
+        assert self._client is not None
+        return await self._client.actions.get(self.id)
+
+
+@dataclass(frozen=True)
+class AsyncServer(ServerData):
+    _client: "AsyncClient | None" = field(default=None, repr=False, compare=False)
+
+    @property
+    def _c(self) -> "AsyncClient":
+        assert self._client is not None
+        return self._client
+
+    async def refresh(self) -> "AsyncServer":
+        return await self._c.servers.get(self.id)
+
+    async def start(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> AsyncAction:
+        return await self._c.servers.start(self.id, wait=wait, timeout=timeout)
+
+    async def stop(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> AsyncAction:
+        return await self._c.servers.stop(self.id, wait=wait, timeout=timeout)
+
+    async def reboot(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> AsyncAction:
+        return await self._c.servers.reboot(self.id, wait=wait, timeout=timeout)
+
+    async def update(self, **fields: Any) -> "AsyncServer":
+        return await self._c.servers.update(self.id, **fields)
+
+    async def delete(self) -> None:
+        await self._c.servers.delete(self.id)
+
+    def actions(self) -> AsyncIterator[AsyncAction]:
+        return self._c.servers.actions(self.id)
+
+
+class AsyncClient:
+    """See vpsorg.client.sync.Client; `http` is an httpx.AsyncClient (tests pass one with
+    httpx.ASGITransport to run the app in-process)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        http: httpx.AsyncClient | None = None,
+        max_retries: int = 3,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff or Backoff()
+        self._headers = _core.headers(token)
+        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._owns_http = http is None
+        self.servers = AsyncServers(self)
+        self.actions = AsyncActions(self)
+        self.plans = AsyncCatalog(self, "/api/v1/plans/", Plan)
+        self.os = AsyncCatalog(self, "/api/v1/os/", OperatingSystem)
+        self.locations = AsyncCatalog(self, "/api/v1/locations/", Location)
+        self.ssh_keys = AsyncSshKeys(self)
+        self.account = AsyncAccountAPI(self)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> Any:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=_core.retry_wait(self.backoff),
+            retry=retry_if_exception(lambda exc: _core.should_retry(method, exc)),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                try:
+                    response = await self._http.request(
+                        method,
+                        self.base_url + path,
+                        params=params,
+                        json=json,
+                        headers=self._headers,
+                        timeout=self.timeout,
+                    )
+                except httpx.TransportError as exc:
+                    raise _core.transport_error(exc) from exc
+                return _core.check(response, method, attempt.retry_state.attempt_number)
+        raise AssertionError("unreachable")
+
+    def bind(self, cls: type[M], data: dict[str, Any]) -> M:
+        obj = cls.from_api(data)
+        if hasattr(obj, "_client"):
+            object.__setattr__(obj, "_client", self)
+        return obj
+
+    async def pages(
+        self, path: str, cls: type[M], *, page_size: int = 50, **filters: Any
+    ) -> AsyncIterator[M]:
+        page = 1
+        while True:
+            body = await self.request("GET", path, params=_core.list_params(page, page_size, **filters))
+            for item in body["results"]:
+                yield self.bind(cls, item)
+            if not body.get("next"):
+                return
+            page += 1
+
+
+class AsyncServers:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    def list(
+        self, *, status: str | None = None, location: str | None = None, page_size: int = 50
+    ) -> AsyncIterator[AsyncServer]:
+        return self._c.pages(
+            "/api/v1/servers/", AsyncServer, page_size=page_size, status=status, location=location
+        )
+
+    async def get(self, server_id: int) -> AsyncServer:
+        return self._c.bind(AsyncServer, await self._c.request("GET", f"/api/v1/servers/{server_id}/"))
+
+    async def create(
+        self,
+        name: str,
+        plan_id: int,
+        os_id: int,
+        location: str,
+        *,
+        hostname: str | None = None,
+        ssh_key_id: int | None = None,
+        backups_enabled: bool = False,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> AsyncServer:
+        body = _core.server_body(
+            name=name,
+            plan_id=plan_id,
+            os_id=os_id,
+            location=location,
+            hostname=hostname,
+            ssh_key_id=ssh_key_id,
+            backups_enabled=backups_enabled,
+        )
+        server = self._c.bind(AsyncServer, await self._c.request("POST", "/api/v1/servers/", json=body))
+        if not wait:
+            return server
+        assert server.action is not None
+        await self._c.actions.wait(server.action.id, timeout=timeout, on_poll=on_poll)
+        return await self.get(server.id)
+
+    async def update(
+        self,
+        server_id: int,
+        *,
+        name: str | None = None,
+        hostname: str | None = None,
+        backups_enabled: bool | None = None,
+    ) -> AsyncServer:
+        fields = {"name": name, "hostname": hostname, "backups_enabled": backups_enabled}
+        body = {k: v for k, v in fields.items() if v is not None}
+        return self._c.bind(
+            AsyncServer, await self._c.request("PATCH", f"/api/v1/servers/{server_id}/", json=body)
+        )
+
+    async def replace(
+        self, server_id: int, *, name: str, hostname: str, backups_enabled: bool
+    ) -> AsyncServer:
+        body = {"name": name, "hostname": hostname, "backups_enabled": backups_enabled}
+        return self._c.bind(
+            AsyncServer, await self._c.request("PUT", f"/api/v1/servers/{server_id}/", json=body)
+        )
+
+    async def delete(self, server_id: int) -> None:
+        await self._c.request("DELETE", f"/api/v1/servers/{server_id}/")
+
+    async def start(
+        self,
+        server_id: int,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> AsyncAction:
+        return await self._power(server_id, "start", wait, timeout, on_poll)
+
+    async def stop(
+        self,
+        server_id: int,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> AsyncAction:
+        return await self._power(server_id, "stop", wait, timeout, on_poll)
+
+    async def reboot(
+        self,
+        server_id: int,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> AsyncAction:
+        return await self._power(server_id, "reboot", wait, timeout, on_poll)
+
+    async def _power(
+        self, server_id: int, verb: str, wait: bool, timeout: float, on_poll: OnPoll | None
+    ) -> AsyncAction:
+        body = await self._c.request("POST", f"/api/v1/servers/{server_id}/{verb}/")
+        action = self._c.bind(AsyncAction, body["action"] | {"server_id": server_id})
+        return await action.wait(timeout=timeout, on_poll=on_poll) if wait else action
+
+    def actions(self, server_id: int, *, page_size: int = 50) -> AsyncIterator[AsyncAction]:
+        return self._c.pages(f"/api/v1/servers/{server_id}/actions/", AsyncAction, page_size=page_size)
+
+
+class AsyncActions:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def get(self, action_id: int) -> AsyncAction:
+        return self._c.bind(AsyncAction, await self._c.request("GET", f"/api/v1/actions/{action_id}/"))
+
+    async def wait(
+        self, action_id: int, *, timeout: float = DEFAULT_WAIT_TIMEOUT, on_poll: OnPoll | None = None
+    ) -> AsyncAction:
+        async def poll() -> AsyncAction:
+            action = await self.get(action_id)
+            if on_poll is not None:
+                on_poll(action)
+            return action
+
+        polling = AsyncRetrying(
+            stop=stop_after_delay(timeout),
+            wait=lambda state: self._c.backoff.delay(state.attempt_number),
+            retry=retry_if_result(lambda action: not action.finished),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+            sleep=asyncio.sleep,
+        )
+        action: AsyncAction = await polling(poll)
+        if not action.finished:
+            raise ActionTimeout(action, timeout)
+        if action.status == "error":
+            raise ActionFailed(action)
+        return action
+
+
+class AsyncCatalog:
+    def __init__(self, client: AsyncClient, path: str, cls: type[Any]) -> None:
+        self._c, self._path, self._cls = client, path, cls
+
+    async def list(self) -> list[Any]:
+        return [item async for item in self._c.pages(self._path, self._cls)]
+
+
+class AsyncSshKeys:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    def list(self, *, page_size: int = 50) -> AsyncIterator[SshKey]:
+        return self._c.pages("/api/v1/ssh-keys/", SshKey, page_size=page_size)
+
+    async def get(self, key_id: int) -> SshKey:
+        return self._c.bind(SshKey, await self._c.request("GET", f"/api/v1/ssh-keys/{key_id}/"))
+
+    async def create(self, name: str, public_key: str) -> SshKey:
+        body = {"name": name, "public_key": public_key}
+        return self._c.bind(SshKey, await self._c.request("POST", "/api/v1/ssh-keys/", json=body))
+
+    async def delete(self, key_id: int) -> None:
+        await self._c.request("DELETE", f"/api/v1/ssh-keys/{key_id}/")
+
+
+class AsyncAccountAPI:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def get(self) -> Account:
+        return self._c.bind(Account, await self._c.request("GET", "/api/v1/account/"))
+
+    def ledger(self, *, page_size: int = 50) -> AsyncIterator[LedgerEntry]:
+        return self._c.pages("/api/v1/account/ledger/", LedgerEntry, page_size=page_size)

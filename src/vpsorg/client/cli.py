@@ -1,0 +1,488 @@
+"""`vps`: the customer's command line, built only on vpsorg.client.
+
+Token and URL come from --token/--url, else VPS_TOKEN/VPS_URL, else the file `vps login`
+wrote (VPS_CONFIG, default ~/.config/vps/config.json, mode 0600). Output is a table, or the
+API's JSON with `-o json` (a list command prints the JSON array of every item on every
+page), or ids only with `-q`. Exit codes: 0 ok, 1 the API refused or could not be reached
+(or an action failed), 2 usage, 3 an action did not finish within --timeout.
+"""
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from vpsorg.client import (
+    Action,
+    ActionFailed,
+    ActionTimeout,
+    APIError,
+    Client,
+    TransportError,
+    VpsError,
+)
+from vpsorg.client.models import Model
+
+EXIT_API, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 3
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class Output(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+@dataclass
+class State:
+    url: str | None = None
+    token: str | None = None
+    output: Output = Output.TABLE
+    quiet: bool = False
+    client: Client | None = None
+
+    def api(self) -> Client:
+        if self.client is None:
+            url, token = resolve(self.url, self.token)
+            self.client = Client(url, token)
+        return self.client
+
+
+def config_path() -> Path:
+    if os.environ.get("VPS_CONFIG"):
+        return Path(os.environ["VPS_CONFIG"])
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "vps" / "config.json"
+
+
+def read_config() -> dict[str, str]:
+    try:
+        data = json.loads(config_path().read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read {config_path()}: {exc}", EXIT_USAGE)
+    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def resolve(url: str | None, token: str | None) -> tuple[str, str]:
+    """Flags, then the environment, then the config file."""
+    saved = read_config()
+    url = url or os.environ.get("VPS_URL") or saved.get("url")
+    token = token or os.environ.get("VPS_TOKEN") or saved.get("token")
+    if not url or not token:
+        missing = " and ".join(n for n, v in (("URL", url), ("token", token)) if not v)
+        fail(f"no API {missing}: pass --url/--token, set VPS_URL/VPS_TOKEN, or run `vps login`", EXIT_USAGE)
+    return url, token
+
+
+def fail(message: str, code: int = EXIT_API) -> NoReturn:
+    err.print(f"error: {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def api_errors() -> Iterator[None]:
+    """One line per error, the API's message and code; never a traceback."""
+    try:
+        yield
+    except ActionTimeout as exc:
+        fail(str(exc), EXIT_TIMEOUT)
+    except ActionFailed as exc:
+        fail(str(exc), EXIT_API)
+    except APIError as exc:
+        fail(f"{exc.message} ({exc.code})", EXIT_API)
+    except TransportError as exc:
+        fail(f"cannot reach the API: {exc}", EXIT_API)
+    except VpsError as exc:
+        fail(str(exc), EXIT_API)
+
+
+app = typer.Typer(help="Manage your VPS.org servers.", no_args_is_help=True)
+servers_app = typer.Typer(help="Servers.", no_args_is_help=True)
+plans_app = typer.Typer(help="Plans you can order.", no_args_is_help=True)
+os_app = typer.Typer(help="Operating systems you can install.", no_args_is_help=True)
+locations_app = typer.Typer(help="Locations.", no_args_is_help=True)
+keys_app = typer.Typer(help="SSH keys.", no_args_is_help=True)
+actions_app = typer.Typer(help="Actions (what happened to a server, and when).", no_args_is_help=True)
+for sub, name in (
+    (servers_app, "servers"),
+    (plans_app, "plans"),
+    (os_app, "os"),
+    (locations_app, "locations"),
+    (keys_app, "ssh-keys"),
+    (actions_app, "actions"),
+):
+    app.add_typer(sub, name=name)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(help="API base URL [env: VPS_URL]")] = None,
+    token: Annotated[str | None, typer.Option(help="API token [env: VPS_TOKEN]")] = None,
+    output: Annotated[Output, typer.Option("--output", "-o", help="table, or the API's json")] = Output.TABLE,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print ids only")] = False,
+) -> None:
+    ctx.obj = State(url=url, token=token, output=output, quiet=quiet)
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, State)
+    return obj
+
+
+# Rendering ---------------------------------------------------------------------------------
+
+Columns = list[tuple[str, Callable[[dict[str, Any]], Any]]]
+
+
+def show(st: State, items: Iterable[Model] | Model, columns: Columns, id_of: str = "id") -> None:
+    many = not isinstance(items, Model)
+    rows: list[Model] = [items] if isinstance(items, Model) else list(items)
+    if st.output == Output.JSON:
+        raw = [r.raw for r in rows]
+        out.print_json(json.dumps(raw if many else raw[0]))
+        return
+    if st.quiet:
+        for r in rows:
+            print(r.raw.get(id_of))
+        return
+    if many:
+        table = Table(*(title for title, _ in columns))
+        for r in rows:
+            table.add_row(*(_cell(get(r.raw)) for _, get in columns))
+    else:
+        table = Table("field", "value", show_header=False)
+        for title, get in columns:
+            table.add_row(title, _cell(get(rows[0].raw)))
+    out.print(table)
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else escape(str(value))
+
+
+SERVER_COLUMNS: Columns = [
+    ("id", lambda s: s["id"]),
+    ("name", lambda s: s["name"]),
+    ("status", lambda s: s["status"]),
+    ("ip", lambda s: s.get("ip_address")),
+    ("location", lambda s: s["location"]),
+    ("plan", lambda s: s["plan"]["name"]),
+    ("os", lambda s: s["os"]["name"]),
+]
+SERVER_DETAIL: Columns = (
+    SERVER_COLUMNS[:4]
+    + [
+        ("ipv6", lambda s: s.get("ipv6_address")),
+        ("hostname", lambda s: s["hostname"]),
+    ]
+    + SERVER_COLUMNS[4:]
+    + [
+        ("backups", lambda s: s.get("backups_enabled")),
+        ("cpu %", lambda s: (s.get("resource_usage") or {}).get("cpu_percent")),
+        ("error", lambda s: s.get("error")),
+        ("created", lambda s: s["created_at"]),
+    ]
+)
+ACTION_COLUMNS: Columns = [
+    ("id", lambda a: a["id"]),
+    ("type", lambda a: a["type"]),
+    ("status", lambda a: a["status"]),
+    ("server", lambda a: a.get("server_id")),
+    ("error", lambda a: a.get("error")),
+    ("created", lambda a: a.get("created_at")),
+    ("finished", lambda a: a.get("finished_at")),
+]
+
+
+# Waiting ---------------------------------------------------------------------------------
+
+
+def wait_for(st: State, action: Action, timeout: float) -> Action:
+    """Wait with a live progress line (on stderr, only on a terminal-capable console)."""
+    started = time.monotonic()
+    with err.status(f"action {action.id} ({action.type}): {action.status}") as status:
+
+        def progress(now: Action) -> None:
+            status.update(f"action {now.id} ({now.type}): {now.status}, {time.monotonic() - started:.0f} s")
+
+        done = st.api().actions.wait(action.id, timeout=timeout, on_poll=progress)
+    if st.output == Output.TABLE and not st.quiet:
+        err.print(
+            f"action {done.id} ({done.type}) finished: {done.status} in {time.monotonic() - started:.1f} s"
+        )
+    return done
+
+
+Wait = Annotated[bool, typer.Option("--wait", help="Wait until the action finishes")]
+Timeout = Annotated[float, typer.Option(help="Seconds --wait waits (exit 3 after)")]
+
+
+# Servers ---------------------------------------------------------------------------------
+
+
+@servers_app.command("list")
+def servers_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="Only servers in this status")] = None,
+    location: Annotated[str | None, typer.Option(help="Only servers in this location")] = None,
+) -> None:
+    """Every server of your account (all pages)."""
+    st = state(ctx)
+    with api_errors():
+        show(st, st.api().servers.list(status=status, location=location), SERVER_COLUMNS)
+
+
+@servers_app.command("get")
+def servers_get(ctx: typer.Context, server_id: int) -> None:
+    """One server, with usage."""
+    st = state(ctx)
+    with api_errors():
+        show(st, st.api().servers.get(server_id), SERVER_DETAIL)
+
+
+@servers_app.command("create")
+def servers_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Server name")],
+    plan: Annotated[int, typer.Option(help="Plan id (vps plans list)")],
+    os_id: Annotated[int, typer.Option("--os", help="Operating system id (vps os list)")],
+    location: Annotated[str, typer.Option(help="Location code (vps locations list)")],
+    hostname: Annotated[str | None, typer.Option(help="FQDN; default: the name")] = None,
+    ssh_key: Annotated[int | None, typer.Option(help="SSH key id (vps ssh-keys list)")] = None,
+    backups: Annotated[bool, typer.Option("--backups", help="Enable backups (+20%)")] = False,
+    wait: Wait = False,
+    timeout: Timeout = 900.0,
+) -> None:
+    """Order a server. With --wait, return when it is active."""
+    st = state(ctx)
+    with api_errors():
+        api = st.api()
+        server = api.servers.create(
+            name, plan, os_id, location, hostname=hostname, ssh_key_id=ssh_key, backups_enabled=backups
+        )
+        if wait:
+            assert server.action is not None
+            wait_for(st, api.actions.get(server.action.id), timeout)
+            server = api.servers.get(server.id)
+        show(st, server, SERVER_DETAIL)
+
+
+@servers_app.command("update")
+def servers_update(
+    ctx: typer.Context,
+    server_id: int,
+    name: Annotated[str | None, typer.Option(help="New name")] = None,
+    hostname: Annotated[str | None, typer.Option(help="New hostname (FQDN)")] = None,
+    backups: Annotated[bool | None, typer.Option("--backups/--no-backups", help="Backups on or off")] = None,
+) -> None:
+    """Change a server's name, hostname or backups."""
+    st = state(ctx)
+    if name is None and hostname is None and backups is None:
+        fail("nothing to change: give --name, --hostname or --backups/--no-backups", EXIT_USAGE)
+    with api_errors():
+        show(
+            st,
+            st.api().servers.update(server_id, name=name, hostname=hostname, backups_enabled=backups),
+            SERVER_DETAIL,
+        )
+
+
+@servers_app.command("delete")
+def servers_delete(
+    ctx: typer.Context,
+    server_id: int,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
+) -> None:
+    """Delete a server (and everything on it)."""
+    st = state(ctx)
+    if not yes and not typer.confirm(f"Delete server {server_id} and all its data?"):
+        raise typer.Exit(EXIT_USAGE)
+    with api_errors():
+        st.api().servers.delete(server_id)
+    if not st.quiet and st.output == Output.TABLE:
+        err.print(f"server {server_id} deleted")
+
+
+def _power(ctx: typer.Context, server_id: int, verb: str, wait: bool, timeout: float) -> None:
+    st = state(ctx)
+    with api_errors():
+        action = getattr(st.api().servers, verb)(server_id)
+        if wait:
+            action = wait_for(st, action, timeout)
+        show(st, action, ACTION_COLUMNS)
+
+
+@servers_app.command("start")
+def servers_start(ctx: typer.Context, server_id: int, wait: Wait = False, timeout: Timeout = 900.0) -> None:
+    """Start a stopped server."""
+    _power(ctx, server_id, "start", wait, timeout)
+
+
+@servers_app.command("stop")
+def servers_stop(ctx: typer.Context, server_id: int, wait: Wait = False, timeout: Timeout = 900.0) -> None:
+    """Shut a running server down."""
+    _power(ctx, server_id, "stop", wait, timeout)
+
+
+@servers_app.command("reboot")
+def servers_reboot(ctx: typer.Context, server_id: int, wait: Wait = False, timeout: Timeout = 900.0) -> None:
+    """Restart a running server."""
+    _power(ctx, server_id, "reboot", wait, timeout)
+
+
+# Catalog, keys, account, actions -----------------------------------------------------------
+
+
+@plans_app.command("list")
+def plans_list(ctx: typer.Context) -> None:
+    st = state(ctx)
+    columns: Columns = [
+        ("id", lambda p: p["id"]),
+        ("name", lambda p: p["name"]),
+        ("vcpus", lambda p: p["vcpus"]),
+        ("memory MiB", lambda p: p["memory"]),
+        ("disk GB", lambda p: p["storage"]),
+        ("month", lambda p: f"{p['price_monthly']} {p.get('currency', '')}"),
+        ("hour", lambda p: p["price_hourly"]),
+    ]
+    with api_errors():
+        show(st, st.api().plans.list(), columns)
+
+
+@os_app.command("list")
+def os_list(ctx: typer.Context) -> None:
+    st = state(ctx)
+    with api_errors():
+        show(st, st.api().os.list(), [("id", lambda o: o["id"]), ("name", lambda o: o["name"])])
+
+
+@locations_app.command("list")
+def locations_list(ctx: typer.Context) -> None:
+    st = state(ctx)
+    columns: Columns = [
+        ("code", lambda x: x["code"]),
+        ("name", lambda x: x["name"]),
+        ("country", lambda x: x["country"]),
+    ]
+    with api_errors():
+        show(st, st.api().locations.list(), columns, id_of="code")
+
+
+KEY_COLUMNS: Columns = [
+    ("id", lambda k: k["id"]),
+    ("name", lambda k: k["name"]),
+    ("fingerprint", lambda k: k["fingerprint"]),
+]
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context) -> None:
+    st = state(ctx)
+    with api_errors():
+        show(st, st.api().ssh_keys.list(), KEY_COLUMNS)
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="A name for the key")],
+    public_key: Annotated[str | None, typer.Option(help="The OpenSSH public key line")] = None,
+    public_key_file: Annotated[
+        Path | None, typer.Option(help="...or a file holding it (e.g. ~/.ssh/id_ed25519.pub)")
+    ] = None,
+) -> None:
+    """Upload an SSH public key."""
+    st = state(ctx)
+    if (public_key is None) == (public_key_file is None):
+        fail("give exactly one of --public-key and --public-key-file", EXIT_USAGE)
+    if public_key_file is not None:
+        try:
+            public_key = public_key_file.read_text().strip()
+        except OSError as exc:
+            fail(f"cannot read {public_key_file}: {exc.strerror}", EXIT_USAGE)
+    assert public_key is not None
+    with api_errors():
+        show(st, st.api().ssh_keys.create(name, public_key), KEY_COLUMNS)
+
+
+@keys_app.command("delete")
+def keys_delete(ctx: typer.Context, key_id: int) -> None:
+    st = state(ctx)
+    with api_errors():
+        st.api().ssh_keys.delete(key_id)
+    if not st.quiet and st.output == Output.TABLE:
+        err.print(f"SSH key {key_id} deleted")
+
+
+@app.command("account")
+def account(ctx: typer.Context) -> None:
+    """Your account: balance and available credit."""
+    st = state(ctx)
+    columns: Columns = [
+        ("id", lambda a: a["id"]),
+        ("email", lambda a: a["email"]),
+        ("balance", lambda a: f"{a['balance']} {a.get('currency', '')}"),
+        ("available", lambda a: f"{a.get('available_credit')} {a.get('currency', '')}"),
+        ("servers", lambda a: a.get("servers")),
+    ]
+    with api_errors():
+        show(st, st.api().account.get(), columns)
+
+
+@actions_app.command("list")
+def actions_list(ctx: typer.Context, server: Annotated[int, typer.Option(help="Server id")]) -> None:
+    """A server's actions, oldest first."""
+    st = state(ctx)
+    with api_errors():
+        show(st, st.api().servers.actions(server), ACTION_COLUMNS)
+
+
+@actions_app.command("get")
+def actions_get(ctx: typer.Context, action_id: int) -> None:
+    st = state(ctx)
+    with api_errors():
+        show(st, st.api().actions.get(action_id), ACTION_COLUMNS)
+
+
+@app.command("login")
+def login(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(help="API base URL")] = None,
+    token: Annotated[str | None, typer.Option(help="API token (asked for when omitted)")] = None,
+) -> None:
+    """Check a URL and token against the API and save them (mode 0600) for later commands."""
+    st = state(ctx)
+    url = url or st.url or typer.prompt("API URL")
+    token = token or st.token or typer.prompt("API token", hide_input=True)
+    with api_errors():
+        who = Client(url, token).account.get()
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"url": url, "token": token}, f)
+    os.chmod(path, 0o600)
+    err.print(f"logged in as {who.email}; saved to {path}")
+
+
+def main() -> None:
+    app(prog_name="vps")
+
+
+if __name__ == "__main__":
+    main()

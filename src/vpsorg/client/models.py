@@ -1,0 +1,170 @@
+"""Typed views of the API's JSON. Every model keeps the object it was read from in `raw`
+(what `vps -o json` prints); fields the API adds later are kept there too.
+
+Money is `Decimal`, timestamps are timezone-aware `datetime`s.
+"""
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar, Union
+
+M = TypeVar("M", bound="Model")
+
+
+@dataclass(frozen=True)
+class Model:
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls: type[M], data: dict[str, Any]) -> M:
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {"raw": data}
+        for f in dataclasses.fields(cls):
+            if f.name == "raw" or not f.init:
+                continue
+            if f.name in data:
+                values[f.name] = _convert(hints[f.name], data[f.name])
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                values[f.name] = None  # a field this representation leaves out (a list's summary)
+        return cls(**values)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(inner[0], value) if len(inner) == 1 else value
+    if isinstance(hint, type):
+        if issubclass(hint, Model):
+            return hint.from_api(value)
+        if hint is datetime:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if hint is Decimal:
+            return Decimal(str(value))
+    return value
+
+
+@dataclass(frozen=True)
+class Plan(Model):
+    id: int
+    name: str
+    vcpus: int
+    memory: int  # MiB
+    storage: int  # GB
+    bandwidth: int | None = None  # GB per month
+    price_monthly: Decimal | None = None
+    price_hourly: Decimal | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class OperatingSystem(Model):
+    id: int
+    name: str
+    family: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Location(Model):
+    code: str
+    name: str
+    country: str
+
+
+@dataclass(frozen=True)
+class ResourceUsage(Model):
+    cpu_percent: float
+    memory_used: int  # MiB
+    disk_used: int  # GB
+    bandwidth_used: int  # GB this month
+    sampled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActionRef(Model):
+    id: int
+    type: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ActionData(Model):
+    id: int
+    type: str
+    status: str
+    server_id: int | None = None
+    reason: str | None = None
+    error: str | None = None
+    attempts: int | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("success", "error")
+
+
+@dataclass(frozen=True)
+class ServerData(Model):
+    """A server as listed (summary) or fetched (details: the optional fields are set)."""
+
+    id: int
+    name: str
+    hostname: str
+    status: str
+    ip_address: str | None
+    location: str
+    plan: Plan
+    os: OperatingSystem
+    created_at: datetime
+    updated_at: datetime
+    ipv6_address: str | None = None
+    backups_enabled: bool | None = None
+    error: str | None = None
+    resource_usage: ResourceUsage | None = None
+    action: ActionRef | None = None  # a create's response: the action provisioning it
+
+
+@dataclass(frozen=True)
+class SshKey(Model):
+    id: int
+    name: str
+    public_key: str
+    fingerprint: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Account(Model):
+    id: int
+    email: str
+    balance: Decimal
+    available_credit: Decimal | None = None
+    monthly_commitment: Decimal | None = None
+    servers: int | None = None
+    currency: str = "USD"
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LedgerEntry(Model):
+    id: int
+    kind: str
+    amount: Decimal
+    balance_after: Decimal
+    reason: str
+    currency: str = "USD"
+    server_id: int | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    hours: int | None = None
+    backup_hours: int | None = None
+    created_at: datetime | None = None

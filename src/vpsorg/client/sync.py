@@ -1,0 +1,343 @@
+"""The synchronous client. `AsyncClient` (vpsorg.client.aio) mirrors it method for method."""
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import Retrying, retry_if_exception, retry_if_result, stop_after_attempt, stop_after_delay
+
+from vpsorg.client import _core
+from vpsorg.client._core import DEFAULT_TIMEOUT, DEFAULT_WAIT_TIMEOUT, Backoff
+from vpsorg.client.errors import ActionFailed, ActionTimeout
+from vpsorg.client.models import (
+    Account,
+    ActionData,
+    LedgerEntry,
+    Location,
+    Model,
+    OperatingSystem,
+    Plan,
+    ServerData,
+    SshKey,
+)
+
+M = TypeVar("M", bound=Model)
+OnPoll = Callable[["Action"], None]
+
+
+@dataclass(frozen=True)
+class Action(ActionData):
+    """An action, bound to the client that read it: `wait()` until it is over."""
+
+    _client: "Client | None" = field(default=None, repr=False, compare=False)
+
+    def wait(self, timeout: float = DEFAULT_WAIT_TIMEOUT, on_poll: OnPoll | None = None) -> "Action":
+        """Poll (with the client's backoff) until the action ends; ActionFailed if it failed,
+        ActionTimeout if it is not over within `timeout` seconds."""
+        assert self._client is not None
+        return self._client.actions.wait(self.id, timeout=timeout, on_poll=on_poll)
+
+    def refresh(self) -> "Action":
+        assert self._client is not None
+        return self._client.actions.get(self.id)
+
+
+@dataclass(frozen=True)
+class Server(ServerData):
+    """A server, bound to the client that read it."""
+
+    _client: "Client | None" = field(default=None, repr=False, compare=False)
+
+    @property
+    def _c(self) -> "Client":
+        assert self._client is not None
+        return self._client
+
+    def refresh(self) -> "Server":
+        return self._c.servers.get(self.id)
+
+    def start(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> Action:
+        return self._c.servers.start(self.id, wait=wait, timeout=timeout)
+
+    def stop(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> Action:
+        return self._c.servers.stop(self.id, wait=wait, timeout=timeout)
+
+    def reboot(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> Action:
+        return self._c.servers.reboot(self.id, wait=wait, timeout=timeout)
+
+    def update(self, **fields: Any) -> "Server":
+        return self._c.servers.update(self.id, **fields)
+
+    def delete(self) -> None:
+        self._c.servers.delete(self.id)
+
+    def actions(self) -> Iterator[Action]:
+        return self._c.servers.actions(self.id)
+
+
+class Client:
+    """The VPS.org server API.
+
+    Idempotent calls (GET, PUT, DELETE) are retried on connection errors and 5xx answers,
+    any call on 429 and on connections that never reached the server, with `backoff`
+    (honouring Retry-After) up to `max_retries` times; a POST that may have reached the
+    server is never retried. `http` replaces the underlying httpx.Client (tests pass one
+    bound to the app in-process)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        http: httpx.Client | None = None,
+        max_retries: int = 3,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff or Backoff()
+        self._headers = _core.headers(token)
+        self._http = http or httpx.Client(timeout=timeout)
+        self._owns_http = http is None
+        self.servers = Servers(self)
+        self.actions = Actions(self)
+        self.plans = Catalog(self, "/api/v1/plans/", Plan)
+        self.os = Catalog(self, "/api/v1/os/", OperatingSystem)
+        self.locations = Catalog(self, "/api/v1/locations/", Location)
+        self.ssh_keys = SshKeys(self)
+        self.account = AccountAPI(self)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> Any:
+        """One call: the response's JSON (None for 204), or an APIError / TransportError."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=_core.retry_wait(self.backoff),
+            retry=retry_if_exception(lambda exc: _core.should_retry(method, exc)),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                try:
+                    response = self._http.request(
+                        method,
+                        self.base_url + path,
+                        params=params,
+                        json=json,
+                        headers=self._headers,
+                        timeout=self.timeout,
+                    )
+                except httpx.TransportError as exc:
+                    raise _core.transport_error(exc) from exc
+                return _core.check(response, method, attempt.retry_state.attempt_number)
+        raise AssertionError("unreachable")
+
+    def bind(self, cls: type[M], data: dict[str, Any]) -> M:
+        obj = cls.from_api(data)
+        if hasattr(obj, "_client"):
+            object.__setattr__(obj, "_client", self)
+        return obj
+
+    def pages(self, path: str, cls: type[M], *, page_size: int = 50, **filters: Any) -> Iterator[M]:
+        """Every item of a list, fetching the next page only when the last one is used up."""
+        page = 1
+        while True:
+            body = self.request("GET", path, params=_core.list_params(page, page_size, **filters))
+            for item in body["results"]:
+                yield self.bind(cls, item)
+            if not body.get("next"):
+                return
+            page += 1
+
+
+class Servers:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def list(
+        self, *, status: str | None = None, location: str | None = None, page_size: int = 50
+    ) -> Iterator[Server]:
+        return self._c.pages(
+            "/api/v1/servers/", Server, page_size=page_size, status=status, location=location
+        )
+
+    def get(self, server_id: int) -> Server:
+        return self._c.bind(Server, self._c.request("GET", f"/api/v1/servers/{server_id}/"))
+
+    def create(
+        self,
+        name: str,
+        plan_id: int,
+        os_id: int,
+        location: str,
+        *,
+        hostname: str | None = None,
+        ssh_key_id: int | None = None,
+        backups_enabled: bool = False,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> Server:
+        """Order a server; with wait=True return it once provisioned (ActionFailed if that failed)."""
+        body = _core.server_body(
+            name=name,
+            plan_id=plan_id,
+            os_id=os_id,
+            location=location,
+            hostname=hostname,
+            ssh_key_id=ssh_key_id,
+            backups_enabled=backups_enabled,
+        )
+        server = self._c.bind(Server, self._c.request("POST", "/api/v1/servers/", json=body))
+        if not wait:
+            return server
+        assert server.action is not None
+        self._c.actions.wait(server.action.id, timeout=timeout, on_poll=on_poll)
+        return self.get(server.id)
+
+    def update(
+        self,
+        server_id: int,
+        *,
+        name: str | None = None,
+        hostname: str | None = None,
+        backups_enabled: bool | None = None,
+    ) -> Server:
+        """Change some fields (PATCH); those left None stay as they are."""
+        fields = {"name": name, "hostname": hostname, "backups_enabled": backups_enabled}
+        body = {k: v for k, v in fields.items() if v is not None}
+        return self._c.bind(Server, self._c.request("PATCH", f"/api/v1/servers/{server_id}/", json=body))
+
+    def replace(self, server_id: int, *, name: str, hostname: str, backups_enabled: bool) -> Server:
+        """Set every field (PUT)."""
+        body = {"name": name, "hostname": hostname, "backups_enabled": backups_enabled}
+        return self._c.bind(Server, self._c.request("PUT", f"/api/v1/servers/{server_id}/", json=body))
+
+    def delete(self, server_id: int) -> None:
+        self._c.request("DELETE", f"/api/v1/servers/{server_id}/")
+
+    def start(
+        self,
+        server_id: int,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> Action:
+        return self._power(server_id, "start", wait, timeout, on_poll)
+
+    def stop(
+        self,
+        server_id: int,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> Action:
+        return self._power(server_id, "stop", wait, timeout, on_poll)
+
+    def reboot(
+        self,
+        server_id: int,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> Action:
+        return self._power(server_id, "reboot", wait, timeout, on_poll)
+
+    def _power(self, server_id: int, verb: str, wait: bool, timeout: float, on_poll: OnPoll | None) -> Action:
+        body = self._c.request("POST", f"/api/v1/servers/{server_id}/{verb}/")
+        action = self._c.bind(Action, body["action"] | {"server_id": server_id})
+        return action.wait(timeout=timeout, on_poll=on_poll) if wait else action
+
+    def actions(self, server_id: int, *, page_size: int = 50) -> Iterator[Action]:
+        return self._c.pages(f"/api/v1/servers/{server_id}/actions/", Action, page_size=page_size)
+
+
+class Actions:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def get(self, action_id: int) -> Action:
+        return self._c.bind(Action, self._c.request("GET", f"/api/v1/actions/{action_id}/"))
+
+    def wait(
+        self, action_id: int, *, timeout: float = DEFAULT_WAIT_TIMEOUT, on_poll: OnPoll | None = None
+    ) -> Action:
+        """Poll the action, with the client's backoff, until it is over."""
+
+        def poll() -> Action:
+            action = self.get(action_id)
+            if on_poll is not None:
+                on_poll(action)
+            return action
+
+        polling = Retrying(
+            stop=stop_after_delay(timeout),
+            wait=lambda state: self._c.backoff.delay(state.attempt_number),
+            retry=retry_if_result(lambda action: not action.finished),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+            sleep=time.sleep,
+        )
+        action: Action = polling(poll)
+        if not action.finished:
+            raise ActionTimeout(action, timeout)
+        if action.status == "error":
+            raise ActionFailed(action)
+        return action
+
+
+class Catalog:
+    """Plans, operating systems or locations: read-only lists."""
+
+    def __init__(self, client: Client, path: str, cls: type[Any]) -> None:
+        self._c, self._path, self._cls = client, path, cls
+
+    def list(self) -> list[Any]:
+        return list(self._c.pages(self._path, self._cls))
+
+
+class SshKeys:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def list(self, *, page_size: int = 50) -> Iterator[SshKey]:
+        return self._c.pages("/api/v1/ssh-keys/", SshKey, page_size=page_size)
+
+    def get(self, key_id: int) -> SshKey:
+        return self._c.bind(SshKey, self._c.request("GET", f"/api/v1/ssh-keys/{key_id}/"))
+
+    def create(self, name: str, public_key: str) -> SshKey:
+        body = {"name": name, "public_key": public_key}
+        return self._c.bind(SshKey, self._c.request("POST", "/api/v1/ssh-keys/", json=body))
+
+    def delete(self, key_id: int) -> None:
+        self._c.request("DELETE", f"/api/v1/ssh-keys/{key_id}/")
+
+
+class AccountAPI:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def get(self) -> Account:
+        return self._c.bind(Account, self._c.request("GET", "/api/v1/account/"))
+
+    def ledger(self, *, page_size: int = 50) -> Iterator[LedgerEntry]:
+        """Newest first."""
+        return self._c.pages("/api/v1/account/ledger/", LedgerEntry, page_size=page_size)

@@ -1,0 +1,145 @@
+"""Safe retries, on a scripted transport (httpx.MockTransport): which calls are retried after
+which failures, and which never are. The behaviour of the real API is in test_sdk.py."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from vpsorg.client import (
+    ActionTimeout,
+    AsyncClient,
+    Backoff,
+    Client,
+    RateLimited,
+    ServerError,
+    TransportError,
+)
+
+FAST = Backoff(initial=0.001, maximum=0.005, jitter=0)
+ACCOUNT = {"id": 1, "email": "a@example.com", "balance": "5.00", "currency": "USD"}
+UNAVAILABLE = {"error": {"code": "database_unavailable", "message": "try again", "details": {}}}
+
+
+class Script:
+    """Answers requests from a list of steps: an exception to raise, or (status, body, headers)."""
+
+    def __init__(self, *steps: Any) -> None:
+        self.steps = list(steps)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        if isinstance(step, Exception):
+            raise step
+        status, body, headers = step if len(step) == 3 else (*step, {})
+        return httpx.Response(status, json=body, headers=headers)
+
+    def client(self, **kwargs: Any) -> Client:
+        return Client(
+            "http://api.test", "vps_t", http=httpx.Client(transport=httpx.MockTransport(self)), **kwargs
+        )
+
+
+def connect_error() -> httpx.ConnectError:
+    return httpx.ConnectError("connection refused")
+
+
+def read_error() -> httpx.ReadError:
+    return httpx.ReadError("connection reset")
+
+
+def test_a_get_is_retried_after_connection_errors_and_5xx() -> None:
+    script = Script(connect_error(), read_error(), (503, UNAVAILABLE), (200, ACCOUNT))
+    assert script.client(backoff=FAST).account.get().email == "a@example.com"
+    assert len(script.requests) == 4
+    assert script.requests[0].headers["authorization"] == "Bearer vps_t"
+
+
+def test_retries_give_up_after_max_retries() -> None:
+    script = Script((503, UNAVAILABLE))
+    with pytest.raises(ServerError) as caught:
+        script.client(backoff=FAST, max_retries=2).account.get()
+    assert caught.value.code == "database_unavailable" and len(script.requests) == 3
+    script = Script(read_error())
+    with pytest.raises(TransportError):
+        script.client(backoff=FAST, max_retries=1).servers.get(1)
+    assert len(script.requests) == 2
+
+
+@pytest.mark.parametrize("failure", [read_error(), (503, UNAVAILABLE), (500, UNAVAILABLE)])
+def test_a_post_that_may_have_arrived_is_never_retried(failure: Any) -> None:
+    """The API takes no Idempotency-Key yet: a retried create could make a second server."""
+    script = Script(failure, (201, {}))
+    with pytest.raises((TransportError, ServerError)):
+        script.client(backoff=FAST).servers.create("web", 1, 5, "us-west")
+    assert len(script.requests) == 1
+    assert "idempotency-key" not in script.requests[0].headers
+
+
+def test_a_post_that_never_left_is_retried() -> None:
+    script = Script(
+        connect_error(),
+        (200, {"status": "success", "action": {"id": 7, "type": "start", "status": "queued"}}),
+    )
+    action = script.client(backoff=FAST).servers.start(3)
+    assert (action.id, action.server_id) == (7, 3) and len(script.requests) == 2
+
+
+def test_429_is_retried_after_retry_after_whatever_the_method() -> None:
+    limited = (
+        429,
+        {"error": {"code": "rate_limited", "message": "slow down", "details": {}}},
+        {"Retry-After": "0"},
+    )
+    body = {"status": "success", "action": {"id": 1, "type": "reboot", "status": "queued"}}
+    script = Script(limited, limited, (200, body))
+    assert script.client(backoff=FAST).servers.reboot(1).id == 1 and len(script.requests) == 3
+    with pytest.raises(RateLimited) as caught:
+        Script(limited).client(backoff=FAST, max_retries=1).servers.reboot(1)
+    assert caught.value.retry_after == 0.0
+
+
+def test_a_delete_retried_after_a_cut_connection_that_finds_nothing_succeeded() -> None:
+    gone = (404, {"error": {"code": "not_found", "message": "Server 1 not found", "details": {}}})
+    script = Script(read_error(), gone)
+    script.client(backoff=FAST).servers.delete(1)  # no NotFound: the first attempt did it
+    assert [r.method for r in script.requests] == ["DELETE", "DELETE"]
+
+
+def test_waiting_polls_with_the_backoff_until_the_timeout() -> None:
+    running = (200, {"id": 5, "type": "create", "status": "running"})
+    script = Script(running)
+    delays: list[int] = []
+
+    class Counting(Backoff):
+        def delay(self, attempt: int) -> float:
+            delays.append(attempt)
+            return 0.01
+
+    with pytest.raises(ActionTimeout) as caught:
+        script.client(backoff=Counting()).actions.wait(5, timeout=0.2)
+    assert caught.value.action.status == "running" and caught.value.timeout == 0.2
+    assert delays[:3] == [1, 2, 3] and len(script.requests) >= 3
+
+
+def test_the_async_client_follows_the_same_rules() -> None:
+    script = Script(connect_error(), (503, UNAVAILABLE), (200, ACCOUNT))
+    post = Script(read_error(), (201, {}))
+
+    def client(s: Callable[[httpx.Request], httpx.Response]) -> AsyncClient:
+        return AsyncClient(
+            "http://api.test", "t", http=httpx.AsyncClient(transport=httpx.MockTransport(s)), backoff=FAST
+        )
+
+    async def run() -> None:
+        account = await client(script).account.get()
+        assert str(account.balance) == "5.00"
+        with pytest.raises(TransportError):
+            await client(post).servers.create("web", 1, 5, "us-west")
+
+    asyncio.run(run())
+    assert len(script.requests) == 3 and len(post.requests) == 1
