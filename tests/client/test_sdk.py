@@ -176,3 +176,28 @@ def test_in_process_transports_sync_and_async(tmp_path: Path) -> None:
                     await vps.servers.get(2147483647)
 
     asyncio.run(run())
+
+
+def test_the_admin_api(live: Live) -> None:
+    operator = live.account()
+    admin = Client(live.url, live.token(operator.account_id, "admin"), backoff=FAST)
+    customer = live.account(credit="50.00")
+    mine = Client(live.url, customer.token, backoff=FAST)
+    assert admin.admin.account(customer.account_id).balance == Decimal("50.00")
+    assert customer.account_id in {a.id for a in admin.admin.accounts(page_size=5)}
+    entry = admin.admin.credit(customer.account_id, Decimal("2.5"), "promo")
+    assert (entry.kind, entry.amount, entry.balance_after) == ("top_up", Decimal("2.50"), Decimal("52.50"))
+    assert [e.amount for e in admin.admin.ledger(customer.account_id)] == [Decimal("2.50"), Decimal("50.00")]
+    with pytest.raises(ValidationError):
+        admin.admin.credit(customer.account_id, "0.001", "too fine")
+    server = mine.servers.create("adm", **ORDER, wait=True)
+    suspended = admin.admin.suspend(server.id, "abuse", wait=True, timeout=30)
+    assert suspended is not None and (suspended.type, suspended.status) == ("suspend", "success")
+    assert server.refresh().status == "suspended"
+    assert admin.admin.suspend(server.id) is None  # already suspended
+    with pytest.raises(Forbidden):
+        mine.admin.suspend(server.id)
+    lifted = admin.admin.unsuspend(server.id)
+    assert (lifted.type, lifted.server_id) == ("start", server.id)
+    mine.actions.wait(lifted.id, timeout=30)
+    assert server.refresh().status == "active"

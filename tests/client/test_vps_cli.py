@@ -201,3 +201,10 @@ def test_token_and_url_precedence_and_login(live: Live, customer: Customer, tmp_
 def test_shell_completion_is_offered(env: dict[str, str]) -> None:
     shown = vps("--show-completion", "bash", env=env | {"SHELL": "/bin/bash"})
     assert shown.returncode == 0 and "complete" in shown.stdout
+
+
+def test_lists_span_every_page(env: dict[str, str], customer: Customer) -> None:
+    """More servers than one page (50) holds: all of them, in order."""
+    ids = [customer.create_server(name=f"p{i}", plan_id=3)["id"] for i in range(53)]
+    assert ok(vps("-q", "servers", "list", env=env)).split() == [str(i) for i in ids]
+    assert [s["id"] for s in as_json(vps("-o", "json", "servers", "list", env=env))] == ids

@@ -82,9 +82,10 @@ async def list_for_server(
     return count, list(rows)
 
 
-async def get_action(session: AsyncSession, *, account_id: int, action_id: int) -> Action:
+async def get_action(session: AsyncSession, *, account_id: int | None, action_id: int) -> Action:
+    """The action, if it is the account's (any account's for None: operators)."""
     action = await session.get(Action, action_id)
-    if action is None or action.account_id != account_id:
+    if action is None or (account_id is not None and action.account_id != account_id):
         raise NotFound(f"Action {action_id} not found")
     return action
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
-from vpsorg.actions.schemas import ActionRef
+from vpsorg.actions import service as actions
+from vpsorg.actions.schemas import ActionOut, ActionRef
 from vpsorg.admin import service as admin
 from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
@@ -104,6 +105,18 @@ async def credit_account(
         kind=EntryKind(body.kind) if body.kind else None,
     )
     return LedgerEntryOut.model_validate(entry, from_attributes=True)
+
+
+@router.get(
+    "/actions/{action_id}/", summary="Get any account's action", responses=errors(ValidationFailed, NotFound)
+)
+async def get_action(
+    action_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="An action id")],
+    session: Session,
+    _: AdminId,
+) -> ActionOut:
+    action = await actions.get_action(session, account_id=None, action_id=action_id)
+    return ActionOut.model_validate(action, from_attributes=True)
 
 
 @router.post(

@@ -2,6 +2,7 @@
 
 import random
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -103,6 +104,21 @@ def server_body(
     if backups_enabled:
         body["backups_enabled"] = True
     return body
+
+
+def credit_body(amount: Decimal | str, reason: str, kind: str | None) -> dict[str, Any]:
+    value = Decimal(str(amount))
+    body: dict[str, Any] = {
+        "amount": f"{value:.2f}" if value == value.quantize(Decimal("0.01")) else str(value)
+    }
+    body["reason"] = reason
+    if kind is not None:
+        body["kind"] = kind
+    return body
+
+
+def reason_body(reason: str | None) -> dict[str, Any] | None:
+    return {"reason": reason} if reason else None
 
 
 def list_params(page: int, page_size: int, **filters: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
@@ -101,6 +102,7 @@ class AsyncClient:
         self.locations = AsyncCatalog(self, "/api/v1/locations/", Location)
         self.ssh_keys = AsyncSshKeys(self)
         self.account = AsyncAccountAPI(self)
+        self.admin = AsyncAdmin(self)
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -267,11 +269,11 @@ class AsyncServers:
 
 
 class AsyncActions:
-    def __init__(self, client: AsyncClient) -> None:
-        self._c = client
+    def __init__(self, client: AsyncClient, base: str = "/api/v1") -> None:
+        self._c, self._base = client, base
 
     async def get(self, action_id: int) -> AsyncAction:
-        return self._c.bind(AsyncAction, await self._c.request("GET", f"/api/v1/actions/{action_id}/"))
+        return self._c.bind(AsyncAction, await self._c.request("GET", f"{self._base}/actions/{action_id}/"))
 
     async def wait(
         self, action_id: int, *, timeout: float = DEFAULT_WAIT_TIMEOUT, on_poll: OnPoll | None = None
@@ -332,3 +334,54 @@ class AsyncAccountAPI:
 
     def ledger(self, *, page_size: int = 50) -> AsyncIterator[LedgerEntry]:
         return self._c.pages("/api/v1/account/ledger/", LedgerEntry, page_size=page_size)
+
+
+class AsyncAdmin:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+        self.actions = AsyncActions(client, base="/api/v1/admin")
+
+    def accounts(self, *, page_size: int = 50) -> AsyncIterator[Account]:
+        return self._c.pages("/api/v1/admin/accounts/", Account, page_size=page_size)
+
+    async def account(self, account_id: int) -> Account:
+        return self._c.bind(Account, await self._c.request("GET", f"/api/v1/admin/accounts/{account_id}/"))
+
+    def ledger(self, account_id: int, *, page_size: int = 50) -> AsyncIterator[LedgerEntry]:
+        return self._c.pages(f"/api/v1/admin/accounts/{account_id}/ledger/", LedgerEntry, page_size=page_size)
+
+    async def credit(
+        self, account_id: int, amount: Decimal | str, reason: str, *, kind: str | None = None
+    ) -> LedgerEntry:
+        body = _core.credit_body(amount, reason, kind)
+        path = f"/api/v1/admin/accounts/{account_id}/credit/"
+        return self._c.bind(LedgerEntry, await self._c.request("POST", path, json=body))
+
+    async def suspend(
+        self,
+        server_id: int,
+        reason: str | None = None,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+    ) -> ActionData | None:
+        path = f"/api/v1/admin/servers/{server_id}/suspend/"
+        body = await self._c.request("POST", path, json=_core.reason_body(reason))
+        return await self._outcome(body["action"], server_id, wait, timeout) if body["action"] else None
+
+    async def unsuspend(
+        self,
+        server_id: int,
+        reason: str | None = None,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+    ) -> ActionData:
+        path = f"/api/v1/admin/servers/{server_id}/unsuspend/"
+        body = await self._c.request("POST", path, json=_core.reason_body(reason))
+        return await self._outcome(body["action"], server_id, wait, timeout)
+
+    async def _outcome(self, ref: dict[str, Any], server_id: int, wait: bool, timeout: float) -> ActionData:
+        if wait:
+            return ActionData.from_api((await self.actions.wait(ref["id"], timeout=timeout)).raw)
+        return ActionData.from_api(ref | {"server_id": server_id})

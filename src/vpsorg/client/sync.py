@@ -3,6 +3,7 @@
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
@@ -110,6 +111,7 @@ class Client:
         self.locations = Catalog(self, "/api/v1/locations/", Location)
         self.ssh_keys = SshKeys(self)
         self.account = AccountAPI(self)
+        self.admin = Admin(self)
 
     def close(self) -> None:
         if self._owns_http:
@@ -271,11 +273,11 @@ class Servers:
 
 
 class Actions:
-    def __init__(self, client: Client) -> None:
-        self._c = client
+    def __init__(self, client: Client, base: str = "/api/v1") -> None:
+        self._c, self._base = client, base
 
     def get(self, action_id: int) -> Action:
-        return self._c.bind(Action, self._c.request("GET", f"/api/v1/actions/{action_id}/"))
+        return self._c.bind(Action, self._c.request("GET", f"{self._base}/actions/{action_id}/"))
 
     def wait(
         self, action_id: int, *, timeout: float = DEFAULT_WAIT_TIMEOUT, on_poll: OnPoll | None = None
@@ -341,3 +343,62 @@ class AccountAPI:
     def ledger(self, *, page_size: int = 50) -> Iterator[LedgerEntry]:
         """Newest first."""
         return self._c.pages("/api/v1/account/ledger/", LedgerEntry, page_size=page_size)
+
+
+class Admin:
+    """The operators' API (/api/v1/admin/); needs a token with the admin scope."""
+
+    def __init__(self, client: Client) -> None:
+        self._c = client
+        self.actions = Actions(client, base="/api/v1/admin")  # any account's actions
+
+    def accounts(self, *, page_size: int = 50) -> Iterator[Account]:
+        return self._c.pages("/api/v1/admin/accounts/", Account, page_size=page_size)
+
+    def account(self, account_id: int) -> Account:
+        return self._c.bind(Account, self._c.request("GET", f"/api/v1/admin/accounts/{account_id}/"))
+
+    def ledger(self, account_id: int, *, page_size: int = 50) -> Iterator[LedgerEntry]:
+        return self._c.pages(f"/api/v1/admin/accounts/{account_id}/ledger/", LedgerEntry, page_size=page_size)
+
+    def credit(
+        self, account_id: int, amount: Decimal | str, reason: str, *, kind: str | None = None
+    ) -> LedgerEntry:
+        """Add (or, negative, take away) credit; `amount` at most two decimals."""
+        body = _core.credit_body(amount, reason, kind)
+        path = f"/api/v1/admin/accounts/{account_id}/credit/"
+        return self._c.bind(LedgerEntry, self._c.request("POST", path, json=body))
+
+    def suspend(
+        self,
+        server_id: int,
+        reason: str | None = None,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+    ) -> ActionData | None:
+        """Suspend any account's server: the action queued (None if it was suspended already);
+        with wait=True, that action once over."""
+        body = self._c.request(
+            "POST", f"/api/v1/admin/servers/{server_id}/suspend/", json=_core.reason_body(reason)
+        )
+        return self._outcome(body["action"], server_id, wait, timeout) if body["action"] else None
+
+    def unsuspend(
+        self,
+        server_id: int,
+        reason: str | None = None,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+    ) -> ActionData:
+        body = self._c.request(
+            "POST", f"/api/v1/admin/servers/{server_id}/unsuspend/", json=_core.reason_body(reason)
+        )
+        return self._outcome(body["action"], server_id, wait, timeout)
+
+    def _outcome(self, ref: dict[str, Any], server_id: int, wait: bool, timeout: float) -> ActionData:
+        # Not bound: an Action's wait() asks the customer API, where another account's action is 404.
+        if wait:
+            return ActionData.from_api(self.actions.wait(ref["id"], timeout=timeout).raw)
+        return ActionData.from_api(ref | {"server_id": server_id})
