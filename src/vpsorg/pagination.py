@@ -52,6 +52,12 @@ def page_links(request: Request, params: PageParams, count: int) -> tuple[str | 
     return nxt, prev
 
 
+def paged(request: Request, params: PageParams, count: int, results: list[T]) -> Page[T]:
+    """One page of a longer list, with its links."""
+    nxt, prev = page_links(request, params, count)
+    return Page[T](count=count, next=nxt, previous=prev, results=results)
+
+
 def whole_page(results: list[T]) -> Page[T]:
     """A list short enough to return whole, in the same envelope as paged ones."""
     return Page[T](count=len(results), next=None, previous=None, results=results)

@@ -6,7 +6,7 @@ from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
 from vpsorg.billing import service as billing
 from vpsorg.deps import AccountId, Session
 from vpsorg.errors import AUTH_RESPONSES, ValidationFailed, errors
-from vpsorg.pagination import Page, PageParams, page_links, page_params
+from vpsorg.pagination import Page, PageParams, page_params, paged
 
 router = APIRouter(prefix="/api/v1/account", tags=["account"], responses=AUTH_RESPONSES)
 
@@ -24,10 +24,4 @@ async def list_ledger(
     page: Annotated[PageParams, Depends(page_params)],
 ) -> Page[LedgerEntryOut]:
     count, rows = await billing.list_ledger(session, account_id=account_id, page=page)
-    nxt, prev = page_links(request, page, count)
-    return Page(
-        count=count,
-        next=nxt,
-        previous=prev,
-        results=[LedgerEntryOut.model_validate(e, from_attributes=True) for e in rows],
-    )
+    return paged(request, page, count, [LedgerEntryOut.model_validate(e, from_attributes=True) for e in rows])

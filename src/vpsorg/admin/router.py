@@ -15,7 +15,7 @@ from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
 from vpsorg.deps import AdminId, Session
 from vpsorg.errors import AUTH_RESPONSES, InvalidState, NotFound, ValidationFailed, errors
-from vpsorg.pagination import Page, PageParams, page_links, page_params
+from vpsorg.pagination import Page, PageParams, page_params, paged
 from vpsorg.schemas import RequestModel
 from vpsorg.servers.schemas import ServerBrief
 from vpsorg.servers.states import ServerStatus
@@ -56,8 +56,7 @@ async def list_accounts(
     request: Request, session: Session, _: AdminId, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[AccountOut]:
     count, rows = await billing.list_accounts(session, page=page)
-    nxt, prev = page_links(request, page, count)
-    return Page(count=count, next=nxt, previous=prev, results=[AccountOut.model_validate(r) for r in rows])
+    return paged(request, page, count, [AccountOut.model_validate(r) for r in rows])
 
 
 @router.get("/accounts/{account_id}/", summary="Get an account", responses=errors(ValidationFailed, NotFound))
@@ -79,13 +78,7 @@ async def get_ledger(
 ) -> Page[LedgerEntryOut]:
     await billing.summary(session, account_id=account_id)  # 404 for an unknown account
     count, rows = await billing.list_ledger(session, account_id=account_id, page=page)
-    nxt, prev = page_links(request, page, count)
-    return Page(
-        count=count,
-        next=nxt,
-        previous=prev,
-        results=[LedgerEntryOut.model_validate(e, from_attributes=True) for e in rows],
-    )
+    return paged(request, page, count, [LedgerEntryOut.model_validate(e, from_attributes=True) for e in rows])
 
 
 @router.post(

@@ -209,6 +209,18 @@ ACTION_COLUMNS: Columns = [
 ]
 
 
+def render(
+    ctx: typer.Context,
+    fetch: Callable[[Client], Iterable[Model] | Model],
+    columns: Columns,
+    id_of: str = "id",
+) -> None:
+    """Fetch (lists lazily, page by page) and show, API errors as one line."""
+    st = state(ctx)
+    with api_errors():
+        show(st, fetch(st.api()), columns, id_of)
+
+
 # Waiting ---------------------------------------------------------------------------------
 
 
@@ -242,17 +254,13 @@ def servers_list(
     location: Annotated[str | None, typer.Option(help="Only servers in this location")] = None,
 ) -> None:
     """Every server of your account (all pages)."""
-    st = state(ctx)
-    with api_errors():
-        show(st, st.api().servers.list(status=status, location=location), SERVER_COLUMNS)
+    render(ctx, lambda api: api.servers.list(status=status, location=location), SERVER_COLUMNS)
 
 
 @servers_app.command("get")
 def servers_get(ctx: typer.Context, server_id: int) -> None:
     """One server, with usage."""
-    st = state(ctx)
-    with api_errors():
-        show(st, st.api().servers.get(server_id), SERVER_DETAIL)
+    render(ctx, lambda api: api.servers.get(server_id), SERVER_DETAIL)
 
 
 @servers_app.command("create")
@@ -350,7 +358,6 @@ def servers_reboot(ctx: typer.Context, server_id: int, wait: Wait = False, timeo
 
 @plans_app.command("list")
 def plans_list(ctx: typer.Context) -> None:
-    st = state(ctx)
     columns: Columns = [
         ("id", lambda p: p["id"]),
         ("name", lambda p: p["name"]),
@@ -360,27 +367,22 @@ def plans_list(ctx: typer.Context) -> None:
         ("month", lambda p: f"{p['price_monthly']} {p.get('currency', '')}"),
         ("hour", lambda p: p["price_hourly"]),
     ]
-    with api_errors():
-        show(st, st.api().plans.list(), columns)
+    render(ctx, lambda api: api.plans.list(), columns)
 
 
 @os_app.command("list")
 def os_list(ctx: typer.Context) -> None:
-    st = state(ctx)
-    with api_errors():
-        show(st, st.api().os.list(), [("id", lambda o: o["id"]), ("name", lambda o: o["name"])])
+    render(ctx, lambda api: api.os.list(), [("id", lambda o: o["id"]), ("name", lambda o: o["name"])])
 
 
 @locations_app.command("list")
 def locations_list(ctx: typer.Context) -> None:
-    st = state(ctx)
     columns: Columns = [
         ("code", lambda x: x["code"]),
         ("name", lambda x: x["name"]),
         ("country", lambda x: x["country"]),
     ]
-    with api_errors():
-        show(st, st.api().locations.list(), columns, id_of="code")
+    render(ctx, lambda api: api.locations.list(), columns, id_of="code")
 
 
 KEY_COLUMNS: Columns = [
@@ -392,9 +394,7 @@ KEY_COLUMNS: Columns = [
 
 @keys_app.command("list")
 def keys_list(ctx: typer.Context) -> None:
-    st = state(ctx)
-    with api_errors():
-        show(st, st.api().ssh_keys.list(), KEY_COLUMNS)
+    render(ctx, lambda api: api.ssh_keys.list(), KEY_COLUMNS)
 
 
 @keys_app.command("create")
@@ -432,7 +432,6 @@ def keys_delete(ctx: typer.Context, key_id: int) -> None:
 @app.command("account")
 def account(ctx: typer.Context) -> None:
     """Your account: balance and available credit."""
-    st = state(ctx)
     columns: Columns = [
         ("id", lambda a: a["id"]),
         ("email", lambda a: a["email"]),
@@ -440,23 +439,18 @@ def account(ctx: typer.Context) -> None:
         ("available", lambda a: f"{a.get('available_credit')} {a.get('currency', '')}"),
         ("servers", lambda a: a.get("servers")),
     ]
-    with api_errors():
-        show(st, st.api().account.get(), columns)
+    render(ctx, lambda api: api.account.get(), columns)
 
 
 @actions_app.command("list")
 def actions_list(ctx: typer.Context, server: Annotated[int, typer.Option(help="Server id")]) -> None:
     """A server's actions, oldest first."""
-    st = state(ctx)
-    with api_errors():
-        show(st, st.api().servers.actions(server), ACTION_COLUMNS)
+    render(ctx, lambda api: api.servers.actions(server), ACTION_COLUMNS)
 
 
 @actions_app.command("get")
 def actions_get(ctx: typer.Context, action_id: int) -> None:
-    st = state(ctx)
-    with api_errors():
-        show(st, st.api().actions.get(action_id), ACTION_COLUMNS)
+    render(ctx, lambda api: api.actions.get(action_id), ACTION_COLUMNS)
 
 
 @app.command("login")

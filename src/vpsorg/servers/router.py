@@ -14,7 +14,7 @@ from vpsorg.errors import (
     ValidationFailed,
     errors,
 )
-from vpsorg.pagination import Page, PageParams, page_links, page_params
+from vpsorg.pagination import Page, PageParams, page_params, paged
 from vpsorg.servers import service as servers
 from vpsorg.servers.schemas import (
     PowerActionResult,
@@ -45,8 +45,7 @@ async def list_servers(
     count, rows = await servers.list_servers(
         session, account_id=account_id, status=status, location=location, page=page
     )
-    nxt, prev = page_links(request, page, count)
-    return Page(count=count, next=nxt, previous=prev, results=[ServerSummary.model_validate(r) for r in rows])
+    return paged(request, page, count, [ServerSummary.model_validate(r) for r in rows])
 
 
 @router.post(
@@ -152,10 +151,4 @@ async def list_server_actions(
 ) -> Page[ActionOut]:
     await servers.ensure_visible(session, account_id=account_id, server_id=server_id)
     count, rows = await actions.list_for_server(session, server_id=server_id, page=page)
-    nxt, prev = page_links(request, page, count)
-    return Page(
-        count=count,
-        next=nxt,
-        previous=prev,
-        results=[ActionOut.model_validate(a, from_attributes=True) for a in rows],
-    )
+    return paged(request, page, count, [ActionOut.model_validate(a, from_attributes=True) for a in rows])

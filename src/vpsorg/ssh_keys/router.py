@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from vpsorg.deps import AccountId, Session
 from vpsorg.errors import AUTH_RESPONSES, NotFound, errors
-from vpsorg.pagination import Page, PageParams, page_links, page_params
+from vpsorg.pagination import Page, PageParams, page_params, paged
 from vpsorg.ssh_keys import service as ssh_keys
 from vpsorg.ssh_keys.schemas import SshKeyCreate, SshKeyOut
 
@@ -25,8 +25,7 @@ async def list_keys(
     page: Annotated[PageParams, Depends(page_params)],
 ) -> Page[SshKeyOut]:
     count, rows = await ssh_keys.list_keys(session, account_id=account_id, page=page)
-    nxt, prev = page_links(request, page, count)
-    return Page(count=count, next=nxt, previous=prev, results=[_out(k) for k in rows])
+    return paged(request, page, count, [_out(k) for k in rows])
 
 
 @router.post("/", status_code=201, summary="Add an SSH key")
