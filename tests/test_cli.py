@@ -312,7 +312,18 @@ def test_accounts_credit_and_token_scopes(tmp_path: Path) -> None:
         vpsorg(
             settings, "accounts", "credit", "--account", str(account_id), "--amount", "0.001", "--reason", "x"
         ),
-        "must be a non-zero amount with at most two decimals",
+        "must be a number with at most two decimals",
+    )
+    for odd in ("1e30", "NaN", "-Infinity"):
+        assert_clean_error(
+            vpsorg(
+                settings, "accounts", "credit", "--account", str(account_id), "--amount", odd, "--reason", "x"
+            ),
+            "must be a number with at most two decimals",
+        )
+    assert_clean_error(
+        vpsorg(settings, "accounts", "create", "--email", "b@example.com", "--credit", "1e30"),
+        "must be a number with at most two decimals",
     )
     assert_clean_error(
         vpsorg(settings, "accounts", "credit", "--account", "999", "--amount", "1", "--reason", "x"),

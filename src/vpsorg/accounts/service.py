@@ -35,6 +35,7 @@ async def create_account(session: AsyncSession, *, email: str, credit: Decimal) 
     """A new account; starting credit is its first ledger entry (a top-up)."""
     if not EMAIL_RE.match(email):
         raise ValidationFailed.field("email", "not an email address")
+    billing.check_amount(credit, "credit")
     if credit < 0:
         raise ValidationFailed.field("credit", "must not be negative")
     if await session.scalar(select(Account.id).where(Account.email == email)) is not None:

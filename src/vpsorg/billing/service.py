@@ -97,6 +97,15 @@ async def _settle(session: AsyncSession, account: Account) -> None:
             log.info("account %s: balance %s, %s servers unsuspended", account.id, account.balance, n)
 
 
+MAX_AMOUNT = Decimal("1e10")
+
+
+def check_amount(amount: Decimal, field: str) -> None:
+    """Money as the ledger keeps it: finite, at most two decimals, below 10 billion."""
+    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT or amount != amount.quantize(prices.CENT):
+        raise ValidationFailed.field(field, "must be a number with at most two decimals, below 10000000000")
+
+
 async def credit(
     session: AsyncSession,
     *,
@@ -107,8 +116,9 @@ async def credit(
 ) -> LedgerEntry:
     """An operator's change of credit: a top-up or refund (positive) or an adjustment
     (either sign). Crossing zero suspends or unsuspends the account's servers."""
-    if amount != amount.quantize(prices.CENT) or amount == 0:
-        raise ValidationFailed.field("amount", "must be a non-zero amount with at most two decimals")
+    check_amount(amount, "amount")
+    if amount == 0:
+        raise ValidationFailed.field("amount", "must not be zero")
     if not reason.strip():
         raise ValidationFailed.field("reason", "must not be empty")
     kind = kind or (EntryKind.TOP_UP if amount > 0 else EntryKind.ADJUSTMENT)
