@@ -5,12 +5,13 @@ Money is `Decimal`, timestamps are timezone-aware `datetime`s.
 """
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar, Union, cast
 
 M = TypeVar("M", bound="Model")
 
@@ -21,16 +22,24 @@ class Model:
 
     @classmethod
     def from_api(cls: type[M], data: dict[str, Any]) -> M:
-        hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {"raw": data}
-        for f in dataclasses.fields(cls):
-            if f.name == "raw" or not f.init:
-                continue
-            if f.name in data:
-                values[f.name] = _convert(hints[f.name], data[f.name])
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                values[f.name] = None  # a field this representation leaves out (a list's summary)
+        for name, hint, required in _fields(cast(type, cls)):
+            if name in data:
+                values[name] = _convert(hint, data[name])
+            elif required:
+                values[name] = None  # a field this representation leaves out (a list's summary)
         return cls(**values)
+
+
+@functools.cache
+def _fields(cls: type) -> list[tuple[str, Any, bool]]:
+    """(name, type, has no default) of each field the API fills."""
+    hints = typing.get_type_hints(cls)
+    return [
+        (f.name, hints[f.name], f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        for f in dataclasses.fields(cls)
+        if f.init and f.name != "raw" and not f.name.startswith("_")
+    ]
 
 
 def _convert(hint: Any, value: Any) -> Any:
