@@ -12,18 +12,33 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from typer.testing import CliRunner
 
 from tests.conftest import Customer, Live, run_db
 from tests.production.cluster import Cluster
+from vpsorg.client import cli
 from vpsorg.drivers.simulator import inject_fault
 
 VPS = Path(sys.executable).with_name("vps")
+RUNNER = CliRunner()
 
 
-def vps(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(VPS), *args], env=env, capture_output=True, text=True, timeout=120, input=stdin
+def vps(
+    *args: str, env: dict[str, str], stdin: str | None = None, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run `vps ARGS`: in this process (Typer's runner: the same code, no interpreter start
+    per command) or, with process=True, as the installed console script."""
+    if process:
+        return subprocess.run(
+            [str(VPS), *args], env=env, capture_output=True, text=True, timeout=120, input=stdin
+        )
+    outside = {k for k in os.environ if k not in env}
+    result = RUNNER.invoke(
+        cli.app, list(args), input=stdin, env=env | dict.fromkeys(outside), prog_name="vps"
     )
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(["vps", *args], result.exit_code, result.stdout, result.stderr)
 
 
 def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -140,7 +155,7 @@ def test_every_command(env: dict[str, str], customer: Customer) -> None:
 def test_errors_are_one_line_with_documented_exit_codes(
     env: dict[str, str], customer: Customer, live: Live
 ) -> None:
-    missing = vps("servers", "get", "2147483647", env=env)
+    missing = vps("servers", "get", "2147483647", env=env, process=True)
     assert missing.returncode == 1 and missing.stdout == ""
     assert missing.stderr.strip().splitlines() == ["error: Server 2147483647 not found (not_found)"]
     bad = vps(
@@ -151,7 +166,7 @@ def test_errors_are_one_line_with_documented_exit_codes(
         and "(validation_error)" in bad.stderr
         and len(bad.stderr.strip().splitlines()) == 1
     )
-    assert vps("servers", "get", "not-a-number", env=env).returncode == 2
+    assert vps("servers", "get", "not-a-number", env=env, process=True).returncode == 2
     assert vps("servers", "frobnicate", env=env).returncode == 2
     # The action fails: the message names it, exit 1.
     sid = customer.active_server(plan_id=3)["id"]
@@ -168,7 +183,7 @@ def test_wait_times_out_with_exit_3(tmp_path: Path) -> None:
     try:
         env = clean_env(tmp_path, VPS_URL=cluster.url, VPS_TOKEN=cluster.token())
         args = ("servers", "create", "--name", "w", "--plan", "3", "--os", "5", "--location", "us-west")
-        done = vps(*args, "--wait", "--timeout", "1", env=env)
+        done = vps(*args, "--wait", "--timeout", "1", env=env, process=True)
         assert done.returncode == 3, done.stderr
         assert "still queued after 1 s" in done.stderr
     finally:
@@ -182,7 +197,7 @@ def test_token_and_url_precedence_and_login(live: Live, customer: Customer, tmp_
     wrong = vps("login", "--url", live.url, "--token", "vps_wrong", env=env)
     assert wrong.returncode == 1 and "(unauthorized)" in wrong.stderr
     assert not (tmp_path / "vps.json").exists()
-    ok(vps("login", "--url", live.url, "--token", customer.token, env=env))
+    ok(vps("login", "--url", live.url, "--token", customer.token, env=env, process=True))
     config = tmp_path / "vps.json"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert json.loads(config.read_text()) == {"url": live.url, "token": customer.token}
@@ -199,7 +214,7 @@ def test_token_and_url_precedence_and_login(live: Live, customer: Customer, tmp_
 
 
 def test_shell_completion_is_offered(env: dict[str, str]) -> None:
-    shown = vps("--show-completion", "bash", env=env | {"SHELL": "/bin/bash"})
+    shown = vps("--show-completion", "bash", env=env | {"SHELL": "/bin/bash"}, process=True)
     assert shown.returncode == 0 and "complete" in shown.stdout
 
 
