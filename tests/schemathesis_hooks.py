@@ -59,8 +59,18 @@ def _fields(error: dict[str, Any]) -> set[str]:
     return {f["name"] for f in error.get("details", {}).get("fields", [])} or {"<none>"}
 
 
+# Any POST taking an Idempotency-Key: a key the run already used with another body (422), or
+# one still being processed (409), depends on earlier requests, not on this one.
+IDEMPOTENCY = {
+    422: lambda e: e["code"] == "idempotency_key_reused",
+    409: lambda e: e["code"] == "idempotency_key_in_use",
+}
+
+
 def _forgiven(table: dict[str, dict[int, Any]], response: Any, case: Any) -> bool:
     predicate = table.get(case.operation.label, {}).get(response.status_code)
+    if predicate is None and case.operation.method.upper() == "POST" and table is DATA_DEPENDENT_REJECTIONS:
+        predicate = IDEMPOTENCY.get(response.status_code)
     if predicate is None:
         return False
     try:

@@ -175,7 +175,8 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
     for path, path_item in doc.get("paths", {}).items():
         for method, op in path_item.items():
             responses: dict[str, Any] = op.get("responses", {})
-            if responses.pop("422", None) is not None and "400" not in responses:
+            framework_422 = "HTTPValidationError" in str(responses.get("422", ""))
+            if framework_422 and responses.pop("422") is not None and "400" not in responses:
                 responses["400"] = _error_entry(validation)
             if "401" in responses:
                 responses["401"]["headers"] = {"WWW-Authenticate": _header("Bearer")}

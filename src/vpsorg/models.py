@@ -5,6 +5,7 @@ from vpsorg.actions.models import Action
 from vpsorg.billing.models import LedgerEntry
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.drivers.simulator import SimFault, SimMachine
+from vpsorg.idempotency import IdempotencyRecord
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.ssh_keys.models import SshKey
 
@@ -12,6 +13,7 @@ __all__ = [
     "Account",
     "Action",
     "ApiToken",
+    "IdempotencyRecord",
     "LedgerEntry",
     "Location",
     "OperatingSystem",

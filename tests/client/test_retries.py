@@ -13,6 +13,7 @@ from vpsorg.client import (
     AsyncClient,
     Backoff,
     Client,
+    PaymentRequired,
     RateLimited,
     ServerError,
     TransportError,
@@ -71,13 +72,30 @@ def test_retries_give_up_after_max_retries() -> None:
 
 
 @pytest.mark.parametrize("failure", [read_error(), (503, UNAVAILABLE), (500, UNAVAILABLE)])
-def test_a_post_that_may_have_arrived_is_never_retried(failure: Any) -> None:
-    """The API takes no Idempotency-Key yet: a retried create could make a second server."""
-    script = Script(failure, (201, {}))
-    with pytest.raises((TransportError, ServerError)):
-        script.client(backoff=FAST).servers.create("web", 1, 5, "us-west")
-    assert len(script.requests) == 1
-    assert "idempotency-key" not in script.requests[0].headers
+def test_a_post_is_retried_with_the_same_idempotency_key(failure: Any) -> None:
+    """The API acts once per key, so a POST that may have arrived can be sent again."""
+    created = {"id": 9, "name": "web", "status": "provisioning"}
+    script = Script(failure, (201, created))
+    server = script.client(backoff=FAST).servers.create("web", 1, 5, "us-west")
+    assert server.id == 9 and len(script.requests) == 2
+    keys = {r.headers["idempotency-key"] for r in script.requests}
+    assert len(keys) == 1 and len(keys.pop()) == 36  # one UUID for both attempts
+    again = Script((201, created))
+    again.client().servers.create("web", 1, 5, "us-west")
+    assert again.requests[0].headers["idempotency-key"] not in {
+        r.headers["idempotency-key"] for r in script.requests
+    }
+
+
+def test_a_key_in_use_is_retried_and_other_refusals_are_not() -> None:
+    in_use = (409, {"error": {"code": "idempotency_key_in_use", "message": "busy", "details": {}}})
+    body = {"status": "success", "action": {"id": 4, "type": "stop", "status": "queued"}}
+    script = Script(in_use, (200, body))
+    assert script.client(backoff=FAST).servers.stop(1).id == 4 and len(script.requests) == 2
+    refused = Script((402, {"error": {"code": "insufficient_credit", "message": "no", "details": {}}}))
+    with pytest.raises(PaymentRequired):
+        refused.client(backoff=FAST).servers.create("web", 1, 5, "us-west")
+    assert len(refused.requests) == 1
 
 
 def test_a_post_that_never_left_is_retried() -> None:
@@ -128,7 +146,7 @@ def test_waiting_polls_with_the_backoff_until_the_timeout() -> None:
 
 def test_the_async_client_follows_the_same_rules() -> None:
     script = Script(connect_error(), (503, UNAVAILABLE), (200, ACCOUNT))
-    post = Script(read_error(), (201, {}))
+    post = Script(read_error(), (201, {"id": 3, "name": "web", "status": "provisioning"}))
 
     def client(s: Callable[[httpx.Request], httpx.Response]) -> AsyncClient:
         return AsyncClient(
@@ -138,8 +156,8 @@ def test_the_async_client_follows_the_same_rules() -> None:
     async def run() -> None:
         account = await client(script).account.get()
         assert str(account.balance) == "5.00"
-        with pytest.raises(TransportError):
-            await client(post).servers.create("web", 1, 5, "us-west")
+        assert (await client(post).servers.create("web", 1, 5, "us-west")).id == 3
 
     asyncio.run(run())
-    assert len(script.requests) == 3 and len(post.requests) == 1
+    assert len(script.requests) == 3 and len(post.requests) == 2
+    assert post.requests[0].headers["idempotency-key"] == post.requests[1].headers["idempotency-key"]

@@ -201,3 +201,29 @@ def test_the_admin_api(live: Live) -> None:
     assert (lifted.type, lifted.server_id) == ("start", server.id)
     mine.actions.wait(lifted.id, timeout=30)
     assert server.refresh().status == "active"
+
+
+class LoseFirstAnswer(httpx.BaseTransport):
+    """Real HTTP to the live server, but the first answer to a POST is lost on the way back
+    (the server acted; the client sees a cut connection)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.lost = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "POST" and not self.lost:
+            response.read()
+            self.lost += 1
+            raise httpx.ReadError("connection reset by peer", request=request)
+        return response
+
+
+def test_a_create_whose_answer_is_lost_is_retried_and_makes_one_server(vps: Client, live: Live) -> None:
+    customer = live.account()
+    transport = LoseFirstAnswer()
+    flaky = Client(live.url, customer.token, http=httpx.Client(transport=transport), backoff=FAST)
+    server = flaky.servers.create("once", **ORDER, wait=True)
+    assert transport.lost == 1 and server.status == "active"
+    assert [s.id for s in flaky.servers.list()] == [server.id]

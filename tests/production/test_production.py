@@ -169,8 +169,12 @@ def test_a_paused_worker_cannot_commit_over_the_one_that_reclaimed(tmp_path: Pat
         sid, aid = body["id"], body["action"]["id"]
         # Pause it inside the driver call (the simulator waits there), not inside one of its
         # transactions: on SQLite a stopped process that holds the write lock stops everyone
-        # (so this worker does not sample usage or reconcile, which write on their own timers).
-        paused = cluster.worker(metrics_interval_seconds=3600.0, reconcile_interval_seconds=3600.0)
+        # (so this worker does not sample usage, reconcile or charge, which write on their own timers).
+        paused = cluster.worker(
+            metrics_interval_seconds=3600.0,
+            reconcile_interval_seconds=3600.0,
+            billing_interval_seconds=3600.0,
+        )
         calls = select(SimCall.id).where(SimCall.server_id == sid)
         cluster.wait(lambda: bool(cluster.scalars(calls)), 30, "the first driver call")
         time.sleep(0.3)

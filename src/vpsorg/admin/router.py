@@ -4,9 +4,10 @@
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field
 
+from vpsorg import idempotency
 from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
@@ -85,19 +86,30 @@ async def get_ledger(
     "/accounts/{account_id}/credit/",
     status_code=201,
     summary="Add (or take away) credit",
-    responses=errors(ValidationFailed, NotFound),
+    responses=errors(ValidationFailed, NotFound) | idempotency.RESPONSES,
 )
 async def credit_account(
-    account_id: AccountIdPath, body: CreditIn, session: Session, _: AdminId
+    account_id: AccountIdPath,
+    body: CreditIn,
+    request: Request,
+    response: Response,
+    session: Session,
+    operator_id: AdminId,
+    idempotency_key: idempotency.Key = None,
 ) -> LedgerEntryOut:
-    entry = await billing.credit(
-        session,
-        account_id=account_id,
-        amount=Decimal(body.amount),
-        reason=body.reason,
-        kind=EntryKind(body.kind) if body.kind else None,
+    async def run() -> LedgerEntryOut:
+        entry = await billing.credit(
+            session,
+            account_id=account_id,
+            amount=Decimal(body.amount),
+            reason=body.reason,
+            kind=EntryKind(body.kind) if body.kind else None,
+        )
+        return LedgerEntryOut.model_validate(entry, from_attributes=True)
+
+    return await idempotency.once(
+        request, response, session, account_id=operator_id, key=idempotency_key, status_code=201, run=run
     )
-    return LedgerEntryOut.model_validate(entry, from_attributes=True)
 
 
 @router.get(

@@ -1,6 +1,7 @@
 """What the sync and async clients share: retry and backoff policy, request bodies, parsing."""
 
 import random
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -8,7 +9,7 @@ from typing import Any
 import httpx
 from tenacity import RetryCallState
 
-from vpsorg.client.errors import RateLimited, ServerError, TransportError, error_from_response
+from vpsorg.client.errors import APIError, RateLimited, ServerError, TransportError, error_from_response
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Failures before the request reached the server: safe to retry whatever the method.
@@ -48,17 +49,16 @@ def transport_error(exc: httpx.TransportError) -> TransportError:
     return cls(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
-def should_retry(method: str, exc: BaseException) -> bool:
-    """Retry what cannot have changed anything twice: anything not sent or rate-limited
-    (429: not processed); an idempotent method after a cut connection or a 5xx.
-
-    POSTs are never retried once sent: the API does not take an Idempotency-Key yet, so a
-    retried create could make a second server."""
+def should_retry(method: str, exc: BaseException, *, keyed: bool) -> bool:
+    """Retry what cannot act twice: anything not sent, or rate-limited (429: not processed);
+    after a cut connection or a 5xx, an idempotent method, or a POST sent with an
+    Idempotency-Key (the API then answers a repeat with the first response); a POST whose
+    key is still being processed (409 idempotency_key_in_use)."""
     if isinstance(exc, NotSentError | RateLimited):
         return True
     if isinstance(exc, SentError | ServerError):
-        return method in IDEMPOTENT
-    return False
+        return method in IDEMPOTENT or keyed
+    return isinstance(exc, APIError) and exc.code == "idempotency_key_in_use" and keyed
 
 
 def retry_wait(backoff: Backoff):  # type: ignore[no-untyped-def]
@@ -127,3 +127,8 @@ def list_params(page: int, page_size: int, **filters: Any) -> dict[str, Any]:
 
 def headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT, "Accept": "application/json"}
+
+
+def idempotency_header(method: str) -> dict[str, str]:
+    """A fresh key for each POST call, sent with every attempt of it."""
+    return {"Idempotency-Key": str(uuid.uuid4())} if method == "POST" else {}

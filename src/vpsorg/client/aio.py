@@ -117,10 +117,11 @@ class AsyncClient:
     async def request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
     ) -> Any:
+        key = _core.idempotency_header(method)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=_core.retry_wait(self.backoff),
-            retry=retry_if_exception(lambda exc: _core.should_retry(method, exc)),
+            retry=retry_if_exception(lambda exc: _core.should_retry(method, exc, keyed=bool(key))),
             reraise=True,
         )
         async for attempt in retrying:
@@ -131,7 +132,7 @@ class AsyncClient:
                         self.base_url + path,
                         params=params,
                         json=json,
-                        headers=self._headers,
+                        headers=self._headers | key,
                         timeout=self.timeout,
                     )
                 except httpx.TransportError as exc:

@@ -81,11 +81,11 @@ class Server(ServerData):
 class Client:
     """The VPS.org server API.
 
-    Idempotent calls (GET, PUT, DELETE) are retried on connection errors and 5xx answers,
-    any call on 429 and on connections that never reached the server, with `backoff`
-    (honouring Retry-After) up to `max_retries` times; a POST that may have reached the
-    server is never retried. `http` replaces the underlying httpx.Client (tests pass one
-    bound to the app in-process)."""
+    Every call is retried on connection errors, 5xx and 429 answers, with `backoff`
+    (honouring Retry-After) up to `max_retries` times: GET, PUT and DELETE are idempotent,
+    and each POST carries an Idempotency-Key (a new one per call, the same for its retries),
+    so the API acts on it once however often it arrives. `http` replaces the underlying
+    httpx.Client (tests pass one bound to the app in-process)."""
 
     def __init__(
         self,
@@ -127,10 +127,11 @@ class Client:
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
     ) -> Any:
         """One call: the response's JSON (None for 204), or an APIError / TransportError."""
+        key = _core.idempotency_header(method)
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=_core.retry_wait(self.backoff),
-            retry=retry_if_exception(lambda exc: _core.should_retry(method, exc)),
+            retry=retry_if_exception(lambda exc: _core.should_retry(method, exc, keyed=bool(key))),
             reraise=True,
         )
         for attempt in retrying:
@@ -141,7 +142,7 @@ class Client:
                         self.base_url + path,
                         params=params,
                         json=json,
-                        headers=self._headers,
+                        headers=self._headers | key,
                         timeout=self.timeout,
                     )
                 except httpx.TransportError as exc:

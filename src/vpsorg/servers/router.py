@@ -2,6 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from vpsorg import idempotency
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
 from vpsorg.deps import AccountId, Session
@@ -53,20 +54,31 @@ async def list_servers(
     status_code=201,
     summary="Create a new server",
     responses=errors(ValidationFailed, PaymentRequired, CapacityExhausted)
+    | idempotency.RESPONSES
     | {201: {"headers": {"Location": {"description": "The new server's URL", "schema": {"type": "string"}}}}},
 )
 async def create_server(
-    body: ServerCreate, request: Request, response: Response, session: Session, account_id: AccountId
+    body: ServerCreate,
+    request: Request,
+    response: Response,
+    session: Session,
+    account_id: AccountId,
+    idempotency_key: idempotency.Key = None,
 ) -> ServerCreated:
-    server, action = await servers.create_server(session, account_id=account_id, data=body)
-    out = await servers.get_detail(session, account_id=account_id, server_id=server.id)
-    response.headers["Location"] = str(request.url_for("get_server", server_id=server.id))
-    return ServerCreated.model_validate(
-        out
-        | {
-            "message": TRANSITIONS[ActionType.CREATE].message,
-            "action": ActionRef.model_validate(action, from_attributes=True),
-        }
+    async def run() -> ServerCreated:
+        server, action = await servers.create_server(session, account_id=account_id, data=body)
+        out = await servers.get_detail(session, account_id=account_id, server_id=server.id)
+        response.headers["Location"] = str(request.url_for("get_server", server_id=server.id))
+        return ServerCreated.model_validate(
+            out
+            | {
+                "message": TRANSITIONS[ActionType.CREATE].message,
+                "action": ActionRef.model_validate(action, from_attributes=True),
+            }
+        )
+
+    return await idempotency.once(
+        request, response, session, account_id=account_id, key=idempotency_key, status_code=201, run=run
     )
 
 
@@ -109,34 +121,68 @@ async def delete_server(server_id: ServerId, session: Session, account_id: Accou
     return Response(status_code=204)
 
 
-async def _power(server_id: int, session: Any, account_id: int, type: ActionType) -> PowerActionResult:
-    server, action = await servers.request_power(
-        session, account_id=account_id, server_id=server_id, type=type
-    )
-    return PowerActionResult(
-        status="success",
-        message=TRANSITIONS[type].message,
-        server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
-        action=ActionRef.model_validate(action, from_attributes=True),
+async def _power(
+    server_id: int,
+    request: Request,
+    response: Response,
+    session: Any,
+    account_id: int,
+    key: str | None,
+    type: ActionType,
+) -> PowerActionResult:
+    async def run() -> PowerActionResult:
+        server, action = await servers.request_power(
+            session, account_id=account_id, server_id=server_id, type=type
+        )
+        return PowerActionResult(
+            status="success",
+            message=TRANSITIONS[type].message,
+            server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
+            action=ActionRef.model_validate(action, from_attributes=True),
+        )
+
+    return await idempotency.once(
+        request, response, session, account_id=account_id, key=key, status_code=200, run=run
     )
 
 
-POWER_ERRORS = errors(InvalidState, NotFound)
+POWER_ERRORS = idempotency.RESPONSES | errors(InvalidState, NotFound)
 
 
 @router.post("/{server_id}/start/", summary="Start a stopped server", responses=POWER_ERRORS)
-async def start_server(server_id: ServerId, session: Session, account_id: AccountId) -> PowerActionResult:
-    return await _power(server_id, session, account_id, ActionType.START)
+async def start_server(
+    server_id: ServerId,
+    request: Request,
+    response: Response,
+    session: Session,
+    account_id: AccountId,
+    idempotency_key: idempotency.Key = None,
+) -> PowerActionResult:
+    return await _power(server_id, request, response, session, account_id, idempotency_key, ActionType.START)
 
 
 @router.post("/{server_id}/stop/", summary="Gracefully shut down a running server", responses=POWER_ERRORS)
-async def stop_server(server_id: ServerId, session: Session, account_id: AccountId) -> PowerActionResult:
-    return await _power(server_id, session, account_id, ActionType.STOP)
+async def stop_server(
+    server_id: ServerId,
+    request: Request,
+    response: Response,
+    session: Session,
+    account_id: AccountId,
+    idempotency_key: idempotency.Key = None,
+) -> PowerActionResult:
+    return await _power(server_id, request, response, session, account_id, idempotency_key, ActionType.STOP)
 
 
 @router.post("/{server_id}/reboot/", summary="Gracefully restart a running server", responses=POWER_ERRORS)
-async def reboot_server(server_id: ServerId, session: Session, account_id: AccountId) -> PowerActionResult:
-    return await _power(server_id, session, account_id, ActionType.REBOOT)
+async def reboot_server(
+    server_id: ServerId,
+    request: Request,
+    response: Response,
+    session: Session,
+    account_id: AccountId,
+    idempotency_key: idempotency.Key = None,
+) -> PowerActionResult:
+    return await _power(server_id, request, response, session, account_id, idempotency_key, ActionType.REBOOT)
 
 
 @router.get(

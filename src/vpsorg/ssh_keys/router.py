@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
+from vpsorg import idempotency
 from vpsorg.deps import AccountId, Session
 from vpsorg.errors import AUTH_RESPONSES, NotFound, errors
 from vpsorg.pagination import Page, PageParams, page_params, paged
@@ -28,10 +29,24 @@ async def list_keys(
     return paged(request, page, count, [_out(k) for k in rows])
 
 
-@router.post("/", status_code=201, summary="Add an SSH key")
-async def create_key(body: SshKeyCreate, session: Session, account_id: AccountId) -> SshKeyOut:
-    return _out(
-        await ssh_keys.create_key(session, account_id=account_id, name=body.name, public_key=body.public_key)
+@router.post("/", status_code=201, summary="Add an SSH key", responses=idempotency.RESPONSES)
+async def create_key(
+    body: SshKeyCreate,
+    request: Request,
+    response: Response,
+    session: Session,
+    account_id: AccountId,
+    idempotency_key: idempotency.Key = None,
+) -> SshKeyOut:
+    async def run() -> SshKeyOut:
+        return _out(
+            await ssh_keys.create_key(
+                session, account_id=account_id, name=body.name, public_key=body.public_key
+            )
+        )
+
+    return await idempotency.once(
+        request, response, session, account_id=account_id, key=idempotency_key, status_code=201, run=run
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg import (
     failpoints,
+    idempotency,
     metrics,
     models,  # noqa: F401  (every mapped table, for a worker started alone)
 )
@@ -66,7 +67,20 @@ class Worker:
             ),
             asyncio.create_task(
                 self._every(
-                    s.billing_interval_seconds, "billing", lambda: billing.charge_due(self.sessions), stop
+                    s.billing_interval_seconds,
+                    "billing",
+                    lambda: billing.charge_due(self.sessions),
+                    stop,
+                    delay=True,
+                )
+            ),
+            asyncio.create_task(
+                self._every(
+                    3600.0,
+                    "idempotency key purge",
+                    lambda: idempotency.purge(self.sessions),
+                    stop,
+                    delay=True,
                 )
             ),
             asyncio.create_task(
