@@ -213,13 +213,11 @@ def test_token_and_url_precedence_and_login(live: Live, customer: Customer, tmp_
     assert httpx.get(f"{live.url}/healthz").status_code == 200
 
 
-def test_shell_completion_is_offered(env: dict[str, str]) -> None:
-    shown = vps("--show-completion", "bash", env=env | {"SHELL": "/bin/bash"}, process=True)
-    assert shown.returncode == 0 and "complete" in shown.stdout
-
-
-def test_lists_span_every_page(env: dict[str, str], customer: Customer) -> None:
-    """More servers than one page (50) holds: all of them, in order."""
-    ids = [customer.create_server(name=f"p{i}", plan_id=3)["id"] for i in range(53)]
-    assert ok(vps("-q", "servers", "list", env=env)).split() == [str(i) for i in ids]
-    assert [s["id"] for s in as_json(vps("-o", "json", "servers", "list", env=env))] == ids
+def test_shell_completion(env: dict[str, str]) -> None:
+    """What `vps --install-completion` installs: the shell asks vps for completions."""
+    script = vps(env=env | {"_VPS_COMPLETE": "source_bash"}, process=True)
+    assert script.returncode == 0 and "_vps_completion" in script.stdout
+    for words, cword, want in (("vps serv", "1", ["servers"]), ("vps servers st", "2", ["start", "stop"])):
+        asked = env | {"_VPS_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": cword}
+        done = vps(env=asked, process=True)
+        assert done.returncode == 0 and done.stdout.split() == want, done
