@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.databases import backend_name, database_url, drop_created, on_postgresql
 from vpsorg import migrate
@@ -95,6 +97,13 @@ def test_settings(db_path: Path, **overrides: Any) -> Settings:
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def new_public_key() -> str:
+    """A fresh OpenSSH public key line (ed25519)."""
+    key = Ed25519PrivateKey.generate().public_key()
+    raw = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return raw.decode() + " customer@example.com"
 
 
 def run_db(settings: Settings, fn: Callable[[Any], Any]) -> Any:

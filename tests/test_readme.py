@@ -11,10 +11,8 @@ from pathlib import Path
 
 import httpx
 import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.conftest import free_port, wait_http
+from tests.conftest import free_port, new_public_key, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -134,9 +132,7 @@ def run_use_it_examples(tmp: Path, base: str, token: str, curl_server: int) -> N
     assert curl_server == 1  # the block's "server 1" is the one the curl example created
     home = tmp / "home"
     (home / ".ssh").mkdir(parents=True)
-    key = ed25519.Ed25519PrivateKey.generate().public_key()
-    line = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-    (home / ".ssh" / "id_ed25519.pub").write_text(line + "\n")
+    (home / ".ssh" / "id_ed25519.pub").write_text(new_public_key() + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("VPS_")}
     env |= {"HOME": str(home), "PATH": f"{Path(sys.executable).parent}:{env['PATH']}", "NO_COLOR": "1"}
     script = sh.group(1).replace("http://127.0.0.1:8000", base).replace("vps_...", token)

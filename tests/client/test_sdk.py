@@ -7,11 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.testclient import TestClient
 
-from tests.conftest import Live, prepare_database, run_db, test_settings
+from tests.conftest import Live, new_public_key, prepare_database, run_db, test_settings
 from vpsorg.accounts import service as accounts
 from vpsorg.app import create_app
 from vpsorg.client import (
@@ -31,11 +29,6 @@ from vpsorg.drivers.simulator import inject_fault
 
 FAST = Backoff(initial=0.02, maximum=0.2)
 ORDER = {"plan_id": 3, "os_id": 5, "location": "us-west"}
-
-
-def public_key() -> str:
-    key = ed25519.Ed25519PrivateKey.generate().public_key()
-    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
 
 
 @pytest.fixture
@@ -131,7 +124,7 @@ def test_catalog_keys_account_and_ledger(vps: Client) -> None:
     assert {p.id for p in plans} >= {1, 3} and all(isinstance(p.price_monthly, Decimal) for p in plans)
     assert "us-west" in {loc.code for loc in vps.locations.list()}
     assert any(o.id == 5 for o in vps.os.list())
-    key = vps.ssh_keys.create("laptop", public_key())
+    key = vps.ssh_keys.create("laptop", new_public_key())
     assert key.fingerprint.startswith("SHA256:") and [k.id for k in vps.ssh_keys.list()] == [key.id]
     assert vps.ssh_keys.get(key.id).name == "laptop"
     vps.ssh_keys.delete(key.id)

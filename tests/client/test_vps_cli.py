@@ -10,11 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from typer.testing import CliRunner
 
-from tests.conftest import Customer, Live, run_db
+from tests.conftest import Customer, Live, new_public_key, run_db
 from tests.production.cluster import Cluster
 from vpsorg.client import cli
 from vpsorg.drivers.simulator import inject_fault
@@ -84,8 +82,7 @@ def test_every_command(env: dict[str, str], customer: Customer) -> None:
     assert as_json(vps("-o", "json", "account", env=env)) == api.get("/api/v1/account/").json()
     assert "1000.00 USD" in ok(vps("account", env=env))
 
-    line = ed25519.Ed25519PrivateKey.generate().public_key()
-    key_text = line.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    key_text = new_public_key()
     key_id = int(ok(vps("-q", "ssh-keys", "create", "--name", "laptop", "--public-key", key_text, env=env)))
     assert ok(vps("-q", "ssh-keys", "list", env=env)).split() == [str(key_id)]
     assert "laptop" in ok(vps("ssh-keys", "list", env=env))

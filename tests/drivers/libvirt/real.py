@@ -3,9 +3,6 @@
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from tests.conftest import prepare_database, run_db, test_settings
 from tests.drivers.libvirt.conftest import URI, GuestImage, Lab
 from vpsorg.catalog import service as catalog
@@ -59,12 +56,6 @@ def prepare_lab_database(settings: Settings, image: GuestImage, vcpus: int = 1) 
         }
     )  # fmt: skip
     run_db(settings, lambda s: catalog.load_catalog(s, catalog=lab))
-
-
-def new_public_key() -> str:
-    key = Ed25519PrivateKey.generate().public_key()
-    raw = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return raw.decode() + " customer@example.com"
 
 
 def guest(lab: Lab, server_id: int) -> Any:

@@ -15,7 +15,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tests.conftest import Customer, Live, free_port, run_db, serve_in_thread, spawn, wait_http
+from tests.conftest import (
+    Customer,
+    Live,
+    free_port,
+    new_public_key,
+    run_db,
+    serve_in_thread,
+    spawn,
+    wait_http,
+)
 from tests.drivers.libvirt.conftest import GuestImage, Lab, domains
 from tests.drivers.libvirt.real import (
     LOCATION,
@@ -23,7 +32,6 @@ from tests.drivers.libvirt.real import (
     PLAN,
     guest,
     lab_settings,
-    new_public_key,
     prepare_lab_database,
 )
 from vpsorg.actions.models import Action
