@@ -4,12 +4,15 @@ import random
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import RetryCallState
 
 from vpsorg.client.errors import APIError, RateLimited, ServerError, TransportError, error_from_response
+from vpsorg.client.models import Model
+
+M = TypeVar("M", bound=Model)
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Failures before the request reached the server: safe to retry whatever the method.
@@ -84,6 +87,14 @@ def check(response: httpx.Response, method: str, attempt: int) -> Any:
     if response.status_code == 204 or not response.content:
         return None
     return response.json()
+
+
+def bind(client: Any, cls: type[M], data: dict[str, Any]) -> M:
+    """A model read from `data`; an Action or Server gets the client that read it."""
+    obj = cls.from_api(data)
+    if hasattr(obj, "_client"):
+        object.__setattr__(obj, "_client", client)
+    return obj
 
 
 def server_body(

@@ -141,10 +141,7 @@ class AsyncClient:
         raise AssertionError("unreachable")
 
     def bind(self, cls: type[M], data: dict[str, Any]) -> M:
-        obj = cls.from_api(data)
-        if hasattr(obj, "_client"):
-            object.__setattr__(obj, "_client", self)
-        return obj
+        return _core.bind(self, cls, data)
 
     async def pages(
         self, path: str, cls: type[M], *, page_size: int = 50, **filters: Any

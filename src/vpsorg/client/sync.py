@@ -151,10 +151,7 @@ class Client:
         raise AssertionError("unreachable")
 
     def bind(self, cls: type[M], data: dict[str, Any]) -> M:
-        obj = cls.from_api(data)
-        if hasattr(obj, "_client"):
-            object.__setattr__(obj, "_client", self)
-        return obj
+        return _core.bind(self, cls, data)
 
     def pages(self, path: str, cls: type[M], *, page_size: int = 50, **filters: Any) -> Iterator[M]:
         """Every item of a list, fetching the next page only when the last one is used up."""
