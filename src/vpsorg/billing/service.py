@@ -317,5 +317,6 @@ async def charge_account(session: AsyncSession, *, account_id: int, now: datetim
             )
             written += 1
     await session.flush()
-    await _settle(session, account)
+    if account.balance <= 0:  # charges only lower the balance: nothing to lift here
+        await _settle(session, account)
     return written
