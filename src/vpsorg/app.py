@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from vpsorg import __version__
+from vpsorg import __version__, ratelimit
 from vpsorg.accounts.router import router as account_router
 from vpsorg.actions.router import router as actions_router
 from vpsorg.admin.router import router as admin_router
@@ -27,7 +27,7 @@ from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.deps import AppState, get_state
 from vpsorg.drivers import load_driver
-from vpsorg.errors import AppError, ValidationFailed
+from vpsorg.errors import AppError, RateLimited, ValidationFailed
 from vpsorg.schemas import ErrorBody
 from vpsorg.servers.router import router as servers_router
 from vpsorg.ssh_keys.router import router as ssh_keys_router
@@ -162,13 +162,19 @@ FORBIDDEN = (
 )
 DB_UNAVAILABLE = "The database is unavailable (code database_unavailable); retry after Retry-After seconds"
 RETRY_AFTER = {"Retry-After": _header("Seconds to wait before retrying", required=False)}
+RATE_LIMITED = {
+    "Retry-After": _header("Seconds to wait before retrying"),
+    "RateLimit-Policy": _header('The token\'s quota and window, e.g. `"default";q=600;w=60`'),
+    "RateLimit": _header('The quota left and the seconds until it resets, e.g. `"default";r=0;t=41`'),
+}
 
 
 def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
     """Make the OpenAPI document say what the error handlers above answer.
 
     FastAPI documents request validation as 422 with its own body; we answer 400 with ErrorBody.
-    Every authenticated operation reads the database, so it can answer 503 database_unavailable;
+    Every authenticated operation reads the database, so it can answer 503 database_unavailable,
+    and counts against the token's rate limit, so it can answer 429 rate_limited;
     a 401 carries WWW-Authenticate.
     """
     validation = (ValidationFailed.__doc__ or "").strip()
@@ -183,6 +189,7 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
             if op.get("security") and (method != "get" or path.startswith(ADMIN_PREFIX)):
                 responses["403"] = _error_entry(FORBIDDEN)
             if op.get("security"):
+                responses["429"] = _error_entry((RateLimited.__doc__ or "").strip(), RATE_LIMITED)
                 if "503" in responses:
                     other = responses["503"]["description"].rstrip(".")
                     responses["503"]["description"] = f"{other}; or: {DB_UNAVAILABLE}"
@@ -208,6 +215,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             engine=engine,
             write_sessions=make_sessionmaker(engine),
             read_sessions=make_sessionmaker(engine, write=False),
+            limiter=ratelimit.Limiter.from_settings(settings),
         )
         app.state.vpsorg = state
         stop = asyncio.Event()
@@ -235,6 +243,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     # Every response carries X-Request-ID (the client's, if it sent a sane one): quote it
     # to an operator, who finds it in the logs.
     app.add_middleware(CorrelationIdMiddleware, validator=_sane_request_id)
+    # Every authenticated response carries the RateLimit headers get_caller computed.
+    app.add_middleware(ratelimit.RateLimitHeaders)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

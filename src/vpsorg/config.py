@@ -2,7 +2,8 @@
 
 from typing import Literal
 
-from pydantic import Field
+from limits import parse
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,4 +40,15 @@ class Settings(BaseSettings):
     libvirt_shutdown_grace_seconds: float = Field(default=60.0, ge=0)
     libvirt_name_prefix: str = Field(default="vpsorg-", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     libvirt_nameservers: str = "1.1.1.1,2606:4700:4700::1111"
+    # Rate limit per API token (vpsorg.ratelimit), in the `limits` library's notation
+    # ("600/minute", "10/second", "1000/hour"), counted in memory (one process) or in Redis
+    # ("redis://host:6379/0": shared by every API process).
+    rate_limit: str = "600/minute"
+    rate_limit_storage: str = Field(default="memory://", pattern=r"^(async\+)?(memory|redis|rediss)://")
     log_level: str = "info"
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parsable_rate_limit(cls, value: str) -> str:
+        parse(value)  # ValueError for what the limits library cannot read
+        return value

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from vpsorg import ratelimit
 from vpsorg.accounts import service as accounts
 from vpsorg.accounts.service import Scope
 from vpsorg.config import Settings
@@ -23,6 +24,7 @@ class AppState:
     engine: AsyncEngine
     write_sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
+    limiter: ratelimit.Limiter
 
 
 def get_state(request: Request) -> AppState:
@@ -59,12 +61,17 @@ async def get_caller(
     session: Session,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> tuple[int, Scope]:
-    """The token's account and scope; a read token is refused (403) on any write."""
+    """The token's account and scope; a read token is refused (403) on any write.
+
+    Every authenticated request counts against the token's rate limit (429 past it), and its
+    response carries the RateLimit headers (vpsorg.ratelimit)."""
     if credentials is None:
         raise Unauthorized("Missing API token: send 'Authorization: Bearer <token>'")
     found = await accounts.authenticate(session, token=credentials.credentials)
     if found is None:
         raise Unauthorized("Invalid API token")
+    key = ratelimit.key_for(token_hash=accounts.hash_token(credentials.credentials), account_id=found[0])
+    await ratelimit.check(request, get_state(request).limiter, key)
     if found[1] == Scope.READ and request.method not in READ_METHODS:
         raise Forbidden(
             f"This token is read-only: {request.method} needs a token with the write scope",

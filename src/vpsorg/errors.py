@@ -7,6 +7,7 @@ AppError
  +-- PaymentRequired    402 insufficient_credit
  +-- Forbidden          403 forbidden
  +-- NotFound           404 not_found
+ +-- RateLimited        429 rate_limited
  +-- CapacityExhausted  503 capacity_exhausted
 
 Every error is rendered by one handler (vpsorg.app) as
@@ -74,6 +75,14 @@ class NotFound(AppError):
 
     status_code = 404
     code = "not_found"
+
+
+class RateLimited(AppError):
+    """Too many requests with this token: past the rate limit (code rate_limited); retry after
+    Retry-After seconds."""
+
+    status_code = 429
+    code = "rate_limited"
 
 
 class CapacityExhausted(AppError):

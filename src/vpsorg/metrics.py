@@ -18,3 +18,7 @@ CORRECTIONS = Counter(
     "vpsorg_reconcile_corrections_total",
     "Servers whose status reconcile corrected to the hypervisor's power state",
 )
+RATE_LIMIT_STORAGE_ERRORS = Counter(
+    "vpsorg_rate_limit_storage_errors_total",
+    "Requests let through unlimited because the rate-limit storage (Redis) failed",
+)
