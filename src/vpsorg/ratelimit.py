@@ -4,7 +4,8 @@
 under `key_for(...)` (the token's hash, never the secret), and the RateLimit header values are
 left in the request's state, where `RateLimitHeaders` (an ASGI middleware) adds them to the
 response, whatever it is: a success, an error raised later (404, 400, 403), or the 429 that
-`check` raises past the limit (which also carries Retry-After).
+`check` raises past the limit (which also carries Retry-After). Only an unexpected 500, which
+Starlette answers outside every middleware, goes without them.
 
 The header fields follow draft-ietf-httpapi-ratelimit-headers-11 (May 2026; the same syntax as
 -10), Structured Fields Lists of Items with parameters:
