@@ -90,9 +90,9 @@ def test_settings(db_path: Path, **overrides: Any) -> Settings:
         "reconcile_interval_seconds": 0.5,
         "log_level": "warning",
         # Far above anything a test sends: the shared `live` server answers many requests per
-        # token (schemathesis sends thousands), and none of them may be throttled. The rate-limit
-        # tests (tests/test_rate_limits.py) set their own limits.
-        "rate_limit": "1000000/minute",
+        # token (schemathesis sends thousands), and none of them may be throttled; a day's
+        # window does not reset mid-test. The rate-limit tests (tests/ratelimit/) set their own.
+        "rate_limit": "1000000/day",
     }
     values.update(overrides)
     if "database_url" not in values:  # a fresh PostgreSQL database only when one is used

@@ -2,7 +2,7 @@
 
 The shared `live` server's limit is far above what tests send (tests/conftest.py); the tests
 that reach a limit run servers of their own with a small one. Fixed windows of an hour keep
-a window from ending mid-test on a busy machine; the SDK test uses one of a second on purpose.
+a window from ending mid-test on a busy machine; the SDK test uses one of two seconds on purpose.
 """
 
 import logging
@@ -49,7 +49,7 @@ def test_success_and_authenticated_errors_carry_the_ratelimit_headers(live: Live
     reader = live.client(live.token(customer.account_id, scope="read"))
     first = customer.http.get("/api/v1/account/")
     assert first.status_code == 200
-    assert first.headers["RateLimit-Policy"] == '"default";q=1000000;w=60'
+    assert first.headers["RateLimit-Policy"] == '"default";q=1000000;w=86400'
     answers = [
         customer.http.get("/api/v1/account/"),
         customer.http.get("/api/v1/servers/2147483000/"),  # 404 not_found, after authentication
@@ -58,8 +58,8 @@ def test_success_and_authenticated_errors_carry_the_ratelimit_headers(live: Live
     ]
     assert [r.status_code for r in answers] == [200, 404, 400, 400]
     for r in answers:
-        assert r.headers["RateLimit-Policy"] == '"default";q=1000000;w=60'
-        assert 0 <= int(RATE_LIMIT.fullmatch(r.headers["RateLimit"]).group(2)) <= 60  # type: ignore[union-attr]
+        assert r.headers["RateLimit-Policy"] == '"default";q=1000000;w=86400'
+        assert 0 <= int(RATE_LIMIT.fullmatch(r.headers["RateLimit"]).group(2)) <= 86400  # type: ignore[union-attr]
     # Each counted once, in order, against this token alone.
     assert [remaining(r) for r in answers] == [remaining(first) - n for n in range(1, 5)]
     refused = reader.post("/api/v1/servers/", json={})  # 403 forbidden: a read token writing
@@ -91,19 +91,22 @@ def test_the_sixth_request_is_429_rate_limited_and_other_tokens_are_unaffected(s
 
 
 def test_the_sdk_waits_out_a_429_and_succeeds(tmp_path: Path) -> None:
-    settings = test_settings(tmp_path / "vpsorg.db", rate_limit="1/second")
+    settings = test_settings(tmp_path / "vpsorg.db", rate_limit="1/2 seconds")
     prepare_database(settings)
     statuses: list[int] = []
+    calls = 0
     with serve_in_thread(settings) as server:
         customer = server.account()
         http = httpx.Client(timeout=30, event_hooks={"response": [lambda r: statuses.append(r.status_code)]})
         with Client(server.url, customer.token, http=http, max_retries=5) as vps:
-            emails = [vps.account.get().email for _ in range(3)]
-    assert len(set(emails)) == 1
-    # Calls 2 and 3 came within their predecessor's second: each met a 429 and was retried
-    # after Retry-After; every call ended in a 200.
-    assert statuses.count(200) == 3 and 429 in statuses
-    assert set(statuses) == {200, 429}
+            # A call right after another one meets a 429 (unless the machine was so slow that
+            # the window had passed: then another call, at most 5).
+            while 429 not in statuses and calls < 5:
+                assert vps.account.get().email.endswith("@example.com")
+                calls += 1
+    # The call that met the 429 waited for Retry-After, was sent again and succeeded.
+    assert 429 in statuses, statuses
+    assert statuses.count(200) == calls and statuses[-1] == 200
 
 
 def test_an_unreachable_redis_lets_requests_through_and_logs_once(
