@@ -8,8 +8,11 @@ from vpsorg.schemas import RequestModel, Timestamp
 
 class TokenCreate(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+    # Not strict: FastAPI validates the parsed body, where an enum arrives as its string value.
     scope: Scope = Field(
-        default=Scope.WRITE, description="read < write < admin; at most the scope of the token that asks"
+        default=Scope.WRITE,
+        strict=False,
+        description="read < write < admin; at most the scope of the token that asks",
     )
     expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = Field(
         default=None, description="Days until the token stops working; omitted or null: never"
