@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from vpsorg.accounts.service import Scope
 from vpsorg.schemas import RequestModel, Timestamp
@@ -14,9 +14,15 @@ class TokenCreate(RequestModel):
         strict=False,
         description="read < write < admin; at most the scope of the token that asks",
     )
-    expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = Field(
-        default=None, description="Days until the token stops working; omitted or null: never"
-    )
+    # JSON Schema counts 40.0 as an integer, so it is one here too; "40" and 1.5 are not.
+    expires_in_days: (
+        Annotated[
+            int,
+            BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v),
+            Field(ge=1, le=3650),
+        ]
+        | None
+    ) = Field(default=None, description="Days until the token stops working; omitted or null: never")
 
 
 class TokenOut(BaseModel):
