@@ -114,4 +114,3 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     params = case.path_parameters
     if params and case.operation.method.upper() == "DELETE" and str(params.get("token_id")) in KEEP_TOKENS:
         params["token_id"] = 2**31 - 1
-
