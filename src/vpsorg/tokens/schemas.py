@@ -6,6 +6,11 @@ from vpsorg.accounts.service import Scope
 from vpsorg.schemas import RequestModel, Timestamp
 
 
+def _integral(value: object) -> object:
+    """JSON Schema counts 40.0 as an integer, so it is one here too; "40" and 1.5 are not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class TokenCreate(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
     # Not strict: FastAPI validates the parsed body, where an enum arrives as its string value.
@@ -14,15 +19,9 @@ class TokenCreate(RequestModel):
         strict=False,
         description="read < write < admin; at most the scope of the token that asks",
     )
-    # JSON Schema counts 40.0 as an integer, so it is one here too; "40" and 1.5 are not.
-    expires_in_days: (
-        Annotated[
-            int,
-            BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v),
-            Field(ge=1, le=3650),
-        ]
-        | None
-    ) = Field(default=None, description="Days until the token stops working; omitted or null: never")
+    expires_in_days: Annotated[int, Field(ge=1, le=3650), BeforeValidator(_integral)] | None = Field(
+        default=None, description="Days until the token stops working; omitted or null: never"
+    )
 
 
 class TokenOut(BaseModel):
