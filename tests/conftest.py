@@ -266,8 +266,15 @@ def vpsorg_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def spawn(args: list[str], settings: Settings, log: Path, env: dict[str, str] | None = None) -> Proc:
-    """Start `vpsorg ARGS` as a real process with the settings (and `env`) in its environment."""
+def spawn(
+    args: list[str],
+    settings: Settings,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Proc:
+    """Start `vpsorg ARGS` as a real process with the settings (and `env`) in its environment
+    (in `cwd`, when given: `serve --demo` on PostgreSQL writes its token file there)."""
     out = open(log, "ab")  # noqa: SIM115 (closed with the process)
     popen = subprocess.Popen(
         [sys.executable, "-m", "vpsorg", *args],
@@ -275,6 +282,7 @@ def spawn(args: list[str], settings: Settings, log: Path, env: dict[str, str] | 
         stdout=out,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        cwd=cwd,
     )
     return Proc(popen, log)
 

@@ -9,6 +9,7 @@ copies take the built-ins' place.
 """
 
 import json
+import os
 from typing import Any
 
 import schemathesis
@@ -100,3 +101,16 @@ def not_a_server_error_except_documented(ctx: Any, response: Any, case: Any) -> 
         if _forgiven(DOCUMENTED_SERVER_ERRORS, response, case):
             return None
         raise
+
+
+# The tokens the run authenticates with (ids, from tests/test_openapi.py). A token may revoke
+# itself, so a generated DELETE /api/v1/tokens/{id}/ naming one of them would make every later
+# request 401; such a call is sent for an id that does not exist instead (404, like any other).
+KEEP_TOKENS = {i for i in os.environ.get("VPSORG_SCHEMATHESIS_KEEP_TOKENS", "").split(",") if i}
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    params = case.path_parameters
+    if params and case.operation.method.upper() == "DELETE" and str(params.get("token_id")) in KEEP_TOKENS:
+        params["token_id"] = 2**31 - 1

@@ -202,13 +202,21 @@ def test_bootstrap_commands(tmp_path: Path) -> None:
             assert wrong.get("/api/v1/servers/").status_code == 401
 
 
+def demo_token_file(tmp_path: Path) -> Path:
+    """Beside the SQLite file; on PostgreSQL in the current directory (the test runs serve in tmp_path)."""
+    return tmp_path / "vpsorg-demo-token"
+
+
 def test_serve_demo_on_an_empty_database_and_again(tmp_path: Path) -> None:
+    """The demo token is saved (0600) and reused by the next start while it authenticates;
+    once revoked, the next start mints a new one."""
     db = tmp_path / "demo.db"  # does not exist yet
     settings = test_settings(db, log_level="info")  # uvicorn then logs its startup and shutdown
+    saved = demo_token_file(tmp_path)
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    first = spawn(["serve", "--demo", "--port", str(port)], settings, tmp_path / "first.log")
+    first = spawn(["serve", "--demo", "--port", str(port)], settings, tmp_path / "first.log", cwd=tmp_path)
     try:
         token = wait_token(first)
         wait_http(f"{url}/healthz", timeout=TIMEOUT)
@@ -224,26 +232,46 @@ def test_serve_demo_on_an_empty_database_and_again(tmp_path: Path) -> None:
     finally:
         code = stop(first)
     assert_served_and_shut_down(first, code)
+    assert saved.read_text().strip() == token
+    assert saved.stat().st_mode & 0o777 == 0o600
     counts = table_counts(settings)
     assert counts["plans"] > 0 and counts["operating_systems"] > 0 and counts["locations"] > 0
     assert counts["accounts"] == 1
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    second = spawn(["serve", "--demo", "--port", str(port)], settings, tmp_path / "second.log")
+    second = spawn(["serve", "--demo", "--port", str(port)], settings, tmp_path / "second.log", cwd=tmp_path)
     try:
-        again = wait_token(second)
-        assert again != token
+        assert wait_token(second) == token  # reused, not a new token at every start
         wait_http(f"{url}/healthz", timeout=TIMEOUT)
-        with client(url, again) as http:
+        with client(url, token) as http:
             r = http.get("/api/v1/servers/")  # the same demo account: it sees the first run's server
             assert r.status_code == 200, r.text
             assert [s["id"] for s in r.json()["results"]] == [server_id]
             assert r.json()["results"][0]["status"] == "active"
+            listed = http.get("/api/v1/tokens/").json()["results"]
+            assert [t["name"] for t in listed] == ["demo"]
+            assert http.delete(f"/api/v1/tokens/{listed[0]['id']}/").status_code == 204
+            assert http.get("/api/v1/servers/").status_code == 401
     finally:
         code = stop(second)
     assert_served_and_shut_down(second, code)
     assert table_counts(settings) == counts  # neither the catalog nor the demo account was duplicated
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    third = spawn(
+        ["serve", "--demo", "--no-worker", "--port", str(port)], settings, tmp_path / "3.log", cwd=tmp_path
+    )
+    try:
+        fresh = wait_token(third)
+        assert fresh != token and saved.read_text().strip() == fresh
+        assert saved.stat().st_mode & 0o777 == 0o600
+        wait_http(f"{url}/healthz", timeout=TIMEOUT)
+        with client(url, fresh) as http:
+            assert http.get("/api/v1/servers/").json()["count"] == 1
+    finally:
+        stop(third)
 
 
 def test_serve_without_worker_then_a_separate_worker(tmp_path: Path) -> None:
@@ -352,3 +380,61 @@ def test_accounts_credit_and_token_scopes(tmp_path: Path) -> None:
         with client(url, tokens["admin"]) as http:
             listed = http.get("/api/v1/admin/accounts/").json()
             assert [a["id"] for a in listed["results"]] == [account_id]
+
+
+def test_tokens_create_list_and_revoke(tmp_path: Path) -> None:
+    """`tokens create --name --expires-in-days`, `tokens list --account` (a table, no secrets),
+    `tokens revoke ID` (the token is refused at once)."""
+    settings = test_settings(tmp_path / "tokens.db")
+    prepare_database(settings)
+    account_id = int(last_line(vpsorg(settings, "accounts", "create", "--email", "t@example.com")))
+    account = str(account_id)
+    ci, laptop, too_long = side_by_side(
+        settings,
+        [
+            "tokens",
+            "create",
+            "--account",
+            account,
+            "--name",
+            "ci",
+            "--scope",
+            "read",
+            "--expires-in-days",
+            "7",
+        ],
+        ["tokens", "create", "--account", account, "--name", "laptop"],
+        ["tokens", "create", "--account", account, "--expires-in-days", "3651"],
+    )
+    ci_token, laptop_token = last_line(ci), last_line(laptop)
+    assert ci_token.startswith("vps_") and laptop_token.startswith("vps_")
+    assert too_long.returncode == 2 and "Traceback" not in too_long.stderr
+
+    listed, missing, unknown = side_by_side(
+        settings,
+        ["tokens", "list", "--account", account],
+        ["tokens", "list", "--account", "999"],
+        ["tokens", "revoke", "999"],
+    )
+    assert_clean_error(missing, "No account with id 999")
+    assert_clean_error(unknown, "Token 999 not found")
+    assert listed.returncode == 0, listed.stderr
+    assert ci_token not in listed.stdout and laptop_token not in listed.stdout
+    lines = listed.stdout.strip().splitlines()
+    assert lines[0].split() == ["ID", "NAME", "SCOPE", "CREATED", "LAST", "USED", "EXPIRES"]
+    rows = {line.split()[1]: line.split() for line in lines[1:]}
+    assert set(rows) == {"ci", "laptop"}
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert rows["ci"][2] == "read" and re.fullmatch(stamp, rows["ci"][3]) and rows["ci"][4] == "never"
+    assert re.fullmatch(stamp, rows["ci"][5]) and rows["ci"][5] > rows["ci"][3]
+    assert rows["laptop"][2:] == ["write", rows["laptop"][3], "never", "never"]
+
+    with serving(settings) as url, client(url, laptop_token) as http:
+        assert http.get("/api/v1/account/").status_code == 200
+        revoked = vpsorg(settings, "tokens", "revoke", rows["laptop"][0])
+        assert revoked.returncode == 0, revoked.stderr
+        assert http.get("/api/v1/account/").status_code == 401
+        with client(url, ci_token) as reader:
+            assert reader.get("/api/v1/account/").status_code == 200
+    again = vpsorg(settings, "tokens", "list", "--account", account)
+    assert [line.split()[1] for line in again.stdout.strip().splitlines()[1:]] == ["ci"]

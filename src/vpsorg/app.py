@@ -31,6 +31,7 @@ from vpsorg.errors import AppError, RateLimited, ValidationFailed
 from vpsorg.schemas import ErrorBody
 from vpsorg.servers.router import router as servers_router
 from vpsorg.ssh_keys.router import router as ssh_keys_router
+from vpsorg.tokens.router import router as tokens_router
 from vpsorg.worker.service import Worker
 
 log = logging.getLogger("vpsorg.app")
@@ -257,6 +258,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         ssh_keys_router,
         catalog_router,
         account_router,
+        tokens_router,
         admin_router,
     ):
         app.include_router(router)

@@ -5,6 +5,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -12,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg import models  # noqa: F401  (every mapped table, for commands that write)
@@ -23,6 +25,7 @@ from vpsorg.catalog import service as catalog
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker, run_transaction
 from vpsorg.errors import AppError
+from vpsorg.tokens import service as tokens
 
 app = typer.Typer(help="Operate a vpsorg control plane.", no_args_is_help=True, add_completion=False)
 catalog_app = typer.Typer(help="Plans, operating systems and locations.", no_args_is_help=True)
@@ -36,6 +39,7 @@ err = Console(stderr=True)
 T = TypeVar("T")
 DEMO_EMAIL = "demo@vpsorg.local"
 DEMO_CREDIT = Decimal("1000.00")
+DEMO_TOKEN_FILE = "vpsorg-demo-token"
 
 
 def _in_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -131,21 +135,92 @@ def tokens_create(
     scope: Annotated[
         Scope, typer.Option(help="read: GET only; write: the customer API; admin: also /api/v1/admin/")
     ] = Scope.WRITE,
+    name: Annotated[str, typer.Option(help="What the token is for (shown in lists)")] = "cli",
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, max=3650, help="Days until it stops working (default: never)")
+    ] = None,
 ) -> None:
     """Create an API token; the last line printed is the token (shown only this once)."""
-    token = _in_transaction(Settings(), lambda s: accounts.create_token(s, account_id=account, scope=scope))
+    token = _in_transaction(
+        Settings(),
+        lambda s: accounts.create_token(
+            s, account_id=account, scope=scope, name=name, expires_in_days=expires_in_days
+        ),
+    )
     err.print("store this token now; it cannot be shown again")
     print(token)
 
 
-async def _demo(session: AsyncSession) -> str:
-    """Catalog and a demo account with credit on an empty database; a fresh token each time."""
+def _when(value: datetime | None, default: str) -> str:
+    return default if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@tokens_app.command("list")
+def tokens_list(account: Annotated[int, typer.Option(help="Account id")]) -> None:
+    """The account's tokens (never their secrets), as a table."""
+    rows = _in_transaction(Settings(), lambda s: tokens.all_tokens(s, account_id=account))
+    table = [("ID", "NAME", "SCOPE", "CREATED", "LAST USED", "EXPIRES")]
+    table += [
+        (
+            str(t.id),
+            t.name,
+            t.scope,
+            _when(t.created_at, ""),
+            _when(t.last_used_at, "never"),
+            _when(t.expires_at, "never"),
+        )
+        for t in rows
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(*table, strict=True)]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[int, typer.Argument(metavar="ID", help="Token id")]) -> None:
+    """Revoke a token (of any account): it stops working at once."""
+    _in_transaction(Settings(), lambda s: tokens.revoke_token(s, token_id=token_id))
+    err.print(f"revoked token {token_id}")
+
+
+def demo_token_path(database_url: str) -> Path:
+    """Where `serve --demo` keeps its token: beside the SQLite file, else in the current directory."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).parent / DEMO_TOKEN_FILE
+    return Path(DEMO_TOKEN_FILE)
+
+
+def _read_secret(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    """Replace the file atomically with one readable by its owner only (0600)."""
+    tmp = path.with_name(f"{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    os.chmod(tmp, 0o600)  # an old tmp file keeps its mode through O_CREAT
+    os.replace(tmp, path)
+
+
+async def _demo(session: AsyncSession, saved: str | None) -> tuple[str, bool]:
+    """Catalog and a demo account with credit on an empty database; the saved token while it
+    still authenticates for the demo account, else a new one (token, whether it is new)."""
     if not await catalog.list_plans(session):
         await catalog.load_catalog(session, catalog=catalog.read_catalog(None))
     account = await accounts.find_account(session, email=DEMO_EMAIL)
     if account is None:
         account = await accounts.create_account(session, email=DEMO_EMAIL, credit=DEMO_CREDIT)
-    return await accounts.create_token(session, account_id=account.id)
+    if saved is not None:
+        use = await accounts.authenticate(session, token=saved)
+        if use is not None and use.account_id == account.id:
+            return saved, False
+    return await accounts.create_token(session, account_id=account.id, name="demo"), True
 
 
 @app.command()
@@ -178,10 +253,14 @@ def serve(
     _setup_logging(settings)
     if demo:
         migrations.upgrade(settings)
-        token = _in_transaction(settings, _demo)
+        path = demo_token_path(settings.database_url)
+        token, new = _in_transaction(settings, lambda s: _demo(s, _read_secret(path)))
+        if new:
+            _write_secret(path, token)
         base = f"http://{host}:{port}"
         print(
-            f"\nDemo account: {DEMO_EMAIL}\nAPI token:    {token}\n\n"
+            f"\nDemo account: {DEMO_EMAIL}\nAPI token:    {token}\n"
+            f"Token file:   {path} ({'a new token' if new else 'the saved token, reused'})\n\n"
             f'Try:  curl -H "Authorization: Bearer {token}" {base}/api/v1/servers/\n'
             f"Docs: {base}/docs\n",
             flush=True,

@@ -1,10 +1,11 @@
 """Request dependencies: the database session and the authenticated account."""
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -14,6 +15,8 @@ from vpsorg.accounts.service import Scope
 from vpsorg.config import Settings
 from vpsorg.db import session_scope
 from vpsorg.errors import Forbidden, Unauthorized
+
+log = logging.getLogger("vpsorg.deps")
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -56,28 +59,46 @@ bearer = HTTPBearer(
 )
 
 
+async def _record_use(state: AppState, token_id: int) -> None:
+    """last_used_at, in a short transaction of its own after the response has been sent
+    (the request's own transaction has committed by then, so on SQLite it takes the write
+    lock only for this, and only when the stored value is stale). Best effort."""
+    try:
+        async with state.write_sessions.begin() as session:
+            await accounts.touch_token(session, token_id=token_id)
+    except Exception as exc:  # informational only: never worth a failed request or a log storm
+        log.warning("could not record the use of token %s: %s", token_id, exc)
+
+
 async def get_caller(
     request: Request,
     session: Session,
+    background: BackgroundTasks,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> tuple[int, Scope]:
     """The token's account and scope; a read token is refused (403) on any write.
 
-    Every authenticated request counts against the token's rate limit (429 past it), and its
-    response carries the RateLimit headers (vpsorg.ratelimit)."""
+    The token is looked up on every request (one indexed query), so a revoked or expired
+    token is refused at once by every process. Every authenticated request counts against the
+    token's rate limit (429 past it), and its response carries the RateLimit headers
+    (vpsorg.ratelimit)."""
     if credentials is None:
         raise Unauthorized("Missing API token: send 'Authorization: Bearer <token>'")
     found = await accounts.authenticate(session, token=credentials.credentials)
     if found is None:
-        raise Unauthorized("Invalid API token")
-    key = ratelimit.key_for(token_hash=accounts.hash_token(credentials.credentials), account_id=found[0])
+        raise Unauthorized("Invalid or expired API token")
+    key = ratelimit.key_for(
+        token_hash=accounts.hash_token(credentials.credentials), account_id=found.account_id
+    )
     await ratelimit.check(request, get_state(request).limiter, key)
-    if found[1] == Scope.READ and request.method not in READ_METHODS:
+    if found.touch:
+        background.add_task(_record_use, get_state(request), found.token_id)
+    if found.scope == Scope.READ and request.method not in READ_METHODS:
         raise Forbidden(
             f"This token is read-only: {request.method} needs a token with the write scope",
-            details={"scope": found[1], "required": Scope.WRITE},
+            details={"scope": found.scope, "required": Scope.WRITE},
         )
-    return found
+    return found.account_id, found.scope
 
 
 Caller = Annotated[tuple[int, Scope], Depends(get_caller)]

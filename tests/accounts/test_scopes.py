@@ -29,6 +29,7 @@ def test_the_enumeration_sees_the_routes(live: Live) -> None:
     assert ("POST", "/api/v1/servers/") in routes and ("POST", "/api/v1/servers/1/reboot/") in routes
     assert ("POST", "/api/v1/admin/accounts/1/credit/") in routes
     assert ("GET", "/api/v1/admin/accounts/") in routes
+    assert ("POST", "/api/v1/tokens/") in routes and ("DELETE", "/api/v1/tokens/1/") in routes
 
 
 def test_a_read_token_gets_403_on_every_write(live: Live) -> None:

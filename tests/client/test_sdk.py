@@ -220,3 +220,35 @@ def test_a_create_whose_answer_is_lost_is_retried_and_makes_one_server(vps: Clie
     server = flaky.servers.create("once", **ORDER, wait=True)
     assert transport.lost == 1 and server.status == "active"
     assert [s.id for s in flaky.servers.list()] == [server.id]
+
+
+def test_tokens_list_create_and_delete_sync_and_async(live: Live) -> None:
+    customer = live.account()
+    vps = Client(live.url, customer.token, backoff=FAST, timeout=10)
+    made = vps.tokens.create("ci", scope="read", expires_in_days=7)
+    assert made.token and made.token.startswith("vps_") and made.scope == "read"
+    assert made.expires_at is not None and (made.expires_at - made.created_at).days == 7
+    listed = list(vps.tokens.list(page_size=1))
+    assert [t.name for t in listed] == ["token", "ci"] and all(t.token is None for t in listed)
+    with pytest.raises(Forbidden):
+        vps.tokens.create("root", scope="admin")
+    with pytest.raises(ValidationError):
+        vps.tokens.create("", expires_in_days=1)
+
+    async def run() -> None:
+        async with AsyncClient(live.url, made.token or "", backoff=FAST, timeout=10) as reader:
+            assert [t.id async for t in reader.tokens.list()] == [t.id for t in listed]
+            with pytest.raises(Forbidden):
+                await reader.tokens.create("more")
+        async with AsyncClient(live.url, customer.token, backoff=FAST, timeout=10) as writer:
+            again = await writer.tokens.create("async", expires_in_days=None)
+            assert again.scope == "write" and again.expires_at is None
+            await writer.tokens.delete(again.id)
+            with pytest.raises(NotFound):
+                await writer.tokens.delete(again.id)
+
+    asyncio.run(run())
+    vps.tokens.delete(made.id)
+    with pytest.raises(Unauthorized):
+        Client(live.url, made.token or "", backoff=FAST, timeout=10).account.get()
+    assert [t.name for t in vps.tokens.list()] == ["token"]

@@ -30,6 +30,7 @@ PUBLIC = [
     "Server",
     "ServerError",
     "SshKey",
+    "Token",
     "TransportError",
     "Unauthorized",
     "ValidationError",

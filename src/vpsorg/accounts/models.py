@@ -19,7 +19,7 @@ class Account(Base):
 
 
 class ApiToken(Base):
-    """A bearer token; only its SHA-256 hash is kept."""
+    """A bearer token; only its SHA-256 hash is kept. Revoking one deletes its row."""
 
     __tablename__ = "api_tokens"
 
@@ -28,4 +28,10 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # read: GET only; write: the customer API; admin: that and /api/v1/admin/.
     scope: Mapped[str] = mapped_column(String(10), default="write", server_default="write")
+    # Tokens minted before tokens had names are called "legacy".
+    name: Mapped[str] = mapped_column(String(100), server_default="legacy")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # None: never expires. From then on the token no longer authenticates.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Written at most once a minute per token (vpsorg.accounts.service.touch_token).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

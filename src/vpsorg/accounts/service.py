@@ -3,18 +3,23 @@
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg import clock
 from vpsorg.accounts.models import Account, ApiToken
 from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
 from vpsorg.errors import NotFound, ValidationFailed
 
 TOKEN_PREFIX = "vps_"
+# last_used_at is written at most this often per token, so that reads stay reads.
+TOUCH_EVERY = timedelta(seconds=60)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -25,6 +30,22 @@ class Scope(StrEnum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+
+    def allows(self, other: "Scope") -> bool:
+        """Whether a token of this scope may mint one of `other` (read < write < admin)."""
+        order = list(Scope)
+        return order.index(other) <= order.index(self)
+
+
+@dataclass(frozen=True)
+class TokenUse:
+    """A token that authenticated: whose it is, what it may do, and whether this use is to be
+    recorded (its last_used_at is unset or older than TOUCH_EVERY)."""
+
+    token_id: int
+    account_id: int
+    scope: Scope
+    touch: bool
 
 
 def hash_token(token: str) -> str:
@@ -61,20 +82,68 @@ async def get_account(session: AsyncSession, *, account_id: int) -> Account:
     return account
 
 
-async def create_token(session: AsyncSession, *, account_id: int, scope: Scope = Scope.WRITE) -> str:
-    """Mint a token for the account; the plain token is returned once and never stored."""
+async def mint_token(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    scope: Scope = Scope.WRITE,
+    name: str = "token",
+    expires_in_days: int | None = None,
+) -> tuple[ApiToken, str]:
+    """A new token row and the plain token, which is returned once and never stored."""
     await get_account(session, account_id=account_id)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(account_id=account_id, token_hash=hash_token(token), scope=Scope(scope)))
+    now = clock.now()
+    expires_at = None if expires_in_days is None else now + timedelta(days=expires_in_days)
+    row = ApiToken(
+        account_id=account_id,
+        token_hash=hash_token(token),
+        scope=Scope(scope),
+        name=name,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    session.add(row)
     await session.flush()
+    return row, token
+
+
+async def create_token(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    scope: Scope = Scope.WRITE,
+    name: str = "token",
+    expires_in_days: int | None = None,
+) -> str:
+    """Mint a token for the account; the plain token is returned once and never stored."""
+    _, token = await mint_token(
+        session, account_id=account_id, scope=scope, name=name, expires_in_days=expires_in_days
+    )
     return token
 
 
-async def authenticate(session: AsyncSession, *, token: str) -> tuple[int, Scope] | None:
-    """The account a token belongs to and the token's scope, or None."""
+async def authenticate(session: AsyncSession, *, token: str) -> TokenUse | None:
+    """The token's account and scope, or None for an unknown (or revoked) or expired token.
+
+    One query on the unique token_hash index; it writes nothing (see touch_token)."""
     row = (
         await session.execute(
-            select(ApiToken.account_id, ApiToken.scope).where(ApiToken.token_hash == hash_token(token))
+            select(
+                ApiToken.id, ApiToken.account_id, ApiToken.scope, ApiToken.expires_at, ApiToken.last_used_at
+            ).where(ApiToken.token_hash == hash_token(token))
         )
     ).first()
-    return None if row is None else (row.account_id, Scope(row.scope))
+    now = clock.now()
+    if row is None or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    touch = row.last_used_at is None or row.last_used_at <= now - TOUCH_EVERY
+    return TokenUse(token_id=row.id, account_id=row.account_id, scope=Scope(row.scope), touch=touch)
+
+
+async def touch_token(session: AsyncSession, *, token_id: int) -> None:
+    """Record a use of the token: set last_used_at to now unless another process did within
+    TOUCH_EVERY (compare and set, so concurrent requests write it once)."""
+    now = clock.now()
+    stale = or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOUCH_EVERY)
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id, stale).values(last_used_at=now))

@@ -38,6 +38,7 @@ from vpsorg.client.models import (
     Plan,
     ResourceUsage,
     SshKey,
+    Token,
 )
 from vpsorg.client.sync import Action, Client, Server
 
@@ -66,6 +67,7 @@ __all__ = [
     "Server",
     "ServerError",
     "SshKey",
+    "Token",
     "TransportError",
     "Unauthorized",
     "ValidationError",

@@ -22,6 +22,7 @@ from vpsorg.client.models import (
     Plan,
     ServerData,
     SshKey,
+    Token,
 )
 
 M = TypeVar("M", bound=Model)
@@ -102,6 +103,7 @@ class AsyncClient:
         self.locations = AsyncCatalog(self, "/api/v1/locations/", Location)
         self.ssh_keys = AsyncSshKeys(self)
         self.account = AsyncAccountAPI(self)
+        self.tokens = AsyncTokens(self)
         self.admin = AsyncAdmin(self)
 
     async def aclose(self) -> None:
@@ -321,6 +323,28 @@ class AsyncSshKeys:
 
     async def delete(self, key_id: int) -> None:
         await self._c.request("DELETE", f"/api/v1/ssh-keys/{key_id}/")
+
+
+class AsyncTokens:
+    """Your account's API tokens."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    def list(self, *, page_size: int = 50) -> AsyncIterator[Token]:
+        """Without their secrets."""
+        return self._c.pages("/api/v1/tokens/", Token, page_size=page_size)
+
+    async def create(self, name: str, *, scope: str = "write", expires_in_days: int | None = None) -> Token:
+        """A new token, at most this client's own scope; its secret is in `.token`, this once."""
+        body: dict[str, Any] = {"name": name, "scope": scope}
+        if expires_in_days is not None:
+            body["expires_in_days"] = expires_in_days
+        return self._c.bind(Token, await self._c.request("POST", "/api/v1/tokens/", json=body))
+
+    async def delete(self, token_id: int) -> None:
+        """Revoke a token: it stops working at once."""
+        await self._c.request("DELETE", f"/api/v1/tokens/{token_id}/")
 
 
 class AsyncAccountAPI:

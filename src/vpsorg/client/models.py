@@ -152,6 +152,19 @@ class SshKey(Model):
 
 
 @dataclass(frozen=True)
+class Token(Model):
+    """An API token of your account. `token` (the secret) is set only in what create() returns."""
+
+    id: int
+    name: str
+    scope: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Account(Model):
     id: int
     email: str

@@ -22,6 +22,7 @@ from vpsorg.client.models import (
     Plan,
     ServerData,
     SshKey,
+    Token,
 )
 
 M = TypeVar("M", bound=Model)
@@ -111,6 +112,7 @@ class Client:
         self.locations = Catalog(self, "/api/v1/locations/", Location)
         self.ssh_keys = SshKeys(self)
         self.account = AccountAPI(self)
+        self.tokens = Tokens(self)
         self.admin = Admin(self)
 
     def close(self) -> None:
@@ -329,6 +331,28 @@ class SshKeys:
 
     def delete(self, key_id: int) -> None:
         self._c.request("DELETE", f"/api/v1/ssh-keys/{key_id}/")
+
+
+class Tokens:
+    """Your account's API tokens."""
+
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def list(self, *, page_size: int = 50) -> Iterator[Token]:
+        """Without their secrets."""
+        return self._c.pages("/api/v1/tokens/", Token, page_size=page_size)
+
+    def create(self, name: str, *, scope: str = "write", expires_in_days: int | None = None) -> Token:
+        """A new token, at most this client's own scope; its secret is in `.token`, this once."""
+        body: dict[str, Any] = {"name": name, "scope": scope}
+        if expires_in_days is not None:
+            body["expires_in_days"] = expires_in_days
+        return self._c.bind(Token, self._c.request("POST", "/api/v1/tokens/", json=body))
+
+    def delete(self, token_id: int) -> None:
+        """Revoke a token: it stops working at once."""
+        self._c.request("DELETE", f"/api/v1/tokens/{token_id}/")
 
 
 class AccountAPI:

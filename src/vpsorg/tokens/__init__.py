@@ -1,0 +1,1 @@
+"""API tokens: a customer lists, creates and revokes the tokens of their account."""
