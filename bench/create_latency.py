@@ -156,7 +156,8 @@ def main() -> None:
     args = parser.parse_args()
     small, large = (int(s) for s in args.sizes.split(","))
     print(
-        f"database: {'PostgreSQL' if args.url else 'SQLite'}; through servers.create_server, one transaction each"
+        f"database: {'PostgreSQL' if args.url else 'SQLite'};"
+        " through servers.create_server, one transaction each"
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:
