@@ -7,7 +7,8 @@ inserted in bulk with SQLAlchemy Core, not through the API: all in the `bench` l
 owned by one filler account, every tenth one deleted with its addresses released (so
 there are gaps to reuse). Then `--creates` servers are created in `bench` for a fresh
 account, each through the service function (`servers.create_server`) in its own write
-transaction, commit included; no HTTP, no worker. Prints the median at each size and the
+transaction, commit included, alternating between the two sizes so that a busy
+machine's load falls on both alike; no HTTP, no worker. Prints the median at each size and the
 ratio (the target is at most 1.5). Bounded: a fixed number of creates per size.
 
     .venv/bin/python bench/create_latency.py [--url postgresql+psycopg://...] [--sizes 1000,100000]
@@ -111,41 +112,29 @@ def prepare(settings: Settings, n: int) -> int:
     return int(run_transaction(settings, fill))
 
 
-async def measure(settings: Settings, account_id: int, creates: int) -> list[float]:
-    engine = make_engine(settings)
-    sessions = make_sessionmaker(engine)
-    took = []
+async def measure(
+    settings: dict[int, Settings], account: dict[int, int], creates: int
+) -> dict[int, list[float]]:
+    """Creates at each size in turn (small, large, small, ...), so that the load of a busy
+    machine falls on both alike."""
+    engines = {n: make_engine(s) for n, s in settings.items()}
+    sessions = {n: make_sessionmaker(e) for n, e in engines.items()}
+    took: dict[int, list[float]] = {n: [] for n in settings}
     try:
-        for i in range(creates + 3):  # three warm-up creates, not counted
-            data = ServerCreate.model_validate(
-                {"name": f"b{i}", "plan_id": 3, "os_id": 5, "location": "bench"}
-            )
-            t0 = time.perf_counter()
-            async with sessions.begin() as session:
-                await servers.create_server(session, account_id=account_id, data=data)
-            if i >= 3:
-                took.append(time.perf_counter() - t0)
+        for i in range(creates + 3):  # three warm-up creates each, not counted
+            for n in settings:
+                data = ServerCreate.model_validate(
+                    {"name": f"b{i}", "plan_id": 3, "os_id": 5, "location": "bench"}
+                )
+                t0 = time.perf_counter()
+                async with sessions[n].begin() as session:
+                    await servers.create_server(session, account_id=account[n], data=data)
+                if i >= 3:
+                    took[n].append(time.perf_counter() - t0)
     finally:
-        await engine.dispose()
+        for engine in engines.values():
+            await engine.dispose()
     return took
-
-
-def run_size(url: str | None, tmp: Path, n: int, creates: int) -> float:
-    settings = Settings(
-        database_url=database_url(tmp / f"bench-{n}.db", postgresql=url or ""), log_level="warning"
-    )
-    t0 = time.perf_counter()
-    account_id = prepare(settings, n)
-    prepared = time.perf_counter() - t0
-    took = asyncio.run(measure(settings, account_id, creates))
-    median = statistics.median(took)
-    p90 = sorted(took)[int(len(took) * 0.9)]
-    print(
-        f"{n:>7} servers: create median {median * 1000:7.2f} ms  p90 {p90 * 1000:7.2f} ms"
-        f"  ({creates} creates; prepared in {prepared:.0f} s)",
-        flush=True,
-    )
-    return median
 
 
 def main() -> None:
@@ -161,10 +150,25 @@ def main() -> None:
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            a = run_size(args.url, Path(tmp), small, args.creates)
-            b = run_size(args.url, Path(tmp), large, args.creates)
+            settings, account = {}, {}
+            for n in (small, large):
+                settings[n] = Settings(
+                    database_url=database_url(Path(tmp) / f"bench-{n}.db", postgresql=args.url or ""),
+                    log_level="warning",
+                )
+                t0 = time.perf_counter()
+                account[n] = prepare(settings[n], n)
+                print(f"{n:>7} servers inserted in {time.perf_counter() - t0:.0f} s", flush=True)
+            took = asyncio.run(measure(settings, account, args.creates))
     finally:
         drop_created()
+    for n in (small, large):
+        p90 = sorted(took[n])[int(len(took[n]) * 0.9)]
+        print(
+            f"{n:>7} servers: create median {statistics.median(took[n]) * 1000:7.2f} ms"
+            f"  p90 {p90 * 1000:7.2f} ms"
+        )
+    a, b = statistics.median(took[small]), statistics.median(took[large])
     print(f"ratio {large}/{small}: {b / a:.2f} (target <= 1.5)")
 
 
