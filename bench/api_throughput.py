@@ -37,6 +37,7 @@ from vpsorg.catalog import service as catalog  # noqa: E402
 from vpsorg.catalog.models import Location  # noqa: E402
 from vpsorg.catalog.schemas import CatalogIn  # noqa: E402
 from vpsorg.drivers.simulator import SimMachine  # noqa: E402
+from vpsorg.ipam import service as ipam  # noqa: E402
 from vpsorg.servers.models import Server  # noqa: E402
 
 SERVERS = 10_000
@@ -75,6 +76,9 @@ def fill(settings: Any) -> tuple[str, list[int]]:
         ]  # fmt: skip
         for start in range(0, SERVERS, 1000):
             await session.execute(insert(Server), rows[start : start + 1000])
+        # Addresses written behind the allocator's back: have it recount the location.
+        bench = await session.get(Location, location)
+        await ipam.rebuild(session, location=bench)
         ids = list(await session.scalars(select(Server.id).where(Server.account_id == account.id)))
         machines = [
             {"server_id": sid, "name": f"vps-{sid}", "vcpus": 1, "memory_mib": 1024, "storage_gb": 25,

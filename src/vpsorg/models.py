@@ -6,6 +6,7 @@ from vpsorg.billing.models import LedgerEntry
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.drivers.simulator import SimFault, SimMachine
 from vpsorg.idempotency import IdempotencyRecord
+from vpsorg.ipam.models import ReleasedAddress
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.ssh_keys.models import SshKey
 
@@ -18,6 +19,7 @@ __all__ = [
     "Location",
     "OperatingSystem",
     "Plan",
+    "ReleasedAddress",
     "Server",
     "ServerUsage",
     "SimFault",

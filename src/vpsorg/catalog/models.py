@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Numeric, String
+from sqlalchemy import BigInteger, Boolean, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsorg.db import Base
@@ -50,3 +50,7 @@ class Location(Base):
     ipv6_pool: Mapped[str] = mapped_column(String(100))
     ipv6_gateway: Mapped[str] = mapped_column(String(45))
     available: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The allocator's counters (vpsorg.ipam): how many of each pool's host addresses, in
+    # order, have ever been handed out; the next never-used host has this index.
+    ipv4_next_host: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    ipv6_next_host: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.catalog.schemas import CatalogIn
 from vpsorg.errors import ValidationFailed
+from vpsorg.ipam import service as ipam
 
 
 def read_catalog(path: Path | None) -> CatalogIn:
@@ -34,15 +35,23 @@ async def load_catalog(session: AsyncSession, *, catalog: CatalogIn) -> dict[str
         existing = await session.scalar(select(Location).where(Location.code == loc.code))
         if existing is None:
             session.add(Location(**loc.model_dump()))
-        else:
-            for key, value in loc.model_dump().items():
-                setattr(existing, key, value)
+            continue
+        before = _pools(existing)
+        for key, value in loc.model_dump().items():
+            setattr(existing, key, value)
+        if _pools(existing) != before:
+            await session.flush()
+            await ipam.rebuild(session, location=existing)  # counts from the new pools
     await session.flush()
     return {
         "plans": len(catalog.plans),
         "operating_systems": len(catalog.operating_systems),
         "locations": len(catalog.locations),
     }
+
+
+def _pools(location: Location) -> tuple[str, ...]:
+    return (location.ipv4_pool, location.ipv4_gateway, location.ipv6_pool, location.ipv6_gateway)
 
 
 async def list_plans(session: AsyncSession) -> list[Plan]:

@@ -177,11 +177,10 @@ async def create_server(
     )
     now = utcnow()
     # The unique constraints on the address columns decide who gets an address. Creates in
-    # one location take turns on its row (FOR UPDATE; SQLite's write lock already does), so
-    # they do not all pick the same lowest free address; should another transaction still
-    # take ours between read and insert, only the insert is rolled back (a savepoint) and
-    # we pick again from what is free now.
-    await session.execute(select(Location.id).where(Location.id == location.id).with_for_update())
+    # one location take turns on its row (ipam.allocate locks it; SQLite's write lock
+    # already does), so they do not all pick the same lowest free address; should another
+    # transaction still hold ours (an overlapping pool of another location, say), only the
+    # insert is rolled back (a savepoint) and we pick again: the next free address.
     for _ in range(ADDRESS_ATTEMPTS):
         ipv4, ipv6 = await ipam.allocate(session, location=location)
         server = Server(

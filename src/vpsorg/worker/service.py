@@ -31,7 +31,7 @@ from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.config import Settings
 from vpsorg.db import utcnow
 from vpsorg.drivers.base import Driver, DriverError, Usage, VmSpec
-from vpsorg.ipam.service import prefix_length
+from vpsorg.ipam import service as ipam
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.states import POWER_AFTER, TRANSITIONS, ActionType, ServerStatus
 from vpsorg.worker import reconcile
@@ -242,10 +242,10 @@ class Worker:
             storage_gb=plan.storage,
             os_image=os_.image,
             ipv4_address=server.ipv4_address,
-            ipv4_prefix=prefix_length(loc.ipv4_pool),
+            ipv4_prefix=ipam.prefix_length(loc.ipv4_pool),
             ipv4_gateway=loc.ipv4_gateway,
             ipv6_address=server.ipv6_address,
-            ipv6_prefix=prefix_length(loc.ipv6_pool),
+            ipv6_prefix=ipam.prefix_length(loc.ipv6_pool),
             ipv6_gateway=loc.ipv6_gateway,
             ssh_public_keys=(server.ssh_public_key,) if server.ssh_public_key else (),
             os_kernel=os_.kernel,
@@ -282,7 +282,7 @@ class Worker:
             return True
         server.power_state = POWER_AFTER[kind]
         if kind == ActionType.DELETE:
-            server.ipv4_address = server.ipv6_address = None
+            await ipam.release(session, server=server)  # the machine is gone: addresses reusable
             sample = await session.get(ServerUsage, server.id)
             if sample is not None:
                 await session.delete(sample)
