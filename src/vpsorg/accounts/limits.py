@@ -115,7 +115,11 @@ async def usage(session: AsyncSession, *, account_id: int, defaults: Defaults) -
 
 
 async def set_limits(
-    session: AsyncSession, *, account_id: int, changes: dict[Resource, int | None], defaults: Defaults
+    session: AsyncSession,
+    *,
+    account_id: int,
+    changes: dict[Resource, int | None],
+    defaults: Defaults = Defaults(),  # noqa: B008 (frozen: never mutated)
 ) -> dict[str, Any]:
     """An operator's limits for the account (None: back to the default); returns usage().
     Lowering a limit below what the account has removes nothing; creates are refused."""

@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from vpsorg import idempotency
 from vpsorg.accounts import limits
@@ -48,7 +48,17 @@ class ReasonIn(RequestModel):
     reason: Annotated[str, Field(min_length=1, max_length=500)] = "by an operator"
 
 
-Limit = Annotated[int, Field(ge=0, le=limits.MAX_LIMIT)]
+def _whole(value: Any) -> Any:
+    """JSON Schema's integer includes 2.0; strict validation would refuse it (not 2.5, not "2")."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A limit, or null for the default; documented as one schema (not anyOf), so that its bounds
+# are plain to every client and generator.
+Limit = Annotated[
+    Annotated[int, BeforeValidator(_whole), Field(ge=0, le=limits.MAX_LIMIT)] | None,
+    WithJsonSchema({"type": ["integer", "null"], "minimum": 0, "maximum": limits.MAX_LIMIT}),
+]
 
 
 class LimitsIn(RequestModel):
@@ -56,10 +66,8 @@ class LimitsIn(RequestModel):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
-    servers: Limit | None = Field(default=None, description="Servers the account may have; null: the default")
-    ssh_keys: Limit | None = Field(
-        default=None, description="SSH keys the account may have; null: the default"
-    )
+    servers: Limit = Field(default=None, description="Servers the account may have; null: the default")
+    ssh_keys: Limit = Field(default=None, description="SSH keys the account may have; null: the default")
 
 
 class LimitOut(Usage):
