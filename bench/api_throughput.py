@@ -61,6 +61,7 @@ def fill(settings: Any) -> tuple[str, list[int]]:
 
     async def make(session: Any) -> tuple[str, list[int]]:
         account = await accounts.create_account(session, email="bench@example.com", credit=Decimal(10**9))
+        account.server_limit = SERVERS + CREATES  # an operator's override of the quota (default 25)
         token = await accounts.create_token(session, account_id=account.id)
         location = await session.scalar(select(Location.id).where(Location.code == "bench"))
         now = datetime.now(UTC)

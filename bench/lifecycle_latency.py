@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import prepare_database, serve_in_thread, test_settings  # noqa: E402
 
+from vpsorg.accounts import limits  # noqa: E402
+
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 DEADLINE = time.monotonic() + 120
 
@@ -35,7 +37,10 @@ def main() -> None:
         )
         prepare_database(settings)
         with serve_in_thread(settings, log_level="critical") as live:
-            http = live.account(credit="100000").http
+            customer = live.account(credit="100000")
+            raise_limit = {limits.Resource.SERVERS: N}  # an operator's override of the quota (default 25)
+            live.db(lambda s: limits.set_limits(s, account_id=customer.account_id, changes=raise_limit))
+            http = customer.http
             create, stop = [], []
             for i in range(N):
                 t0 = time.perf_counter()

@@ -438,3 +438,50 @@ def test_tokens_create_list_and_revoke(tmp_path: Path) -> None:
             assert reader.get("/api/v1/account/").status_code == 200
     again = vpsorg(settings, "tokens", "list", "--account", account)
     assert [line.split()[1] for line in again.stdout.strip().splitlines()[1:]] == ["ci"]
+
+
+def test_accounts_limits_shows_sets_and_resets_an_accounts_quotas(tmp_path: Path) -> None:
+    """`accounts limits` prints used and limit per resource; --servers/--ssh-keys set an
+    account's own limit (a number) or go back to the default (`default`); the API enforces it."""
+    settings = test_settings(tmp_path / "limits.db", default_server_limit=3)
+    prepare_database(settings)
+    account_id = last_line(
+        vpsorg(settings, "accounts", "create", "--email", "q@example.com", "--credit", "100")
+    )
+    shown = vpsorg(settings, "accounts", "limits", "--account", account_id)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "servers used 0 limit 3 (default)",
+        "ssh_keys used 0 limit 100 (default)",
+    ]
+    set_ = vpsorg(
+        settings, "accounts", "limits", "--account", account_id, "--servers", "1", "--ssh-keys", "7"
+    )
+    assert set_.stdout.splitlines() == [
+        "servers used 0 limit 1 (this account's)",
+        "ssh_keys used 0 limit 7 (this account's)",
+    ]
+    token = last_line(vpsorg(settings, "tokens", "create", "--account", account_id))
+    with serving(settings) as url, client(url, token) as http:
+        assert http.post("/api/v1/servers/", json=SERVER).status_code == 201
+        r = http.post("/api/v1/servers/", json=SERVER | {"name": "cli-2"})
+        assert r.status_code == 403 and r.json()["error"]["details"] == {
+            "resource": "servers",
+            "limit": 1,
+            "used": 1,
+        }
+        reset = vpsorg(settings, "accounts", "limits", "--account", account_id, "--servers", "default")
+        assert reset.stdout.splitlines()[0] == "servers used 1 limit 3 (default)"
+        assert reset.stdout.splitlines()[1] == "ssh_keys used 0 limit 7 (this account's)"
+        assert http.post("/api/v1/servers/", json=SERVER | {"name": "cli-2"}).status_code == 201
+        assert http.get("/api/v1/account/").json()["limits"]["servers"] == {"limit": 3, "used": 2}
+    for bad in (["--servers", "many"], ["--ssh-keys", "1.5"]):
+        done = vpsorg(settings, "accounts", "limits", "--account", account_id, *bad)
+        assert done.returncode == 2 and "Traceback" not in done.stderr and "not a number" in done.stderr, done
+    assert_clean_error(
+        vpsorg(settings, "accounts", "limits", "--account", account_id, "--servers", "-1"), "must be from 0"
+    )
+    assert_clean_error(vpsorg(settings, "accounts", "limits", "--account", "999"), "No account with id 999")
+    assert_clean_error(
+        vpsorg(settings, "accounts", "limits", "--account", "999", "--servers", "5"), "No account with id 999"
+    )

@@ -188,7 +188,8 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
             if "401" in responses:
                 responses["401"]["headers"] = {"WWW-Authenticate": _header("Bearer")}
             if op.get("security") and (method != "get" or path.startswith(ADMIN_PREFIX)):
-                responses["403"] = _error_entry(FORBIDDEN)
+                own = responses.get("403", {}).get("description")  # e.g. quota_exceeded
+                responses["403"] = _error_entry(f"{FORBIDDEN}; or: {own}" if own else FORBIDDEN)
             if op.get("security"):
                 responses["429"] = _error_entry((RateLimited.__doc__ or "").strip(), RATE_LIMITED)
                 if "503" in responses:

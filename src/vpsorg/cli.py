@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg import models  # noqa: F401  (every mapped table, for commands that write)
+from vpsorg.accounts import limits
 from vpsorg.accounts import service as accounts
 from vpsorg.accounts.service import Scope
 from vpsorg.billing import service as billing
@@ -127,6 +128,52 @@ def accounts_credit(
     )
     err.print(f"{entry.kind} of {entry.amount:.2f} USD recorded (ledger entry {entry.id})")
     print(f"{entry.balance_after:.2f}")
+
+
+def _parse_limit(option: str, value: str | None) -> tuple[bool, int | None]:
+    """(given, limit) of a --servers/--ssh-keys value: a number, or `default` (None)."""
+    if value is None:
+        return False, None
+    if value.strip().lower() == "default":
+        return True, None
+    try:
+        return True, int(value)
+    except ValueError:
+        raise typer.BadParameter(f"not a number or 'default': {value}", param_hint=option) from None
+
+
+@accounts_app.command("limits")
+def accounts_limits(
+    account: Annotated[int, typer.Option(help="Account id")],
+    servers: Annotated[
+        str | None, typer.Option(help="Servers the account may have: a number, or 'default'")
+    ] = None,
+    ssh_keys: Annotated[
+        str | None, typer.Option(help="SSH keys the account may have: a number, or 'default'")
+    ] = None,
+) -> None:
+    """Show an account's quotas, or set them (`default`: the VPSORG_DEFAULT_*_LIMIT setting).
+
+    Prints one line per resource: its name, used, limit, and whether the limit is the default."""
+    settings = Settings()
+    defaults = limits.Defaults.from_settings(settings)
+    changes = {}
+    for resource, option, value in (
+        (limits.Resource.SERVERS, "--servers", servers),
+        (limits.Resource.SSH_KEYS, "--ssh-keys", ssh_keys),
+    ):
+        given, limit = _parse_limit(option, value)
+        if given:
+            changes[resource] = limit
+
+    async def run(session: AsyncSession) -> dict[str, Any]:
+        if changes:
+            return await limits.set_limits(session, account_id=account, changes=changes, defaults=defaults)
+        return await limits.usage(session, account_id=account, defaults=defaults)
+
+    for name, row in _in_transaction(settings, run).items():
+        origin = "default" if row["override"] is None else "this account's"
+        print(f"{name} used {row['used']} limit {row['limit']} ({origin})")
 
 
 @tokens_app.command("create")

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # How often the worker charges the hours that have started (vpsorg.billing).
     billing_interval_seconds: float = Field(default=60.0, gt=0)
     sqlite_busy_timeout_ms: int = 30000
+    # Quotas (vpsorg.accounts.limits): what an account may have unless an operator set its own.
+    default_server_limit: int = Field(default=25, ge=0, le=1_000_000)
+    default_ssh_key_limit: int = Field(default=100, ge=0, le=1_000_000)
     # `vpsorg worker` serves Prometheus metrics on this loopback port when set.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # The libvirt driver (VPSORG_DRIVER=libvirt); see the README's "Real servers" section.

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from vpsorg import ratelimit
+from vpsorg.accounts import limits
 from vpsorg.accounts import service as accounts
 from vpsorg.accounts.service import Scope
 from vpsorg.config import Settings
@@ -51,6 +52,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_default_limits(request: Request) -> limits.Defaults:
+    """The quotas of accounts without their own (VPSORG_DEFAULT_*_LIMIT)."""
+    return limits.Defaults.from_settings(get_state(request).settings)
+
+
+DefaultLimits = Annotated[limits.Defaults, Depends(get_default_limits)]
 
 bearer = HTTPBearer(
     auto_error=False,

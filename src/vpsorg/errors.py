@@ -6,6 +6,7 @@ AppError
  +-- Unauthorized       401 unauthorized
  +-- PaymentRequired    402 insufficient_credit
  +-- Forbidden          403 forbidden
+ +-- QuotaExceeded      403 quota_exceeded
  +-- NotFound           404 not_found
  +-- RateLimited        429 rate_limited
  +-- CapacityExhausted  503 capacity_exhausted
@@ -68,6 +69,14 @@ class Forbidden(AppError):
 
     status_code = 403
     code = "forbidden"
+
+
+class QuotaExceeded(AppError):
+    """The account has as many servers or SSH keys as its quota allows (code quota_exceeded;
+    details: resource, limit, used)."""
+
+    status_code = 403
+    code = "quota_exceeded"
 
 
 class NotFound(AppError):

@@ -35,6 +35,7 @@ def test_account_shows_email_and_credit(live: Live, credit: str, shown: str) -> 
         "servers",
         "currency",
         "created_at",
+        "limits",
     }
 
 

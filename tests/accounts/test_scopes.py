@@ -31,6 +31,11 @@ def test_the_enumeration_sees_the_routes(live: Live) -> None:
     assert ("GET", "/api/v1/admin/accounts/") in routes
     assert ("POST", "/api/v1/tokens/") in routes and ("DELETE", "/api/v1/tokens/1/") in routes
 
+    assert {
+        ("GET", "/api/v1/admin/accounts/1/limits/"),
+        ("PATCH", "/api/v1/admin/accounts/1/limits/"),
+    } <= routes
+
 
 def test_a_read_token_gets_403_on_every_write(live: Live) -> None:
     owner = live.account()
@@ -54,12 +59,16 @@ def test_a_non_admin_token_gets_403_on_every_admin_route(live: Live, scope: str)
     customer = live.account()
     http = live.client(live.token(customer.account_id, scope))
     admin_routes = [(m, p) for m, p in _routes(live) if p.startswith(ADMIN)]
-    assert len(admin_routes) >= 6
+    assert len(admin_routes) >= 8
     for method, path in admin_routes:
-        r = http.request(method, path, json={"amount": "1000.00", "reason": "free money"})
+        body = (
+            {"servers": 1000} if path.endswith("/limits/") else {"amount": "1000.00", "reason": "free money"}
+        )
+        r = http.request(method, path, json=body)
         assert r.status_code == 403, (method, path, r.text)
         assert r.json()["error"]["code"] == "forbidden"
     assert http.get("/api/v1/account/").json()["balance"] == "100000.00"
+    assert http.get("/api/v1/account/").json()["limits"]["servers"]["limit"] == 25
 
 
 def test_an_admin_token_reaches_the_admin_api_and_its_own_account(live: Live) -> None:

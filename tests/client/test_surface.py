@@ -25,6 +25,7 @@ PUBLIC = [
     "OperatingSystem",
     "PaymentRequired",
     "Plan",
+    "QuotaExceeded",
     "RateLimited",
     "ResourceUsage",
     "Server",

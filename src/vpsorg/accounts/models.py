@@ -16,6 +16,9 @@ class Account(Base):
     # the account row locked; written only together with an entry (vpsorg.billing.service).
     balance: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0.00"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An operator's per-account quotas (vpsorg.accounts.limits); NULL: the default setting.
+    server_limit: Mapped[int | None] = mapped_column(default=None)
+    ssh_key_limit: Mapped[int | None] = mapped_column(default=None)
 
 
 class ApiToken(Base):

@@ -2,18 +2,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from vpsorg.accounts import limits
 from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
 from vpsorg.billing import service as billing
-from vpsorg.deps import AccountId, Session
+from vpsorg.deps import AccountId, DefaultLimits, Session
 from vpsorg.errors import AUTH_RESPONSES, ValidationFailed, errors
 from vpsorg.pagination import Page, PageParams, page_params, paged
 
 router = APIRouter(prefix="/api/v1/account", tags=["account"], responses=AUTH_RESPONSES)
 
 
-@router.get("/", summary="Your account: balance and available credit")
-async def get_account(session: Session, account_id: AccountId) -> AccountOut:
-    return AccountOut.model_validate(await billing.summary(session, account_id=account_id))
+@router.get("/", summary="Your account: balance, available credit and quotas")
+async def get_account(session: Session, account_id: AccountId, defaults: DefaultLimits) -> AccountOut:
+    return AccountOut.model_validate(await limits.summary(session, account_id=account_id, defaults=defaults))
 
 
 @router.get("/ledger/", summary="Your account's ledger, newest first", responses=errors(ValidationFailed))

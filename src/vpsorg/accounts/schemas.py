@@ -13,6 +13,16 @@ Money = Annotated[
 ]
 
 
+class Usage(BaseModel):
+    limit: int = Field(description="How many the account may have")
+    used: int = Field(description="How many it has (servers: not deleted)")
+
+
+class AccountLimits(BaseModel):
+    servers: Usage
+    ssh_keys: Usage
+
+
 class AccountOut(BaseModel):
     id: int
     email: str
@@ -25,6 +35,7 @@ class AccountOut(BaseModel):
     servers: int = Field(description="Servers the account has (not deleted)")
     currency: str = "USD"
     created_at: Timestamp
+    limits: AccountLimits = Field(description="Quotas: a create past a limit answers 403 quota_exceeded")
 
 
 class LedgerEntryOut(BaseModel):

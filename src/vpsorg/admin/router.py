@@ -5,16 +5,17 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from vpsorg import idempotency
-from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
+from vpsorg.accounts import limits
+from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut, Usage
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
 from vpsorg.admin import service as admin
 from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
-from vpsorg.deps import AdminId, Session
+from vpsorg.deps import AdminId, DefaultLimits, Session
 from vpsorg.errors import AUTH_RESPONSES, InvalidState, NotFound, ValidationFailed, errors
 from vpsorg.pagination import Page, PageParams, page_params, paged
 from vpsorg.schemas import RequestModel
@@ -47,6 +48,37 @@ class ReasonIn(RequestModel):
     reason: Annotated[str, Field(min_length=1, max_length=500)] = "by an operator"
 
 
+def _whole(value: Any) -> Any:
+    """JSON Schema's integer includes 2.0; strict validation would refuse it (not 2.5, not "2")."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A limit, or null for the default; documented as one schema (not anyOf), so that its bounds
+# are plain to every client and generator.
+Limit = Annotated[
+    Annotated[int, BeforeValidator(_whole), Field(ge=0, le=limits.MAX_LIMIT)] | None,
+    WithJsonSchema({"type": ["integer", "null"], "minimum": 0, "maximum": limits.MAX_LIMIT}),
+]
+
+
+class LimitsIn(RequestModel):
+    """Any non-empty subset; null sets a limit back to the default."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    servers: Limit = Field(default=None, description="Servers the account may have; null: the default")
+    ssh_keys: Limit = Field(default=None, description="SSH keys the account may have; null: the default")
+
+
+class LimitOut(Usage):
+    override: int | None = Field(description="The account's own limit; null: the default applies")
+
+
+class LimitsOut(BaseModel):
+    servers: LimitOut
+    ssh_keys: LimitOut
+
+
 class SuspensionResult(BaseModel):
     server: ServerBrief
     action: ActionRef | None = Field(description="The action queued, if any")
@@ -54,15 +86,46 @@ class SuspensionResult(BaseModel):
 
 @router.get("/accounts/", summary="List accounts", responses=errors(ValidationFailed))
 async def list_accounts(
-    request: Request, session: Session, _: AdminId, page: Annotated[PageParams, Depends(page_params)]
+    request: Request,
+    session: Session,
+    _: AdminId,
+    defaults: DefaultLimits,
+    page: Annotated[PageParams, Depends(page_params)],
 ) -> Page[AccountOut]:
-    count, rows = await billing.list_accounts(session, page=page)
+    count, rows = await limits.list_accounts(session, page=page, defaults=defaults)
     return paged(request, page, count, [AccountOut.model_validate(r) for r in rows])
 
 
 @router.get("/accounts/{account_id}/", summary="Get an account", responses=errors(ValidationFailed, NotFound))
-async def get_account(account_id: AccountIdPath, session: Session, _: AdminId) -> AccountOut:
-    return AccountOut.model_validate(await billing.summary(session, account_id=account_id))
+async def get_account(
+    account_id: AccountIdPath, session: Session, _: AdminId, defaults: DefaultLimits
+) -> AccountOut:
+    return AccountOut.model_validate(await limits.summary(session, account_id=account_id, defaults=defaults))
+
+
+@router.get(
+    "/accounts/{account_id}/limits/",
+    summary="An account's quotas: limits, usage and overrides",
+    responses=errors(ValidationFailed, NotFound),
+)
+async def get_limits(
+    account_id: AccountIdPath, session: Session, _: AdminId, defaults: DefaultLimits
+) -> LimitsOut:
+    return LimitsOut.model_validate(await limits.usage(session, account_id=account_id, defaults=defaults))
+
+
+@router.patch(
+    "/accounts/{account_id}/limits/",
+    summary="Set an account's quotas (null: back to the default)",
+    responses=errors(ValidationFailed, NotFound),
+)
+async def set_limits(
+    account_id: AccountIdPath, body: LimitsIn, session: Session, _: AdminId, defaults: DefaultLimits
+) -> LimitsOut:
+    changes = {limits.Resource(f): getattr(body, f) for f in body.model_fields_set}
+    return LimitsOut.model_validate(
+        await limits.set_limits(session, account_id=account_id, changes=changes, defaults=defaults)
+    )
 
 
 @router.get(

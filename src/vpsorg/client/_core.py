@@ -128,6 +128,12 @@ def credit_body(amount: Decimal | str, reason: str, kind: str | None) -> dict[st
     return body
 
 
+def limits_body(servers: int | str | None, ssh_keys: int | str | None) -> dict[str, Any]:
+    """The admin limits PATCH: None leaves a limit as it is, "default" sets it back to the default."""
+    given = {"servers": servers, "ssh_keys": ssh_keys}
+    return {k: None if v == "default" else v for k, v in given.items() if v is not None}
+
+
 def reason_body(reason: str | None) -> dict[str, Any] | None:
     return {"reason": reason} if reason else None
 

@@ -379,6 +379,15 @@ class AsyncAdmin:
         path = f"/api/v1/admin/accounts/{account_id}/credit/"
         return self._c.bind(LedgerEntry, await self._c.request("POST", path, json=body))
 
+    async def limits(
+        self, account_id: int, *, servers: int | str | None = None, ssh_keys: int | str | None = None
+    ) -> dict[str, Any]:
+        path = f"/api/v1/admin/accounts/{account_id}/limits/"
+        body = _core.limits_body(servers, ssh_keys)
+        if body:
+            return dict(await self._c.request("PATCH", path, json=body))
+        return dict(await self._c.request("GET", path))
+
     async def suspend(
         self,
         server_id: int,

@@ -7,6 +7,7 @@ VpsError
  |    +-- Unauthorized      401
  |    +-- PaymentRequired   402
  |    +-- Forbidden         403
+ |    |    +-- QuotaExceeded 403 quota_exceeded (details: resource, limit, used)
  |    +-- NotFound          404
  |    +-- RateLimited       429
  |    +-- ServerError       5xx
@@ -62,6 +63,11 @@ class Forbidden(APIError):
     """403: the token's scope does not allow this."""
 
 
+class QuotaExceeded(Forbidden):
+    """403 quota_exceeded: the account has as many servers or SSH keys as it may
+    (details: resource, limit, used)."""
+
+
 class NotFound(APIError):
     """404: no such object in your account."""
 
@@ -111,6 +117,8 @@ def error_from_response(response: httpx.Response) -> APIError:
     cls: type[APIError]
     if status == 400:
         cls = InvalidState if code == "invalid_state" else ValidationError
+    elif status == 403 and code == "quota_exceeded":
+        cls = QuotaExceeded
     elif status >= 500:
         cls = ServerError
     else:

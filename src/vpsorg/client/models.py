@@ -174,6 +174,8 @@ class Account(Model):
     servers: int | None = None
     currency: str = "USD"
     created_at: datetime | None = None
+    # {"servers": {"limit", "used"}, "ssh_keys": {...}}; the admin API's limits add "override".
+    limits: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

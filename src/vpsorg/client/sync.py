@@ -391,6 +391,15 @@ class Admin:
         path = f"/api/v1/admin/accounts/{account_id}/credit/"
         return self._c.bind(LedgerEntry, self._c.request("POST", path, json=body))
 
+    def limits(
+        self, account_id: int, *, servers: int | str | None = None, ssh_keys: int | str | None = None
+    ) -> dict[str, Any]:
+        """An account's quotas ({"servers": {"limit", "used", "override"}, "ssh_keys": ...});
+        with servers or ssh_keys, set them first (a number, or "default")."""
+        path = f"/api/v1/admin/accounts/{account_id}/limits/"
+        body = _core.limits_body(servers, ssh_keys)
+        return dict(self._c.request("PATCH", path, json=body) if body else self._c.request("GET", path))
+
     def suspend(
         self,
         server_id: int,

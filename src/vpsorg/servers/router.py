@@ -5,13 +5,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from vpsorg import idempotency
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
-from vpsorg.deps import AccountId, Session
+from vpsorg.deps import AccountId, DefaultLimits, Session
 from vpsorg.errors import (
     AUTH_RESPONSES,
     CapacityExhausted,
     InvalidState,
     NotFound,
     PaymentRequired,
+    QuotaExceeded,
     ValidationFailed,
     errors,
 )
@@ -53,7 +54,7 @@ async def list_servers(
     "/",
     status_code=201,
     summary="Create a new server",
-    responses=errors(ValidationFailed, PaymentRequired, CapacityExhausted)
+    responses=errors(ValidationFailed, PaymentRequired, QuotaExceeded, CapacityExhausted)
     | idempotency.RESPONSES
     | {201: {"headers": {"Location": {"description": "The new server's URL", "schema": {"type": "string"}}}}},
 )
@@ -63,10 +64,13 @@ async def create_server(
     response: Response,
     session: Session,
     account_id: AccountId,
+    defaults: DefaultLimits,
     idempotency_key: idempotency.Key = None,
 ) -> ServerCreated:
     async def run() -> ServerCreated:
-        server, action = await servers.create_server(session, account_id=account_id, data=body)
+        server, action = await servers.create_server(
+            session, account_id=account_id, data=body, defaults=defaults
+        )
         out = await servers.get_detail(session, account_id=account_id, server_id=server.id)
         response.headers["Location"] = str(request.url_for("get_server", server_id=server.id))
         return ServerCreated.model_validate(

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg.accounts import limits
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
 from vpsorg.billing import prices
@@ -156,7 +157,11 @@ async def _get_for_update(session: AsyncSession, *, account_id: int, server_id: 
 
 
 async def create_server(
-    session: AsyncSession, *, account_id: int, data: ServerCreate
+    session: AsyncSession,
+    *,
+    account_id: int,
+    data: ServerCreate,
+    defaults: limits.Defaults = limits.Defaults(),  # noqa: B008 (frozen: never mutated)
 ) -> tuple[Server, Action]:
     plan, _os, location = await catalog.orderable(
         session, plan_id=data.plan_id, os_id=data.os_id, location=data.location
@@ -168,6 +173,10 @@ async def create_server(
         except NotFound:
             raise ValidationFailed.field("ssh_key_id", f"no SSH key with id {data.ssh_key_id}") from None
         public_key = key.public_key
+    # Both checks hold the account row until the server is inserted (see vpsorg.accounts.limits).
+    await limits.require_room(
+        session, account_id=account_id, resource=limits.Resource.SERVERS, defaults=defaults
+    )
     monthly = prices.monthly_price(plan.price_monthly, backups=data.backups_enabled)
     await billing.require_credit(
         session,

@@ -3,8 +3,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from vpsorg import idempotency
-from vpsorg.deps import AccountId, Session
-from vpsorg.errors import AUTH_RESPONSES, NotFound, errors
+from vpsorg.deps import AccountId, DefaultLimits, Session
+from vpsorg.errors import AUTH_RESPONSES, NotFound, QuotaExceeded, ValidationFailed, errors
 from vpsorg.pagination import Page, PageParams, page_params, paged
 from vpsorg.ssh_keys import service as ssh_keys
 from vpsorg.ssh_keys.schemas import SshKeyCreate, SshKeyOut
@@ -29,19 +29,25 @@ async def list_keys(
     return paged(request, page, count, [_out(k) for k in rows])
 
 
-@router.post("/", status_code=201, summary="Add an SSH key", responses=idempotency.RESPONSES)
+@router.post(
+    "/",
+    status_code=201,
+    summary="Add an SSH key",
+    responses=errors(ValidationFailed, QuotaExceeded) | idempotency.RESPONSES,
+)
 async def create_key(
     body: SshKeyCreate,
     request: Request,
     response: Response,
     session: Session,
     account_id: AccountId,
+    defaults: DefaultLimits,
     idempotency_key: idempotency.Key = None,
 ) -> SshKeyOut:
     async def run() -> SshKeyOut:
         return _out(
             await ssh_keys.create_key(
-                session, account_id=account_id, name=body.name, public_key=body.public_key
+                session, account_id=account_id, name=body.name, public_key=body.public_key, defaults=defaults
             )
         )
 

@@ -8,13 +8,18 @@ from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg.accounts import limits
 from vpsorg.errors import NotFound, ValidationFailed
 from vpsorg.pagination import PageParams
 from vpsorg.ssh_keys.models import SshKey
 
+MAX_KEY_BYTES = 16 * 1024  # the key text, UTF-8 encoded
+
 
 def parse_public_key(text: str) -> tuple[str, str]:
     """Validate an OpenSSH public key line; return it normalised and its SHA256 fingerprint."""
+    if len(text.encode()) > MAX_KEY_BYTES:
+        raise ValidationFailed.field("public_key", f"must be at most {MAX_KEY_BYTES} bytes (16 KiB)")
     line = " ".join(text.split())
     parts = line.split(" ")
     if len(parts) < 2:
@@ -30,8 +35,18 @@ def parse_public_key(text: str) -> tuple[str, str]:
     return line, f"SHA256:{digest}"
 
 
-async def create_key(session: AsyncSession, *, account_id: int, name: str, public_key: str) -> SshKey:
+async def create_key(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    name: str,
+    public_key: str,
+    defaults: limits.Defaults = limits.Defaults(),  # noqa: B008 (frozen: never mutated)
+) -> SshKey:
     line, fingerprint = parse_public_key(public_key)
+    await limits.require_room(
+        session, account_id=account_id, resource=limits.Resource.SSH_KEYS, defaults=defaults
+    )
     existing = await session.scalar(
         select(SshKey.id).where(SshKey.account_id == account_id, SshKey.fingerprint == fingerprint)
     )
