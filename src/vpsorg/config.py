@@ -40,3 +40,5 @@ class Settings(BaseSettings):
     libvirt_name_prefix: str = Field(default="vpsorg-", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     libvirt_nameservers: str = "1.1.1.1,2606:4700:4700::1111"
     log_level: str = "info"
+    # A request body larger than this is refused (413) before it is read (vpsorg.limits).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)

@@ -2,13 +2,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from vpsorg import limits
 from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
 from vpsorg.billing import service as billing
 from vpsorg.deps import AccountId, Session
 from vpsorg.errors import AUTH_RESPONSES, ValidationFailed, errors
 from vpsorg.pagination import Page, PageParams, page_params, paged
 
-router = APIRouter(prefix="/api/v1/account", tags=["account"], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/account", tags=["account"], responses=AUTH_RESPONSES, route_class=limits.LimitedRoute
+)
 
 
 @router.get("/", summary="Your account: balance and available credit")

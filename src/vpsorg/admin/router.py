@@ -4,10 +4,10 @@
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from vpsorg import idempotency
+from vpsorg import idempotency, limits
 from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
@@ -21,10 +21,12 @@ from vpsorg.schemas import RequestModel
 from vpsorg.servers.schemas import ServerBrief
 from vpsorg.servers.states import ServerStatus
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/admin", tags=["admin"], responses=AUTH_RESPONSES, route_class=limits.LimitedRoute
+)
 
-AccountIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="An account id")]
-ServerIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A server id (any account's)")]
+AccountIdPath = limits.PathId
+ServerIdPath = limits.PathId
 Amount = Annotated[
     str,
     Field(
@@ -116,7 +118,7 @@ async def credit_account(
     "/actions/{action_id}/", summary="Get any account's action", responses=errors(ValidationFailed, NotFound)
 )
 async def get_action(
-    action_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="An action id")],
+    action_id: limits.PathId,
     session: Session,
     _: AdminId,
 ) -> ActionOut:
