@@ -167,7 +167,10 @@ def test_control_characters_in_every_query_parameter_are_a_400_naming_it(
 def test_every_path_id_must_be_plain_digits(doc: dict[str, Any], admin: Customer) -> None:
     checked = 0
     for method, path, op in operations(doc):
-        names = [p["name"] for p in op.get("parameters", []) if p["in"] == "path"]
+        path_params = [p for p in op.get("parameters", []) if p["in"] == "path"]
+        for param in path_params:  # the document says what is accepted
+            assert (param["schema"]["minimum"], param["schema"]["maximum"]) == (1, 2**31 - 1), param
+        names = [p["name"] for p in path_params]
         for name in names:
             for odd in ODD_IDS:
                 r = admin.http.request(method, url(path, odd))

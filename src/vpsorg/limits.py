@@ -166,6 +166,6 @@ def _plain_id(value: Any) -> Any:
 # decimal point or underscore), 1 to 2**31-1; anything else is 400 validation_error.
 PathId = Annotated[
     int,
-    BeforeValidator(_plain_id),
     Path(ge=1, le=MAX_ID, description=f"The object's unique ID: an integer from 1 to {MAX_ID}"),
+    BeforeValidator(_plain_id),  # after Path: before it, FastAPI's schema loses minimum/maximum
 ]
