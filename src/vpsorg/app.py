@@ -9,16 +9,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from vpsorg import __version__, ratelimit
+from vpsorg import __version__, inputs, ratelimit
 from vpsorg.accounts.router import router as account_router
 from vpsorg.actions.router import router as actions_router
 from vpsorg.admin.router import router as admin_router
@@ -27,7 +27,7 @@ from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.deps import AppState, get_state
 from vpsorg.drivers import load_driver
-from vpsorg.errors import AppError, RateLimited, ValidationFailed
+from vpsorg.errors import AppError, Conflict, RateLimited, ValidationFailed
 from vpsorg.schemas import ErrorBody
 from vpsorg.servers.router import router as servers_router
 from vpsorg.ssh_keys.router import router as ssh_keys_router
@@ -119,6 +119,8 @@ def _allowed_methods(request: Request, allow: str) -> str:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, inputs.Refusal):
+        return await _app_error(request, exc.error)
     code = HTTP_CODES.get(exc.status_code, "http_error")
     message = "No such endpoint" if exc.status_code == 404 else str(exc.detail)
     headers = getattr(exc, "headers", None)
@@ -127,7 +129,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=headers)
 
 
-async def _db_error(_: Request, exc: Exception) -> JSONResponse:
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    """A constraint the database enforces (unique, foreign key) refused the change: a race the
+    service's own checks could not see, such as two requests making the same change at once."""
+    log.warning("integrity error (request %s): %s", correlation_id.get(), exc)
+    message = "The change conflicts with a concurrent change; fetch the current state and retry"
+    return await _app_error(request, Conflict(message))
+
+
+async def _db_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 only when the database does not answer (a lost or refused connection, a lock or
+    timeout); any other database error is a bug: 500."""
+    assert isinstance(exc, DBAPIError)
+    if not isinstance(exc, OperationalError | InterfaceError) and not exc.connection_invalidated:
+        return await _unexpected(request, exc)
     log.error("database error (request %s): %s", correlation_id.get(), exc)
     return error_response(
         503,
@@ -168,6 +183,7 @@ RATE_LIMITED = {
     "RateLimit-Policy": _header('The token\'s quota and window, e.g. `"default";q=600;w=60`'),
     "RateLimit": _header('The quota left and the seconds until it resets, e.g. `"default";r=0;t=41`'),
 }
+CONFLICT = "A concurrent request made a conflicting change first (code conflict); fetch the state and retry"
 
 
 def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
@@ -190,6 +206,8 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
             if op.get("security") and (method != "get" or path.startswith(ADMIN_PREFIX)):
                 own = responses.get("403", {}).get("description")  # e.g. quota_exceeded
                 responses["403"] = _error_entry(f"{FORBIDDEN}; or: {own}" if own else FORBIDDEN)
+            if op.get("security") and method != "get":
+                _add_error(responses, "409", CONFLICT)
             if op.get("security"):
                 responses["429"] = _error_entry((RateLimited.__doc__ or "").strip(), RATE_LIMITED)
                 if "503" in responses:
@@ -203,6 +221,14 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return doc
+
+
+def _add_error(responses: dict[str, Any], status: str, description: str) -> None:
+    if status in responses:
+        other = responses[status]["description"].rstrip(".")
+        responses[status]["description"] = f"{other}; or: {description}"
+    else:
+        responses[status] = _error_entry(description)
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
@@ -241,16 +267,20 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         version=__version__,
         summary="The VPS.org server API: create, configure, power-control and monitor servers.",
         lifespan=lifespan,
+        # No query parameter may hold a control character (see vpsorg.inputs).
+        dependencies=[Depends(inputs.check_query)],
     )
     # Every response carries X-Request-ID (the client's, if it sent a sane one): quote it
     # to an operator, who finds it in the logs.
+    # A body over the limit is refused before anything reads it (inside: the 413 has X-Request-ID).
+    app.add_middleware(inputs.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(CorrelationIdMiddleware, validator=_sane_request_id)
     # Every authenticated response carries the RateLimit headers get_caller computed.
     app.add_middleware(ratelimit.RateLimitHeaders)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(OperationalError, _db_error)
+    app.add_exception_handler(IntegrityError, _conflict)
     app.add_exception_handler(DBAPIError, _db_error)
     app.add_exception_handler(Exception, _unexpected)
     for router in (
@@ -291,7 +321,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(build_openapi())
+            app.openapi_schema = inputs.document_query(document_errors(build_openapi()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     rate_limit: str = "600/minute"
     rate_limit_storage: str = Field(default="memory://", pattern=r"^(async\+)?(memory|redis|rediss)://")
     log_level: str = "info"
+    # A request body larger than this is refused (413) before it is read (vpsorg.inputs).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
 
     @field_validator("rate_limit")
     @classmethod

@@ -8,6 +8,8 @@ AppError
  +-- Forbidden          403 forbidden
  +-- QuotaExceeded      403 quota_exceeded
  +-- NotFound           404 not_found
+ +-- Conflict           409 conflict
+ +-- PayloadTooLarge    413 payload_too_large
  +-- RateLimited        429 rate_limited
  +-- CapacityExhausted  503 capacity_exhausted
 
@@ -84,6 +86,21 @@ class NotFound(AppError):
 
     status_code = 404
     code = "not_found"
+
+
+class Conflict(AppError):
+    """The change conflicts with the current state of the data (e.g. a concurrent request made the
+    same change first); fetch the current state and retry if still needed."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(AppError):
+    """The request body is larger than the server accepts (VPSORG_MAX_BODY_BYTES)."""
+
+    status_code = 413
+    code = "payload_too_large"
 
 
 class RateLimited(AppError):

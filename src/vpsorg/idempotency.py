@@ -131,7 +131,7 @@ async def once(
 def _fingerprint(method: str, path: str, body: bytes) -> str:
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")) if body else ""
-    except ValueError:
+    except (ValueError, RecursionError):  # never here from a route: FastAPI parsed the body first
         canonical = body.decode("utf-8", "replace")
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 

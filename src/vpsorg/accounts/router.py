@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from vpsorg import inputs
 from vpsorg.accounts import limits
 from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
 from vpsorg.billing import service as billing
@@ -9,7 +10,9 @@ from vpsorg.deps import AccountId, DefaultLimits, Session
 from vpsorg.errors import AUTH_RESPONSES, ValidationFailed, errors
 from vpsorg.pagination import Page, PageParams, page_params, paged
 
-router = APIRouter(prefix="/api/v1/account", tags=["account"], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/account", tags=["account"], responses=AUTH_RESPONSES, route_class=inputs.LimitedRoute
+)
 
 
 @router.get("/", summary="Your account: balance, available credit and quotas")

@@ -1,18 +1,17 @@
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Path
-
+from vpsorg import inputs
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut
 from vpsorg.deps import AccountId, Session
 from vpsorg.errors import AUTH_RESPONSES, NotFound, errors
 
-router = APIRouter(prefix="/api/v1/actions", tags=["actions"], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/actions", tags=["actions"], responses=AUTH_RESPONSES, route_class=inputs.LimitedRoute
+)
 
 
 @router.get("/{action_id}/", summary="Get an action", responses=errors(NotFound))
-async def get_action(
-    action_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: Session, account_id: AccountId
-) -> ActionOut:
+async def get_action(action_id: inputs.PathId, session: Session, account_id: AccountId) -> ActionOut:
     action = await actions.get_action(session, account_id=account_id, action_id=action_id)
     return ActionOut.model_validate(action, from_attributes=True)

@@ -4,10 +4,10 @@
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from vpsorg import idempotency
+from vpsorg import idempotency, inputs
 from vpsorg.accounts import limits
 from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut, Usage
 from vpsorg.actions import service as actions
@@ -22,10 +22,12 @@ from vpsorg.schemas import RequestModel
 from vpsorg.servers.schemas import ServerBrief
 from vpsorg.servers.states import ServerStatus
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/admin", tags=["admin"], responses=AUTH_RESPONSES, route_class=inputs.LimitedRoute
+)
 
-AccountIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="An account id")]
-ServerIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A server id (any account's)")]
+AccountIdPath = inputs.PathId
+ServerIdPath = inputs.PathId
 Amount = Annotated[
     str,
     Field(
@@ -179,7 +181,7 @@ async def credit_account(
     "/actions/{action_id}/", summary="Get any account's action", responses=errors(ValidationFailed, NotFound)
 )
 async def get_action(
-    action_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="An action id")],
+    action_id: inputs.PathId,
     session: Session,
     _: AdminId,
 ) -> ActionOut:

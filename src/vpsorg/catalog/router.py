@@ -1,12 +1,15 @@
 from fastapi import APIRouter
 
+from vpsorg import inputs
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.schemas import LocationOut, OperatingSystemOut, PlanOut
 from vpsorg.deps import AccountId, Session
 from vpsorg.errors import AUTH_RESPONSES
 from vpsorg.pagination import Page, whole_page
 
-router = APIRouter(prefix="/api/v1", tags=["catalog"], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1", tags=["catalog"], responses=AUTH_RESPONSES, route_class=inputs.LimitedRoute
+)
 
 
 @router.get("/plans/", summary="List plans")

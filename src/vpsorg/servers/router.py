@@ -1,8 +1,8 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from vpsorg import idempotency
+from vpsorg import idempotency, inputs
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
 from vpsorg.deps import AccountId, DefaultLimits, Session
@@ -30,9 +30,11 @@ from vpsorg.servers.schemas import (
 )
 from vpsorg.servers.states import TRANSITIONS, ActionType, ServerStatus
 
-router = APIRouter(prefix="/api/v1/servers", tags=["servers"], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/servers", tags=["servers"], responses=AUTH_RESPONSES, route_class=inputs.LimitedRoute
+)
 
-ServerId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The unique server ID")]
+ServerId = inputs.PathId
 
 
 @router.get("/", summary="List all servers", responses=errors(ValidationFailed))
@@ -134,6 +136,9 @@ async def _power(
     key: str | None,
     type: ActionType,
 ) -> PowerActionResult:
+    if (await request.body()).strip():
+        raise ValidationFailed.field("body", "a power action takes no body; send none (or an empty one)")
+
     async def run() -> PowerActionResult:
         server, action = await servers.request_power(
             session, account_id=account_id, server_id=server_id, type=type

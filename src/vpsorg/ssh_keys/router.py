@@ -1,17 +1,19 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
-from vpsorg import idempotency
+from vpsorg import idempotency, inputs
 from vpsorg.deps import AccountId, DefaultLimits, Session
 from vpsorg.errors import AUTH_RESPONSES, NotFound, QuotaExceeded, ValidationFailed, errors
 from vpsorg.pagination import Page, PageParams, page_params, paged
 from vpsorg.ssh_keys import service as ssh_keys
 from vpsorg.ssh_keys.schemas import SshKeyCreate, SshKeyOut
 
-router = APIRouter(prefix="/api/v1/ssh-keys", tags=["ssh-keys"], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/ssh-keys", tags=["ssh-keys"], responses=AUTH_RESPONSES, route_class=inputs.LimitedRoute
+)
 
-KeyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="SSH key id")]
+KeyId = inputs.PathId
 
 
 def _out(key: object) -> SshKeyOut:

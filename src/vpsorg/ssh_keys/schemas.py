@@ -2,7 +2,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from vpsorg.schemas import RequestModel, Timestamp
+from vpsorg.schemas import AllowControls, RequestModel, Timestamp
 
 
 class SshKeyCreate(RequestModel):
@@ -12,11 +12,13 @@ class SshKeyCreate(RequestModel):
         Field(
             min_length=1,
             max_length=16384,
-            description="An OpenSSH public key line: 'ssh-ed25519 AAAA... comment'",
+            description="An OpenSSH public key line: 'ssh-ed25519 AAAA... comment' (tabs and a "
+            "line ending, as in a key file, are folded into single spaces)",
             examples=[
                 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx8Hf7KZwwOtU/LRntaqUk3/eBEBgZ7EXaVd+Ur8OCV user@laptop"
             ],
         ),
+        AllowControls("\t\n\r"),
     ]
 
 

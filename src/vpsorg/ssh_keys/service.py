@@ -6,6 +6,7 @@ import hashlib
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts import limits
@@ -47,15 +48,25 @@ async def create_key(
     await limits.require_room(
         session, account_id=account_id, resource=limits.Resource.SSH_KEYS, defaults=defaults
     )
+    await _check_new(session, account_id=account_id, fingerprint=fingerprint)
+    key = SshKey(account_id=account_id, name=name, public_key=line, fingerprint=fingerprint)
+    try:
+        async with session.begin_nested():
+            session.add(key)
+            await session.flush()
+    except IntegrityError:
+        # A concurrent request saved the same key between our check and our insert.
+        await _check_new(session, account_id=account_id, fingerprint=fingerprint)
+        raise
+    return key
+
+
+async def _check_new(session: AsyncSession, *, account_id: int, fingerprint: str) -> None:
     existing = await session.scalar(
         select(SshKey.id).where(SshKey.account_id == account_id, SshKey.fingerprint == fingerprint)
     )
     if existing is not None:
         raise ValidationFailed.field("public_key", f"this key is already saved as key {existing}")
-    key = SshKey(account_id=account_id, name=name, public_key=line, fingerprint=fingerprint)
-    session.add(key)
-    await session.flush()
-    return key
 
 
 async def list_keys(session: AsyncSession, *, account_id: int, page: PageParams) -> tuple[int, list[SshKey]]:

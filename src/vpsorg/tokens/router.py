@@ -1,16 +1,19 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from vpsorg import inputs
 from vpsorg.deps import Caller, Session
 from vpsorg.errors import AUTH_RESPONSES, NotFound, errors
 from vpsorg.pagination import Page, PageParams, page_params, paged
 from vpsorg.tokens import service as tokens
 from vpsorg.tokens.schemas import TokenCreate, TokenCreated, TokenOut
 
-router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"], responses=AUTH_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/tokens", tags=["tokens"], responses=AUTH_RESPONSES, route_class=inputs.LimitedRoute
+)
 
-TokenId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Token id")]
+TokenId = inputs.PathId
 
 
 @router.get("/", summary="List your account's API tokens (never their secrets)")
