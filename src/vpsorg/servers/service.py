@@ -215,7 +215,9 @@ async def create_server(
                 session.add(server)
                 await session.flush()
             break
-        except IntegrityError:
+        except IntegrityError as exc:
+            if not _address_taken(exc):
+                raise  # not an address (a key deleted meanwhile, say): a conflict, not capacity
             continue
     else:
         raise CapacityExhausted(
@@ -227,6 +229,13 @@ async def create_server(
         session, account_id=account_id, server_id=server.id, type=ActionType.CREATE
     )
     return server, action
+
+
+def _address_taken(exc: IntegrityError) -> bool:
+    """Whether the violated constraint is one of the address columns' (both databases name
+    the column or its constraint in the message)."""
+    message = str(exc.orig)
+    return "ipv4_address" in message or "ipv6_address" in message
 
 
 async def update_server(
