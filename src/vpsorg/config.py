@@ -39,4 +39,11 @@ class Settings(BaseSettings):
     libvirt_shutdown_grace_seconds: float = Field(default=60.0, ge=0)
     libvirt_name_prefix: str = Field(default="vpsorg-", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     libvirt_nameservers: str = "1.1.1.1,2606:4700:4700::1111"
+    # Connections (vpsorg.edge): open connections per process, then 503; seconds a connection
+    # may sit idle between requests, and may take to send a request head; how often
+    # connection-level events (refusals, timeouts) are logged, as one summary line.
+    max_connections: int = Field(default=1000, ge=1)
+    keepalive_timeout_seconds: float = Field(default=5.0, gt=0)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    connection_log_interval_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "info"
