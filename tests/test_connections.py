@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import Live, free_port, prepare_database, spawn, test_settings, wait_http
 from vpsorg import edge
+from vpsorg.app import create_app
 from vpsorg.config import Settings
 
 CAP = 200
@@ -213,3 +214,24 @@ def test_accept_failures_and_socket_errors_are_counted_not_logged_one_by_one(
         assert summary.counts[edge.ACCEPT_FAILED.format(error="EMFILE")] == 500
     finally:
         loop.close()
+
+
+def test_malformed_requests_are_counted_not_logged_one_by_one(caplog: pytest.LogCaptureFixture) -> None:
+    summary = edge.LogSummary(logging.getLogger("test.summary"), 10, lambda delay, fn: None)
+    uvicorn_log = logging.getLogger("test.uvicorn.error")
+    uvicorn_log.addFilter(edge._SummarizeUvicornWarnings(summary))
+    with caplog.at_level(logging.WARNING):
+        for _ in range(300):
+            uvicorn_log.warning("Invalid HTTP request received.")
+        uvicorn_log.warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]
+    assert summary.counts == {edge.MALFORMED: 300}
+
+
+def test_every_operation_documents_503_too_many_connections() -> None:
+    doc = create_app(Settings()).openapi()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            entry = op["responses"]["503"]
+            assert "too_many_connections" in entry["description"], (method, path)
+            assert "Retry-After" in entry["headers"]

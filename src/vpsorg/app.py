@@ -162,6 +162,20 @@ FORBIDDEN = (
 )
 DB_UNAVAILABLE = "The database is unavailable (code database_unavailable); retry after Retry-After seconds"
 RETRY_AFTER = {"Retry-After": _header("Seconds to wait before retrying", required=False)}
+TOO_MANY_CONNECTIONS = (
+    "The server holds as many connections as it allows (code too_many_connections), answered "
+    "before the request is read; retry after Retry-After seconds"
+)
+
+
+def _add_503(responses: dict[str, Any], description: str) -> None:
+    """Document a 503 (with Retry-After), beside any 503 the operation already documents."""
+    if "503" in responses:
+        other = responses["503"]["description"].rstrip(".")
+        responses["503"]["description"] = f"{other}; or: {description}"
+        responses["503"]["headers"] = RETRY_AFTER
+    else:
+        responses["503"] = _error_entry(description, RETRY_AFTER)
 
 
 def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +183,8 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
 
     FastAPI documents request validation as 422 with its own body; we answer 400 with ErrorBody.
     Every authenticated operation reads the database, so it can answer 503 database_unavailable;
-    a 401 carries WWW-Authenticate.
+    every operation can answer 503 too_many_connections (vpsorg.edge); a 401 carries
+    WWW-Authenticate.
     """
     validation = (ValidationFailed.__doc__ or "").strip()
     for path, path_item in doc.get("paths", {}).items():
@@ -183,12 +198,8 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
             if op.get("security") and (method != "get" or path.startswith(ADMIN_PREFIX)):
                 responses["403"] = _error_entry(FORBIDDEN)
             if op.get("security"):
-                if "503" in responses:
-                    other = responses["503"]["description"].rstrip(".")
-                    responses["503"]["description"] = f"{other}; or: {DB_UNAVAILABLE}"
-                    responses["503"]["headers"] = RETRY_AFTER
-                else:
-                    responses["503"] = _error_entry(DB_UNAVAILABLE, RETRY_AFTER)
+                _add_503(responses, DB_UNAVAILABLE)
+            _add_503(responses, TOO_MANY_CONNECTIONS)  # any operation: vpsorg.edge answers it
             op["responses"] = dict(sorted(responses.items()))
     schemas = doc.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
