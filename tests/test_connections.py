@@ -21,7 +21,7 @@ from vpsorg.app import create_app
 from vpsorg.config import Settings
 
 CAP = 200
-HEADER_TIMEOUT = 2.0
+HEADER_TIMEOUT = 5.0  # long enough that the flood is open before the first held one times out
 FLOOD = 2000  # idle and half-sent connections the test opens (bounded; all closed in `finally`)
 LIMITS = {
     "VPSORG_MAX_CONNECTIONS": str(CAP),
@@ -53,14 +53,16 @@ def open_flood(port: int, count: int) -> list[socket.socket]:
     return socks
 
 
-def wait_all_closed_by_server(socks: list[socket.socket], timeout: float) -> None:
-    """Read every socket until the server closes it (EOF or reset), within `timeout`."""
+def wait_all_closed_by_server(socks: list[socket.socket], timeout: float) -> int:
+    """Read every socket until the server closes it (EOF or reset), within `timeout`; how
+    many were closed without an answer (those the server held, not refused)."""
     sel = selectors.DefaultSelector()
     for s in socks:
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
     open_count = len(socks)
+    answered: set[socket.socket] = set()
     while open_count:
         left = deadline - time.monotonic()
         assert left > 0, f"{open_count} of {len(socks)} connections still open after {timeout}s"
@@ -68,13 +70,17 @@ def wait_all_closed_by_server(socks: list[socket.socket], timeout: float) -> Non
             sock = key.fileobj
             assert isinstance(sock, socket.socket)
             try:
-                closed = sock.recv(65536) == b""
+                data = sock.recv(65536)
             except ConnectionError:
-                closed = True
-            if closed:
+                data = b""
+            if data:
+                assert data.startswith(b"HTTP/1.1 503 "), data
+                answered.add(sock)
+            else:
                 sel.unregister(sock)
                 open_count -= 1
     sel.close()
+    return len(socks) - len(answered)
 
 
 def raw_get(port: int, timeout: float) -> tuple[int, dict[str, str], dict[str, object]]:
@@ -124,7 +130,8 @@ def test_a_flood_is_capped_answered_503_and_timed_out_with_a_small_log(tmp_path:
             assert r.status_code == 503 and r.json()["error"]["code"] == "too_many_connections"
             # (c) ...and the server closes every flood connection: those over the cap after the
             # 503, those it held once the header timeout passes.
-            wait_all_closed_by_server(flood, timeout=HEADER_TIMEOUT + 15)
+            held = wait_all_closed_by_server(flood, timeout=HEADER_TIMEOUT + 15)
+            assert held == CAP
             # (a) The flood's sockets are still open on our side; the GET is served.
             r = timed_get(url, token)
             assert r.status_code == 200, r.text
