@@ -102,7 +102,8 @@ def timed_get(url: str, token: str) -> httpx.Response:
     """An authenticated GET that must answer within 1 s (the bound the issue names)."""
     start = time.monotonic()
     r = httpx.get(url + "/api/v1/servers/", headers={"Authorization": f"Bearer {token}"}, timeout=1.0)
-    assert time.monotonic() - start < 1.0
+    elapsed = time.monotonic() - start
+    assert elapsed < 1.0, f"answered {r.status_code} after {elapsed:.2f}s"
     return r
 
 
@@ -118,6 +119,10 @@ def test_a_flood_is_capped_answered_503_and_timed_out_with_a_small_log(tmp_path:
         with fd_limit(FLOOD + 500):
             wait_http(url + "/healthz", timeout=60)  # a busy machine starts it slowly
             token = Live(url, settings, app=None).account().token
+            # Warm: the bound is about the flood, not the process's first database query.
+            assert httpx.get(
+                url + "/api/v1/servers/", headers={"Authorization": f"Bearer {token}"}
+            ).is_success
             flood = open_flood(port, FLOOD)
             # (b) Past the cap a new connection is answered 503 at once, in our error shape.
             status, headers, body = raw_get(port, timeout=1.0)
