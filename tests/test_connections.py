@@ -247,3 +247,27 @@ def test_every_operation_documents_503_too_many_connections() -> None:
             entry = op["responses"]["503"]
             assert "too_many_connections" in entry["description"], (method, path)
             assert "Retry-After" in entry["headers"]
+
+
+def test_serve_with_workers_applies_the_cap_in_each_process(tmp_path: Path) -> None:
+    """`serve --workers 2`: the options reach each process (the cap is per process)."""
+    settings = test_settings(tmp_path / "vpsorg.db")
+    prepare_database(settings)
+    port = free_port()
+    args = ["serve", "--no-worker", "--workers", "2", "--port", str(port)]
+    proc = spawn(args, settings, tmp_path / "serve.log", env={"VPSORG_MAX_CONNECTIONS": "5"})
+    idle: list[socket.socket] = []
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=90)  # two processes start slowly
+        # Each process takes its share of new connections; hold idle ones until both are full.
+        for _ in range(60):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            status, _, body = raw_get(port, timeout=1.0)
+            if status == 503:
+                break
+        assert status == 503 and body["error"]["code"] == "too_many_connections"  # type: ignore[index]
+        assert body["error"]["details"] == {"max_connections": 5}  # type: ignore[index]
+    finally:
+        for s in idle:
+            s.close()
+        proc.stop()
