@@ -184,6 +184,10 @@ RATE_LIMITED = {
     "RateLimit": _header('The quota left and the seconds until it resets, e.g. `"default";r=0;t=41`'),
 }
 CONFLICT = "A concurrent request made a conflicting change first (code conflict); fetch the state and retry"
+TOO_MANY_CONNECTIONS = (
+    "The server holds as many connections as it allows (code too_many_connections), answered "
+    "before the request is read; retry after Retry-After seconds"
+)
 
 
 def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
@@ -191,8 +195,8 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
 
     FastAPI documents request validation as 422 with its own body; we answer 400 with ErrorBody.
     Every authenticated operation reads the database, so it can answer 503 database_unavailable,
-    and counts against the token's rate limit, so it can answer 429 rate_limited;
-    a 401 carries WWW-Authenticate.
+    and counts against the token's rate limit, so it can answer 429 rate_limited; every
+    operation can answer 503 too_many_connections (vpsorg.edge); a 401 carries WWW-Authenticate.
     """
     validation = (ValidationFailed.__doc__ or "").strip()
     for path, path_item in doc.get("paths", {}).items():
@@ -210,12 +214,10 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
                 _add_error(responses, "409", CONFLICT)
             if op.get("security"):
                 responses["429"] = _error_entry((RateLimited.__doc__ or "").strip(), RATE_LIMITED)
-                if "503" in responses:
-                    other = responses["503"]["description"].rstrip(".")
-                    responses["503"]["description"] = f"{other}; or: {DB_UNAVAILABLE}"
-                    responses["503"]["headers"] = RETRY_AFTER
-                else:
-                    responses["503"] = _error_entry(DB_UNAVAILABLE, RETRY_AFTER)
+                _add_error(responses, "503", DB_UNAVAILABLE, RETRY_AFTER)
+            _add_error(
+                responses, "503", TOO_MANY_CONNECTIONS, RETRY_AFTER
+            )  # any operation: vpsorg.edge answers it
             op["responses"] = dict(sorted(responses.items()))
     schemas = doc.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
@@ -223,12 +225,17 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _add_error(responses: dict[str, Any], status: str, description: str) -> None:
+def _add_error(
+    responses: dict[str, Any], status: str, description: str, headers: dict[str, Any] | None = None
+) -> None:
+    """Document an error answer beside any the operation already documents with that status."""
     if status in responses:
         other = responses[status]["description"].rstrip(".")
         responses[status]["description"] = f"{other}; or: {description}"
+        if headers:
+            responses[status]["headers"] = headers
     else:
-        responses[status] = _error_entry(description)
+        responses[status] = _error_entry(description, headers)
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:

@@ -293,6 +293,7 @@ def serve(
     """Serve the API (and, unless --no-worker, the worker) in one process, or in N."""
     import uvicorn
 
+    from vpsorg import edge
     from vpsorg import migrate as migrations
     from vpsorg.app import create_app
 
@@ -312,13 +313,9 @@ def serve(
             f"Docs: {base}/docs\n",
             flush=True,
         )
+    options = edge.uvicorn_options(settings)  # connection limits and timeouts, both paths
     if workers == 1:
-        uvicorn.run(
-            create_app(settings, run_worker=not no_worker),
-            host=host,
-            port=port,
-            log_level=settings.log_level.lower(),
-        )
+        uvicorn.run(create_app(settings, run_worker=not no_worker), host=host, port=port, **options)
         return
     # Several processes share the listening socket; each builds its app from the
     # environment (uvicorn needs an import string to start them).
@@ -331,7 +328,7 @@ def serve(
         workers=workers,
         host=host,
         port=port,
-        log_level=settings.log_level.lower(),
+        **options,
     )
 
 

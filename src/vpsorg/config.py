@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     # ("redis://host:6379/0": shared by every API process).
     rate_limit: str = "600/minute"
     rate_limit_storage: str = Field(default="memory://", pattern=r"^(async\+)?(memory|redis|rediss)://")
+    # Connections (vpsorg.edge): open connections per process, then 503; seconds a connection
+    # may sit idle between requests, and may take to send a request head; how often
+    # connection-level events (refusals, timeouts) are logged, as one summary line.
+    max_connections: int = Field(default=1000, ge=1)
+    keepalive_timeout_seconds: float = Field(default=5.0, gt=0)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    connection_log_interval_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "info"
     # A request body larger than this is refused (413) before it is read (vpsorg.inputs).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)

@@ -12,6 +12,7 @@ AppError
  +-- PayloadTooLarge    413 payload_too_large
  +-- RateLimited        429 rate_limited
  +-- CapacityExhausted  503 capacity_exhausted
+ +-- TooManyConnections 503 too_many_connections (sent by vpsorg.edge, before any route)
 
 Every error is rendered by one handler (vpsorg.app) as
 {"error": {"code": ..., "message": ..., "details": {...}}}.
@@ -116,6 +117,13 @@ class CapacityExhausted(AppError):
 
     status_code = 503
     code = "capacity_exhausted"
+
+
+class TooManyConnections(AppError):
+    """The process holds as many connections as VPSORG_MAX_CONNECTIONS allows; retry shortly."""
+
+    status_code = 503
+    code = "too_many_connections"
 
 
 def errors(*classes: type[AppError]) -> dict[int | str, dict[str, Any]]:
