@@ -99,7 +99,7 @@ def _prepare_schema(settings: Settings, *, migrate: bool) -> None:
     if migrate:
         with _database(settings):
             migrations.upgrade(settings)
-        err.print(f"migrated {masked(settings.database_url)}: the schema is up to date")
+        err.print(f"migrated {masked(settings.database_url)}: the schema is up to date", soft_wrap=True)
     _check_schema(settings)
 
 
@@ -126,7 +126,7 @@ def migrate() -> None:
     settings = _settings()
     with _database(settings):
         migrations.upgrade(settings)
-    err.print(f"migrated {masked(settings.database_url)}: the schema is up to date")
+    err.print(f"migrated {masked(settings.database_url)}: the schema is up to date", soft_wrap=True)
 
 
 @catalog_app.command("load")
