@@ -67,11 +67,16 @@ def _settings() -> Settings:
 DATABASE_ERRORS = (SQLAlchemyError, OSError, ImportError)
 
 
-def _cause(settings: Settings, exc: BaseException) -> str:
+def _missing_directory(settings: Settings) -> Path | None:
+    """The directory a SQLite database file would be in, when it does not exist."""
     if is_sqlite(settings.database_url):
         path = make_url(settings.database_url).database
-        if path and path != ":memory:" and not Path(path).parent.is_dir():
-            return f"the directory {Path(path).parent} does not exist"
+        if path and path != ":memory:" and not path.startswith("file:") and not Path(path).parent.is_dir():
+            return Path(path).parent
+    return None
+
+
+def _cause(settings: Settings, exc: BaseException) -> str:
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     text = re.sub(r"\(Background on this error at: \S+\)", "", str(cause)) or type(cause).__name__
     return text.replace(settings.database_url, masked(settings.database_url))
@@ -80,6 +85,10 @@ def _cause(settings: Settings, exc: BaseException) -> str:
 @contextmanager
 def _database(settings: Settings) -> Iterator[None]:
     """Database failures as one line naming the (masked) URL and the cause; exit 1."""
+    missing = _missing_directory(settings)
+    if missing is not None:  # checked first: aiosqlite's failed connect is noisy
+        where = masked(settings.database_url)
+        _fail(f"cannot use the database {where}: the directory {missing} does not exist")
     try:
         yield
     except migrations.SchemaOutOfDate as exc:
