@@ -11,14 +11,15 @@ from typing import Any
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from vpsorg import __version__, inputs, ratelimit
+from vpsorg import metrics as prometheus
 from vpsorg.accounts.router import router as account_router
 from vpsorg.actions.router import router as actions_router
 from vpsorg.admin.router import router as admin_router
@@ -28,6 +29,7 @@ from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.deps import AppState, get_state
 from vpsorg.drivers import load_driver
 from vpsorg.errors import AppError, Conflict, RateLimited, ValidationFailed
+from vpsorg.public_url import PublicURLMiddleware
 from vpsorg.schemas import ErrorBody
 from vpsorg.servers.router import router as servers_router
 from vpsorg.ssh_keys.router import router as ssh_keys_router
@@ -238,8 +240,11 @@ def _add_error(
         responses[status] = _error_entry(description, headers)
 
 
-def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
-    """Build the app; with run_worker the worker runs in the same process and event loop."""
+def create_app(settings: Settings | None = None, *, run_worker: bool = False, processes: int = 1) -> FastAPI:
+    """Build the app; with run_worker the worker runs in the same process and event loop.
+
+    With VPSORG_METRICS_PORT set it serves Prometheus metrics on the first free port of
+    PORT..PORT+processes-1 (one of `serve --workers N`'s processes each)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -253,6 +258,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             limiter=ratelimit.Limiter.from_settings(settings),
         )
         app.state.vpsorg = state
+        stop_metrics = None
+        if settings.metrics_port is not None:
+            ports = range(settings.metrics_port, min(settings.metrics_port + processes, 65536))
+            stop_metrics = prometheus.serve(settings.metrics_host, ports)
         stop = asyncio.Event()
         task = None
         if run_worker:
@@ -268,8 +277,12 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
                 await task
                 await driver.close()
             await engine.dispose()
+            if stop_metrics is not None:
+                stop_metrics()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from this server
+    # (/static-offline-docs/, shipped in the fastapi-offline package), not from a CDN.
+    app = FastAPIOffline(
         title="vpsorg",
         version=__version__,
         summary="The VPS.org server API: create, configure, power-control and monitor servers.",
@@ -284,6 +297,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.add_middleware(CorrelationIdMiddleware, validator=_sane_request_id)
     # Every authenticated response carries the RateLimit headers get_caller computed.
     app.add_middleware(ratelimit.RateLimitHeaders)
+    if settings.public_url:
+        app.add_middleware(PublicURLMiddleware, public_url=settings.public_url)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -300,11 +315,6 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         admin_router,
     ):
         app.include_router(router)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics_endpoint() -> Response:
-        """Prometheus metrics of this process (see vpsorg.metrics)."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:
@@ -336,9 +346,15 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
 
 
 SERVE_WORKER_ENV = "VPSORG_SERVE_WORKER"
+SERVE_PROCESSES_ENV = "VPSORG_SERVE_PROCESSES"
 
 
 def app_from_environment() -> FastAPI:
     """The app of one of `vpsorg serve --workers N`'s processes: settings from the environment,
-    the worker in-process unless VPSORG_SERVE_WORKER=0 (set by `--no-worker`)."""
-    return create_app(Settings(), run_worker=os.environ.get(SERVE_WORKER_ENV, "1") != "0")
+    the worker in-process unless VPSORG_SERVE_WORKER=0 (set by `--no-worker`), N from
+    VPSORG_SERVE_PROCESSES (for the metrics ports)."""
+    return create_app(
+        Settings(),
+        run_worker=os.environ.get(SERVE_WORKER_ENV, "1") != "0",
+        processes=int(os.environ.get(SERVE_PROCESSES_ENV, "1")),
+    )

@@ -3,19 +3,24 @@
 import asyncio
 import logging
 import os
+import re
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg import migrate as migrations
 from vpsorg import models  # noqa: F401  (every mapped table, for commands that write)
 from vpsorg.accounts import limits
 from vpsorg.accounts import service as accounts
@@ -23,8 +28,8 @@ from vpsorg.accounts.service import Scope
 from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
 from vpsorg.catalog import service as catalog
-from vpsorg.config import Settings
-from vpsorg.db import make_engine, make_sessionmaker, run_transaction
+from vpsorg.config import Settings, masked
+from vpsorg.db import is_sqlite, make_engine, make_sessionmaker, run_transaction
 from vpsorg.errors import AppError
 from vpsorg.tokens import service as tokens
 
@@ -43,13 +48,83 @@ DEMO_CREDIT = Decimal("1000.00")
 DEMO_TOKEN_FILE = "vpsorg-demo-token"
 
 
-def _in_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run fn in one committed transaction; AppErrors become a one-line message and exit 1."""
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, exit status 1."""
+    err.print(f"[red]error:[/red] {escape(' '.join(message.split()))}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _settings() -> Settings:
+    """Settings from the environment; a bad value is one line naming the variable."""
     try:
-        return run_transaction(settings, fn)
+        return Settings()
+    except ValidationError as exc:  # the messages, never the input (it may hold a password)
+        problems = [
+            (f"VPSORG_{'_'.join(str(p) for p in e['loc']).upper()}", e["msg"].removeprefix("Value error, "))
+            for e in exc.errors()
+        ]
+        _fail("; ".join(f"{name}: {message}" for name, message in problems))
+
+
+# What a wrong, unreachable or refusing database raises: SQLAlchemy's errors (the driver's
+# inside), OSError from the network, ImportError for a driver that is not installed.
+DATABASE_ERRORS = (SQLAlchemyError, OSError, ImportError)
+
+
+def _missing_directory(settings: Settings) -> Path | None:
+    """The directory a SQLite database file would be in, when it does not exist."""
+    if is_sqlite(settings.database_url):
+        path = make_url(settings.database_url).database
+        if path and path != ":memory:" and not path.startswith("file:") and not Path(path).parent.is_dir():
+            return Path(path).parent
+    return None
+
+
+def _cause(settings: Settings, exc: BaseException) -> str:
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = re.sub(r"\(Background on this error at: \S+\)", "", str(cause)) or type(cause).__name__
+    return text.replace(settings.database_url, masked(settings.database_url))
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[None]:
+    """Database failures as one line naming the (masked) URL and the cause; exit 1."""
+    missing = _missing_directory(settings)
+    if missing is not None:  # checked first: aiosqlite's failed connect is noisy
+        where = masked(settings.database_url)
+        _fail(f"cannot use the database {where}: the directory {missing} does not exist")
+    try:
+        yield
+    except migrations.SchemaOutOfDate as exc:
+        _fail(str(exc))
+    except DATABASE_ERRORS as exc:
+        _fail(f"cannot use the database {masked(settings.database_url)}: {_cause(settings, exc)}")
+
+
+def _check_schema(settings: Settings) -> None:
+    """Exit 1 with one line unless the database answers and is at the code's schema."""
+    with _database(settings):
+        migrations.check(settings)
+
+
+def _prepare_schema(settings: Settings, *, migrate: bool) -> None:
+    """serve and worker: with --migrate upgrade the schema, then refuse a database not at it."""
+    if migrate:
+        with _database(settings):
+            migrations.upgrade(settings)
+        err.print(f"migrated {masked(settings.database_url)}: the schema is up to date", soft_wrap=True)
+    _check_schema(settings)
+
+
+def _in_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run fn in one committed transaction; AppErrors and database failures become a
+    one-line message and exit 1."""
+    _check_schema(settings)
+    try:
+        with _database(settings):
+            return run_transaction(settings, fn)
     except AppError as exc:
-        err.print(f"[red]error:[/red] {escape(exc.message)}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        _fail(exc.message)
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -61,11 +136,10 @@ def _setup_logging(settings: Settings) -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (idempotent)."""
-    from vpsorg import migrate as migrations
-
-    settings = Settings()
-    migrations.upgrade(settings)
-    err.print("schema is up to date")
+    settings = _settings()
+    with _database(settings):
+        migrations.upgrade(settings)
+    err.print(f"migrated {masked(settings.database_url)}: the schema is up to date", soft_wrap=True)
 
 
 @catalog_app.command("load")
@@ -82,7 +156,7 @@ def catalog_load(
         message = " ".join(f"cannot read catalog {file}: {exc}".split())
         err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
         raise typer.Exit(1) from None
-    counts = _in_transaction(Settings(), lambda s: catalog.load_catalog(s, catalog=data))
+    counts = _in_transaction(_settings(), lambda s: catalog.load_catalog(s, catalog=data))
     print(
         f"loaded {counts['plans']} plans, {counts['operating_systems']} operating systems, "
         f"{counts['locations']} locations"
@@ -103,7 +177,7 @@ def accounts_create(
 ) -> None:
     """Create an account; the last line printed is its id."""
     amount = _parse_credit(credit)
-    account = _in_transaction(Settings(), lambda s: accounts.create_account(s, email=email, credit=amount))
+    account = _in_transaction(_settings(), lambda s: accounts.create_account(s, email=email, credit=amount))
     err.print(f"created account {account.email} with a balance of {account.balance:.2f} USD")
     print(account.id)
 
@@ -123,7 +197,7 @@ def accounts_credit(
     Crossing zero suspends or unsuspends the account's servers, as billing does."""
     value = _parse_credit(amount)
     entry = _in_transaction(
-        Settings(),
+        _settings(),
         lambda s: billing.credit(s, account_id=account, amount=value, reason=reason, kind=kind),
     )
     err.print(f"{entry.kind} of {entry.amount:.2f} USD recorded (ledger entry {entry.id})")
@@ -155,7 +229,7 @@ def accounts_limits(
     """Show an account's quotas, or set them (`default`: the VPSORG_DEFAULT_*_LIMIT setting).
 
     Prints one line per resource: its name, used, limit, and whether the limit is the default."""
-    settings = Settings()
+    settings = _settings()
     defaults = limits.Defaults.from_settings(settings)
     changes = {}
     for resource, option, value in (
@@ -189,7 +263,7 @@ def tokens_create(
 ) -> None:
     """Create an API token; the last line printed is the token (shown only this once)."""
     token = _in_transaction(
-        Settings(),
+        _settings(),
         lambda s: accounts.create_token(
             s, account_id=account, scope=scope, name=name, expires_in_days=expires_in_days
         ),
@@ -205,7 +279,7 @@ def _when(value: datetime | None, default: str) -> str:
 @tokens_app.command("list")
 def tokens_list(account: Annotated[int, typer.Option(help="Account id")]) -> None:
     """The account's tokens (never their secrets), as a table."""
-    rows = _in_transaction(Settings(), lambda s: tokens.all_tokens(s, account_id=account))
+    rows = _in_transaction(_settings(), lambda s: tokens.all_tokens(s, account_id=account))
     table = [("ID", "NAME", "SCOPE", "CREATED", "LAST USED", "EXPIRES")]
     table += [
         (
@@ -226,7 +300,7 @@ def tokens_list(account: Annotated[int, typer.Option(help="Account id")]) -> Non
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: Annotated[int, typer.Argument(metavar="ID", help="Token id")]) -> None:
     """Revoke a token (of any account): it stops working at once."""
-    _in_transaction(Settings(), lambda s: tokens.revoke_token(s, token_id=token_id))
+    _in_transaction(_settings(), lambda s: tokens.revoke_token(s, token_id=token_id))
     err.print(f"revoked token {token_id}")
 
 
@@ -279,7 +353,13 @@ def serve(
     ] = False,
     demo: Annotated[
         bool,
-        typer.Option("--demo", help="Migrate, load the catalog, create a demo account and print a token"),
+        typer.Option(
+            "--demo",
+            help="Migrate, load the catalog, create a demo account and print a token (implies --migrate)",
+        ),
+    ] = False,
+    migrate: Annotated[
+        bool, typer.Option("--migrate", help="Create or upgrade the database schema first")
     ] = False,
     workers: Annotated[
         int,
@@ -290,17 +370,18 @@ def serve(
         ),
     ] = 1,
 ) -> None:
-    """Serve the API (and, unless --no-worker, the worker) in one process, or in N."""
+    """Serve the API (and, unless --no-worker, the worker) in one process, or in N.
+
+    Refuses (exit 1) a database that is not at this version's schema, unless --migrate."""
     import uvicorn
 
     from vpsorg import edge
-    from vpsorg import migrate as migrations
-    from vpsorg.app import create_app
+    from vpsorg.app import SERVE_PROCESSES_ENV, SERVE_WORKER_ENV, create_app
 
-    settings = Settings()
+    settings = _settings()
+    _prepare_schema(settings, migrate=migrate or demo)
     _setup_logging(settings)
     if demo:
-        migrations.upgrade(settings)
         path = demo_token_path(settings.database_url)
         token, new = _in_transaction(settings, lambda s: _demo(s, _read_secret(path)))
         if new:
@@ -319,9 +400,8 @@ def serve(
         return
     # Several processes share the listening socket; each builds its app from the
     # environment (uvicorn needs an import string to start them).
-    from vpsorg.app import SERVE_WORKER_ENV
-
     os.environ[SERVE_WORKER_ENV] = "0" if no_worker else "1"
+    os.environ[SERVE_PROCESSES_ENV] = str(workers)
     uvicorn.run(
         "vpsorg.app:app_from_environment",
         factory=True,
@@ -333,17 +413,23 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
-    """Run the worker alone: claim actions, drive the hypervisor, reconcile."""
+def worker(
+    migrate: Annotated[
+        bool, typer.Option("--migrate", help="Create or upgrade the database schema first")
+    ] = False,
+) -> None:
+    """Run the worker alone: claim actions, drive the hypervisor, reconcile.
+
+    Refuses (exit 1) a database that is not at this version's schema, unless --migrate."""
+    from vpsorg import metrics
     from vpsorg.drivers import load_driver
     from vpsorg.worker.service import Worker
 
-    settings = Settings()
+    settings = _settings()
+    _prepare_schema(settings, migrate=migrate)
     _setup_logging(settings)
     if settings.worker_metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+        metrics.serve(settings.metrics_host, [settings.worker_metrics_port])
 
     async def main() -> None:
         engine = make_engine(settings)

@@ -1,10 +1,46 @@
 """Settings, read from the environment with the prefix VPSORG_."""
 
+import re
 from typing import Literal
 
 from limits import parse
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+# The drivers a URL without one gets: `sqlite:///x.db`, `postgresql://...`, `postgres://...`.
+DEFAULT_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+}
+BACKENDS = ("sqlite", "postgresql")
+
+
+def masked(url: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def normalize_database_url(url: str) -> str:
+    """A database URL as people write it, with the async driver vpsorg uses; one with an
+    explicit driver is kept as it is. ValueError (naming the masked URL) for anything else."""
+    try:
+        parsed: URL = make_url(url.strip())
+    except ArgumentError:
+        raise ValueError(
+            f"{masked(url)} is not a database URL (sqlite:///PATH or postgresql://...)"
+        ) from None
+    drivername = DEFAULT_DRIVERS.get(parsed.drivername, parsed.drivername)
+    if drivername.split("+")[0] not in BACKENDS:
+        raise ValueError(
+            f"{masked(url)}: unsupported database {parsed.get_backend_name()!r} (sqlite or postgresql)"
+        )
+    return parsed.set(drivername=drivername).render_as_string(hide_password=False)
 
 
 class Settings(BaseSettings):
@@ -30,8 +66,14 @@ class Settings(BaseSettings):
     # Quotas (vpsorg.accounts.limits): what an account may have unless an operator set its own.
     default_server_limit: int = Field(default=25, ge=0, le=1_000_000)
     default_ssh_key_limit: int = Field(default=100, ge=0, le=1_000_000)
-    # `vpsorg worker` serves Prometheus metrics on this loopback port when set.
+    # Prometheus metrics: `vpsorg serve` on metrics_port (process k of --workers N on
+    # metrics_port + k), `vpsorg worker` on worker_metrics_port; both on metrics_host.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # The URL clients reach the API at (scheme, host, optional path prefix): Location headers,
+    # page links and redirects use it instead of the request's Host. Unset: the request's own.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
     # The libvirt driver (VPSORG_DRIVER=libvirt); see the README's "Real servers" section.
     libvirt_uri: str = "qemu:///system"
     libvirt_storage_dir: str = "/var/lib/vpsorg/machines"
@@ -64,3 +106,8 @@ class Settings(BaseSettings):
     def _parsable_rate_limit(cls, value: str) -> str:
         parse(value)  # ValueError for what the limits library cannot read
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalize_database_url(value)

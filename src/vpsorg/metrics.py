@@ -1,11 +1,16 @@
 """Prometheus metrics of this process (prometheus_client's default registry).
 
-`GET /metrics` on the API serves them; `vpsorg worker` serves them on
-VPSORG_WORKER_METRICS_PORT when that is set. Each process reports its own, as Prometheus
-expects of processes it scrapes one by one.
+They are served on a port of their own, never on the API's: `vpsorg serve` on
+VPSORG_METRICS_PORT (process k of `--workers N` on the first free port of PORT..PORT+N-1),
+`vpsorg worker` on VPSORG_WORKER_METRICS_PORT, both on VPSORG_METRICS_HOST (loopback by
+default). Each process reports its own, as Prometheus expects of processes it scrapes one by one.
 """
 
-from prometheus_client import Counter, Gauge
+import threading
+from collections.abc import Callable, Sequence
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import Counter, Gauge, start_http_server
 
 ACTIONS = Counter(
     "vpsorg_actions_total", "Actions this worker finished, by type and outcome", ["type", "outcome"]
@@ -22,3 +27,27 @@ RATE_LIMIT_STORAGE_ERRORS = Counter(
     "vpsorg_rate_limit_storage_errors_total",
     "Requests let through unlimited because the rate-limit storage (Redis) failed",
 )
+
+
+def _start(host: str, ports: Sequence[int]) -> tuple[WSGIServer, threading.Thread]:
+    last: OSError | None = None
+    for port in ports:
+        try:
+            return start_http_server(port, addr=host)
+        except OSError as exc:
+            last = exc
+    raise OSError(f"no free metrics port in {host}:{ports[0]}-{ports[-1]}: {last}")
+
+
+def serve(host: str, ports: Sequence[int]) -> Callable[[], None]:
+    """Serve GET /metrics on the first free one of ports (in a thread); returns a stop function.
+
+    OSError when every one is taken."""
+    server, thread = _start(host, ports)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+    return stop
