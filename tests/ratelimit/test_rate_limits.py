@@ -114,18 +114,21 @@ def test_an_unreachable_redis_lets_requests_through_and_logs_once(
 ) -> None:
     """Fail open: the limiter's outage is not the API's (README: "Rate limits")."""
     closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    settings = test_settings(tmp_path / "vpsorg.db", rate_limit="1/hour", rate_limit_storage=closed)
+    metrics_port = free_port()
+    settings = test_settings(
+        tmp_path / "vpsorg.db", rate_limit="1/hour", rate_limit_storage=closed, metrics_port=metrics_port
+    )
     prepare_database(settings)
     caplog.set_level(logging.ERROR, logger="vpsorg.ratelimit")
     with serve_in_thread(settings) as server:
         customer = server.account()
         answers = [customer.http.get("/api/v1/account/") for _ in range(3)]
-        metrics = httpx.get(server.url + "/metrics").text
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
     assert [r.status_code for r in answers] == [200, 200, 200]
     assert all("RateLimit" not in r.headers for r in answers)
     failures = [r for r in caplog.records if "rate-limit storage failed" in r.getMessage()]
     assert len(failures) == 1, caplog.text
-    assert re.search(r"^vpsorg_rate_limit_storage_errors_total [1-9]", metrics, re.M)
+    assert re.search(r"^vpsorg_rate_limit_storage_errors_total [1-9]", metrics, re.M), metrics[-600:]
 
 
 def api_process(settings: Any, tmp_path: Path, n: int) -> tuple[Proc, str]:
