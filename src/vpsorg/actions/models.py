@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsorg.db import Base, UTCDateTime, utcnow
@@ -14,7 +14,18 @@ class Action(Base):
     """
 
     __tablename__ = "actions"
-    __table_args__ = (Index("ix_actions_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_actions_status_id", "status", "id"),
+        # fair claims: the accounts with queued actions, and each one's oldest (actions.service);
+        # partial, so it holds the queue only, not the history
+        Index(
+            "ix_actions_queued_account_id",
+            "account_id",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)

@@ -1,8 +1,9 @@
 """Action rows: written by the API with the state change, claimed and finished by the worker."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -13,6 +14,10 @@ from vpsorg.pagination import PageParams
 from vpsorg.servers.states import ActionStatus, ActionType
 
 OPEN = (ActionStatus.QUEUED, ActionStatus.RUNNING)
+# 'queued' written into the SQL, not bound: the partial index on queued actions is usable
+# only where the planner sees the very condition it is defined with
+QUEUED = literal(ActionStatus.QUEUED.value, literal_execute=True)
+CANDIDATES = 32  # a claim considers the first this many accounts in the fair order
 
 
 async def enqueue(
@@ -105,31 +110,130 @@ def _claimable(now: datetime):  # type: ignore[no-untyped-def]
 
 
 async def next_claimable(session: AsyncSession, *, exclude: set[int]) -> int | None:
-    """The oldest action the worker could claim now (a cheap read, before the write)."""
+    """The oldest action the worker could claim now, if any (a cheap read before the write:
+    whether to claim at all; `claim_next` decides which)."""
     q = select(Action.id).where(_claimable(utcnow())).order_by(Action.id).limit(1)
     if exclude:
         q = q.where(Action.id.not_in(exclude))
     return await session.scalar(q)
 
 
+def _not_in(action: Any, exclude: set[int]) -> list[Any]:
+    return [action.id.not_in(exclude)] if exclude else []
+
+
+def _first_in_line(action: Any):  # type: ignore[no-untyped-def]
+    """No earlier open action of its server: one server's actions run in order."""
+    earlier = aliased(Action)
+    return ~exists().where(
+        earlier.server_id == action.server_id, earlier.id < action.id, earlier.status.in_(OPEN)
+    )
+
+
+def _candidates(now: datetime, exclude: set[int]):  # type: ignore[no-untyped-def]
+    """Per account with queued actions, its oldest claimable one, with the number of actions
+    the account has running (live leases); and every running action whose lease ran out.
+
+    The accounts are found by a skip scan (a recursive walk of ix_actions_queued_account_id,
+    one index probe per account), so the cost grows with the number of accounts waiting,
+    not with the length of their queues."""
+    step = aliased(Action)
+    accounts = select(
+        select(step.account_id)
+        .where(step.status == QUEUED)
+        .order_by(step.account_id, step.id)  # the partial index's order: no other index has it
+        .limit(1)
+        .scalar_subquery()
+        .label("account_id")
+    ).cte("waiting_accounts", recursive=True)
+    after = aliased(Action)
+    accounts = accounts.union_all(
+        select(
+            select(after.account_id)
+            .where(after.status == QUEUED, after.account_id > accounts.c.account_id)
+            .order_by(after.account_id, after.id)
+            .limit(1)
+            .scalar_subquery()
+        ).where(accounts.c.account_id.is_not(None))
+    )
+    head = aliased(Action)
+    head_id = (
+        select(head.id)
+        .where(
+            head.status == QUEUED,
+            head.account_id == accounts.c.account_id,
+            _first_in_line(head),
+            *_not_in(head, exclude),
+        )
+        .order_by(head.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    heads = select(head_id.label("id"), _running(accounts.c.account_id, now).label("busy")).where(
+        accounts.c.account_id.is_not(None)
+    )
+    lapsed = aliased(Action)
+    expired = select(lapsed.id, _running(lapsed.account_id, now)).where(
+        lapsed.status == ActionStatus.RUNNING,
+        lapsed.lease_expires_at < now,
+        _first_in_line(lapsed),
+        *_not_in(lapsed, exclude),
+    )
+    return heads.union_all(expired).subquery("candidates")
+
+
+def _running(account_id: Any, now: datetime):  # type: ignore[no-untyped-def]
+    running = aliased(Action)
+    return (
+        select(func.count())
+        .select_from(running)
+        .where(
+            running.status == ActionStatus.RUNNING,
+            running.account_id == account_id,
+            running.lease_expires_at >= now,
+        )
+        .scalar_subquery()
+    )
+
+
+def fair_order(now: datetime, exclude: set[int]):  # type: ignore[no-untyped-def]
+    """The candidates (see `_candidates`), best first: fewest running, then oldest."""
+    candidates = _candidates(now, exclude)
+    return select(candidates.c.id).order_by(candidates.c.busy, candidates.c.id)
+
+
 async def claim_next(
     session: AsyncSession, *, owner: str, lease_seconds: float, exclude: set[int]
 ) -> Action | None:
-    """Claim the oldest claimable action, in the caller's write transaction.
+    """Claim the next action, fairly between accounts, in the caller's write transaction.
+
+    The next action is the oldest claimable one of the account with the fewest actions
+    running (on all workers; ties: the account whose claimable action is oldest). So an
+    account's single action waits for at most the actions already running, not for another
+    account's backlog, and an account's own actions run oldest first. An action is claimable
+    when it is queued (or running with a lease that ran out) and no earlier action of its
+    server is open: one server's actions never overtake each other.
 
     On PostgreSQL the candidate row is locked with FOR UPDATE SKIP LOCKED, so concurrent
-    workers each take a different action instead of queueing on the same row; on SQLite
-    the write transaction (BEGIN IMMEDIATE) already admits one claimer at a time. The
-    claim itself is still a compare-and-set (`claim`), so a lost race returns None."""
+    workers each take a different action instead of queueing on the same row (a worker
+    that finds one account's candidate locked takes the next account's); on SQLite the
+    write transaction (BEGIN IMMEDIATE) already admits one claimer at a time. The claim
+    itself is still a compare-and-set (`claim`), so a lost race returns None."""
+    now = utcnow()
+    # None: an account whose queued actions all wait behind their servers' open ones
+    ids = [aid for aid in await session.scalars(fair_order(now, exclude)) if aid is not None]
+    ids = ids[:CANDIDATES]
+    if not ids:
+        return None
+    # Lock the first candidate no other claimer holds; in a statement of its own, so that
+    # the plan is primary-key lookups whatever the planner thinks of the walk above.
     q = (
         select(Action.id)
-        .where(_claimable(utcnow()))
-        .order_by(Action.id)
+        .where(Action.id.in_(ids), or_(Action.status == ActionStatus.QUEUED, Action.lease_expires_at < now))
+        .order_by(case({aid: rank for rank, aid in enumerate(ids)}, value=Action.id))
         .limit(1)
         .with_for_update(skip_locked=True, of=Action)
     )
-    if exclude:
-        q = q.where(Action.id.not_in(exclude))
     action_id = await session.scalar(q)
     if action_id is None:
         return None

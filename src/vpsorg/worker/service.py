@@ -137,7 +137,10 @@ class Worker:
                 pass
 
     async def claim_and_start(self) -> bool:
-        """Claim the next action and run it in the background; False if there was none."""
+        """Claim the next action and run it in the background; False if there was none.
+
+        The next action is chosen fairly between accounts: the oldest claimable action of the
+        account with the fewest actions running (`actions.claim_next`)."""
         async with self.sessions() as session:  # a cheap read first: idle workers take no locks
             if await actions.next_claimable(session, exclude=set(self._running)) is None:
                 return False
