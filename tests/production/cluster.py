@@ -27,7 +27,7 @@ class Cluster:
         tmp: Path,
         *,
         api_processes: int = 1,
-        start_timeout: float = 60,
+        start_timeout: float = 120,  # a bound, not an expectation: start-up is slow on a busy machine
         env: dict[str, str] | None = None,
         **overrides: Any,
     ) -> None:

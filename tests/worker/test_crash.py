@@ -16,8 +16,8 @@ class Plant(Cluster):
     """An API process without a worker, one customer, and workers the test starts and kills."""
 
     def __init__(self, tmp: Path, **overrides: Any) -> None:
-        super().__init__(tmp, start_timeout=20, **overrides)
-        self.http = self.client(self.token(credit="10000", email="crash@example.com"), timeout=10)
+        super().__init__(tmp, **overrides)
+        self.http = self.client(self.token(credit="10000", email="crash@example.com"), timeout=30)
 
 
 @pytest.fixture
