@@ -33,7 +33,7 @@ run: install
 	$(VENV)/bin/vpsorg serve --demo --host $(HOST) --port $(PORT)
 
 test: install
-	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup --durations=15
 
 lint: install
 	$(VENV)/bin/ruff check src tests
