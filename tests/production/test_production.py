@@ -296,7 +296,7 @@ def outage(tmp_path: Path, url: str, ctl: Callable[[str], None]) -> None:
         cluster.wait(lambda: httpx.get(cluster.url + "/readyz").status_code == 200, 30, "readyz")
         r = http.post("/api/v1/servers/", json=SERVER | {"name": "after"})
         assert r.status_code == 201, r.text
-        cluster.wait(cluster.settled, 60, "the backlog")
+        cluster.wait(cluster.settled, 240, "the backlog")  # a bound: every create of the load
         # No partial rows: every server has its create action and addresses; nothing else.
         servers = cluster.rows(select(Server.id, Server.ipv4_address, Server.status))
         creates = set(cluster.scalars(select(Action.server_id).where(Action.type == "create")))
