@@ -217,9 +217,8 @@ def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
             if op.get("security"):
                 responses["429"] = _error_entry((RateLimited.__doc__ or "").strip(), RATE_LIMITED)
                 _add_error(responses, "503", DB_UNAVAILABLE, RETRY_AFTER)
-            _add_error(
-                responses, "503", TOO_MANY_CONNECTIONS, RETRY_AFTER
-            )  # any operation: vpsorg.edge answers it
+            # Any operation: vpsorg.edge answers it before the request is read.
+            _add_error(responses, "503", TOO_MANY_CONNECTIONS, RETRY_AFTER)
             op["responses"] = dict(sorted(responses.items()))
     schemas = doc.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):

@@ -96,9 +96,7 @@ async def get_caller(
     found = await accounts.authenticate(session, token=credentials.credentials)
     if found is None:
         raise Unauthorized("Invalid or expired API token")
-    key = ratelimit.key_for(
-        token_hash=accounts.hash_token(credentials.credentials), account_id=found.account_id
-    )
+    key = ratelimit.key_for(token_hash=found.token_hash, account_id=found.account_id)
     await ratelimit.check(request, get_state(request).limiter, key)
     if found.touch:
         background.add_task(_record_use, get_state(request), found.token_id)

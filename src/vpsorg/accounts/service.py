@@ -43,6 +43,7 @@ class TokenUse:
     recorded (its last_used_at is unset or older than TOUCH_EVERY)."""
 
     token_id: int
+    token_hash: str
     account_id: int
     scope: Scope
     touch: bool
@@ -127,18 +128,21 @@ async def authenticate(session: AsyncSession, *, token: str) -> TokenUse | None:
     """The token's account and scope, or None for an unknown (or revoked) or expired token.
 
     One query on the unique token_hash index; it writes nothing (see touch_token)."""
+    token_hash = hash_token(token)
     row = (
         await session.execute(
             select(
                 ApiToken.id, ApiToken.account_id, ApiToken.scope, ApiToken.expires_at, ApiToken.last_used_at
-            ).where(ApiToken.token_hash == hash_token(token))
+            ).where(ApiToken.token_hash == token_hash)
         )
     ).first()
     now = clock.now()
     if row is None or (row.expires_at is not None and row.expires_at <= now):
         return None
     touch = row.last_used_at is None or row.last_used_at <= now - TOUCH_EVERY
-    return TokenUse(token_id=row.id, account_id=row.account_id, scope=Scope(row.scope), touch=touch)
+    return TokenUse(
+        token_id=row.id, token_hash=token_hash, account_id=row.account_id, scope=Scope(row.scope), touch=touch
+    )
 
 
 async def touch_token(session: AsyncSession, *, token_id: int) -> None:
