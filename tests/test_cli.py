@@ -1,4 +1,7 @@
-"""The operator CLI as real processes: `python -m vpsorg ...` over a fresh database."""
+"""The operator CLI over a fresh database: `vpsorg ...` in this process through Typer's runner
+(tests/operator_cli.py: the same code without an interpreter start per command), and as real
+processes (`python -m vpsorg ...`) where the process is the point: serving, signals, the worker
+beside the API, and a few commands that show the installed entry point's output and exit status."""
 
 import re
 import signal
@@ -26,11 +29,12 @@ from tests.conftest import (
     vpsorg_env,
     wait_http,
 )
+from tests.operator_cli import vpsorg_in_process
 from vpsorg.accounts import service as accounts
 from vpsorg.app import create_app
 from vpsorg.config import Settings
 
-TIMEOUT = 60  # a bound on every process and every wait; tests normally need a fraction of it
+TIMEOUT = 180  # a bound on every process and every wait (as tests/test_operator.py): start-up alone took over 60 s beside other test runs
 SERVER = {"name": "cli-1", "plan_id": 1, "os_id": 5, "location": "us-west"}
 
 
@@ -55,9 +59,11 @@ def finish(popen: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(popen.args, popen.returncode, out, err)
 
 
-def vpsorg(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `vpsorg ARGS` to completion."""
-    return finish(start(settings, *args))
+def vpsorg(settings: Settings, *args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run `vpsorg ARGS` to completion: in this process, or with process=True as a real one."""
+    if process:
+        return finish(start(settings, *args))
+    return vpsorg_in_process(list(args), vpsorg_env(settings))
 
 
 def side_by_side(settings: Settings, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
@@ -164,30 +170,31 @@ def test_bootstrap_commands(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     settings = test_settings(db)
 
-    for _ in range(2):  # idempotent
-        done = vpsorg(settings, "migrate")
+    for process in (True, False):  # idempotent; the first as a real process
+        done = vpsorg(settings, "migrate", process=process)
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
     assert table_counts(settings) == {"plans": 0, "operating_systems": 0, "locations": 0, "accounts": 0}
 
-    loaded, created = side_by_side(
-        settings,
-        ["catalog", "load"],
-        ["accounts", "create", "--email", "ops@example.com", "--credit", "50"],
-    )
+    loaded = vpsorg(settings, "catalog", "load")
     assert re.fullmatch(r"loaded \d+ plans, \d+ operating systems, \d+ locations", last_line(loaded))
-    account_id = int(last_line(created))
+    account_id = int(
+        last_line(vpsorg(settings, "accounts", "create", "--email", "ops@example.com", "--credit", "50"))
+    )
 
-    minted, duplicate, no_account = side_by_side(
+    # A token and a one-line refusal from real processes (what the shell sees), side by side.
+    minted, duplicate = side_by_side(
         settings,
         ["tokens", "create", "--account", str(account_id)],
         ["accounts", "create", "--email", "ops@example.com", "--credit", "5"],
-        ["tokens", "create", "--account", "999"],
     )
     token = last_line(minted)
     assert re.fullmatch(r"\S{20,}", token), token
     assert_clean_error(duplicate, "an account with this email exists")
-    assert_clean_error(no_account, "No account with id 999")
+    assert_clean_error(
+        vpsorg(settings, "accounts", "create", "--email", "ops@example.com"), "with this email exists"
+    )
+    assert_clean_error(vpsorg(settings, "tokens", "create", "--account", "999"), "No account with id 999")
 
     assert table_counts(settings)["accounts"] == 1
     with serving(settings) as url, client(url, token) as http:
@@ -389,32 +396,36 @@ def test_tokens_create_list_and_revoke(tmp_path: Path) -> None:
     prepare_database(settings)
     account_id = int(last_line(vpsorg(settings, "accounts", "create", "--email", "t@example.com")))
     account = str(account_id)
-    ci, laptop, too_long = side_by_side(
-        settings,
-        [
-            "tokens",
-            "create",
-            "--account",
-            account,
-            "--name",
-            "ci",
-            "--scope",
-            "read",
-            "--expires-in-days",
-            "7",
-        ],
-        ["tokens", "create", "--account", account, "--name", "laptop"],
-        ["tokens", "create", "--account", account, "--expires-in-days", "3651"],
+    ci, laptop, too_long = (
+        vpsorg(settings, *args)
+        for args in (
+            [
+                "tokens",
+                "create",
+                "--account",
+                account,
+                "--name",
+                "ci",
+                "--scope",
+                "read",
+                "--expires-in-days",
+                "7",
+            ],
+            ["tokens", "create", "--account", account, "--name", "laptop"],
+            ["tokens", "create", "--account", account, "--expires-in-days", "3651"],
+        )
     )
     ci_token, laptop_token = last_line(ci), last_line(laptop)
     assert ci_token.startswith("vps_") and laptop_token.startswith("vps_")
     assert too_long.returncode == 2 and "Traceback" not in too_long.stderr
 
-    listed, missing, unknown = side_by_side(
-        settings,
-        ["tokens", "list", "--account", account],
-        ["tokens", "list", "--account", "999"],
-        ["tokens", "revoke", "999"],
+    listed, missing, unknown = (
+        vpsorg(settings, *args)
+        for args in (
+            ["tokens", "list", "--account", account],
+            ["tokens", "list", "--account", "999"],
+            ["tokens", "revoke", "999"],
+        )
     )
     assert_clean_error(missing, "No account with id 999")
     assert_clean_error(unknown, "Token 999 not found")

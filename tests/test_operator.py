@@ -1,6 +1,9 @@
 """An operator's first minutes: a database that is not migrated, database URLs as people
 write them (and wrong ones), links that follow VPSORG_PUBLIC_URL, docs that work offline, and
-metrics that are not on the API port. The CLI runs as real processes (`.venv/bin/vpsorg`)."""
+metrics that are not on the API port. The CLI runs in this process through Typer's runner
+(tests/operator_cli.py: the same commands without an interpreter start each), and as real
+processes (`.venv/bin/vpsorg`) where the process is the point: `serve` and `worker` refusing to
+start or starting, and a sample of the one-line errors as the shell sees them."""
 
 import socket
 import subprocess
@@ -27,6 +30,7 @@ from tests.conftest import (
     wait_http,
 )
 from tests.databases import TEST_DATABASE_URL, on_postgresql
+from tests.operator_cli import vpsorg_in_process
 from vpsorg import migrate
 from vpsorg.config import Settings, normalize_database_url
 
@@ -75,6 +79,11 @@ def run_pairs(pairs: list[tuple[dict[str, str], list[str]]]) -> list[subprocess.
     return done
 
 
+def in_process(env: dict[str, str], *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """Run `vpsorg ARGS` for each command in this process, one after the other."""
+    return [vpsorg_in_process(args, env) for args in commands]
+
+
 def env_with(settings: Settings, **extra: str) -> dict[str, str]:
     return vpsorg_env(settings) | extra
 
@@ -102,12 +111,8 @@ def test_serve_and_worker_refuse_a_database_that_is_not_migrated_or_behind(tmp_p
     settings = test_settings(tmp_path / "fresh.db")
     url = masked(settings.database_url)
     serve_port = free_port()
-    serve, worker, credit = run_all(
-        vpsorg_env(settings),
-        ["serve", "--port", str(serve_port)],
-        ["worker"],
-        ["accounts", "create", "--email", "a@example.com"],
-    )
+    serve, worker = run_all(vpsorg_env(settings), ["serve", "--port", str(serve_port)], ["worker"])
+    (credit,) = in_process(vpsorg_env(settings), ["accounts", "create", "--email", "a@example.com"])
     for done in (serve, worker, credit):
         assert_one_line_error(done, url, "run `vpsorg migrate`")
 
@@ -118,7 +123,7 @@ def test_serve_and_worker_refuse_a_database_that_is_not_migrated_or_behind(tmp_p
     previous = ScriptDirectory.from_config(cfg).get_revision(head).down_revision
     assert isinstance(previous, str)
     command.upgrade(cfg, previous)
-    serve, worker = run_all(vpsorg_env(settings), ["serve", "--port", str(serve_port)], ["worker"])
+    serve, worker = in_process(vpsorg_env(settings), ["serve", "--port", str(serve_port)], ["worker"])
     for done in (serve, worker):
         line = assert_one_line_error(done, url, "run `vpsorg migrate`", previous, head)
         assert "behind" in line
@@ -144,7 +149,7 @@ def test_worker_migrate_flag_and_migrate_names_the_database(tmp_path: Path) -> N
         assert f"migrated {masked(settings.database_url)}" in proc.log.read_text()
     finally:
         proc.stop()
-    (done,) = run_all(vpsorg_env(settings), ["migrate"])
+    (done,) = in_process(vpsorg_env(settings), ["migrate"])
     assert done.returncode == 0, done.stderr
     assert f"migrated {masked(settings.database_url)}" in done.stderr
 
@@ -162,27 +167,37 @@ def plain_forms(settings: Settings) -> list[str]:
 
 
 def test_database_urls_without_a_driver_work_for_every_command(tmp_path: Path) -> None:
+    """The commands in this process on each plain form; then `serve` as a real process on each
+    form at once (it builds the app from the same settings, in a process of its own)."""
     settings = test_settings(tmp_path / "plain.db")
+    envs, tokens = [], []
     for n, plain in enumerate(plain_forms(settings)):
         env = env_with(settings, VPSORG_DATABASE_URL=plain)
-        (migrated,) = run_all(env, ["migrate"])
+        (migrated,) = in_process(env, ["migrate"])
         assert migrated.returncode == 0, migrated.stderr
         assert "migrated " + masked(settings.database_url) in migrated.stderr
         assert make_url(settings.database_url).password is None or "vpsorg:vpsorg@" not in migrated.stderr
-        loaded, created = run_all(
+        loaded, created = in_process(
             env, ["catalog", "load"], ["accounts", "create", "--email", f"plain{n}@example.com"]
         )
         assert loaded.returncode == 0 and created.returncode == 0, loaded.stderr + created.stderr
-        (token,) = run_all(env, ["tokens", "create", "--account", created.stdout.split()[-1]])
+        (token,) = in_process(env, ["tokens", "create", "--account", created.stdout.split()[-1]])
         assert token.returncode == 0, token.stderr
-        port = free_port()
-        proc = spawn(["serve", "--port", str(port)], settings, tmp_path / "plain.log", env=env)
-        try:
+        envs.append(env)
+        tokens.append(token.stdout.split()[-1])
+    ports = [free_port() for _ in envs]
+    procs = [
+        spawn(["serve", "--port", str(port)], settings, tmp_path / f"plain{n}.log", env=env)
+        for n, (port, env) in enumerate(zip(ports, envs, strict=True))
+    ]
+    try:
+        for port, token_ in zip(ports, tokens, strict=True):
             wait_http(f"http://127.0.0.1:{port}/readyz", timeout=TIMEOUT)
-            headers = {"Authorization": f"Bearer {token.stdout.split()[-1]}"}
+            headers = {"Authorization": f"Bearer {token_}"}
             r = httpx.get(f"http://127.0.0.1:{port}/api/v1/servers/", headers=headers, timeout=TIMEOUT)
             assert r.status_code == 200, r.text
-        finally:
+    finally:
+        for proc in procs:
             proc.stop()
     assert Settings(database_url="sqlite+aiosqlite:///x.db").database_url == "sqlite+aiosqlite:///x.db"
 
@@ -213,24 +228,37 @@ def wrong_urls(tmp_path: Path) -> dict[str, tuple[str, list[str]]]:
     return urls
 
 
+# Real processes for a sample of the wrong URLs (one command each, side by side): the line a
+# shell sees, with nothing else a process prints on its way out (a driver's noise, warnings at
+# exit). Every case runs in this process as well.
+IN_A_PROCESS = {
+    "refused": ["worker"],
+    "unknown host": ["serve", "--port", "1"],
+    "missing directory": ["migrate"],
+}
+if on_postgresql():
+    IN_A_PROCESS["wrong password"] = ["accounts", "create", "--email", "x@example.com"]
+
+
 def test_wrong_database_urls_are_one_line_for_every_command(tmp_path: Path) -> None:
     """Every command on an unreachable server; migrate and serve on every other wrong URL."""
     settings = test_settings(tmp_path / "unused.db")
-    cases = []
+    cases, processes = [], []
     for name, (url, fragments) in wrong_urls(tmp_path).items():
         shown = url if name == "not a URL" else masked(url)
         if name not in ("bad scheme", "not a URL"):
             shown = masked(normalize_database_url(url))  # as the message names it: with the driver
         for args in DB_COMMANDS if name == "refused" else DB_COMMANDS[:2]:
             cases.append((name, url, args, [shown, *fragments]))
-    for batch in range(0, len(cases), 4):  # a few processes at a time
-        chunk = cases[batch : batch + 4]
-        results = run_pairs(
-            [(env_with(settings, VPSORG_DATABASE_URL=url), args) for _, url, args, _ in chunk]
-        )
-        for (name, _, _, fragments), done in zip(chunk, results, strict=True):
-            line = assert_one_line_error(done, *fragments)
-            assert "s3cret" not in line, (name, line)
+        if name in IN_A_PROCESS:
+            processes.append((name, url, IN_A_PROCESS[name], [shown, *fragments]))
+    assert len(processes) == len(IN_A_PROCESS)
+    env = {url: env_with(settings, VPSORG_DATABASE_URL=url) for _, url, _, _ in cases}
+    results = run_pairs([(env[url], args) for _, url, args, _ in processes])
+    results += [vpsorg_in_process(args, env[url]) for _, url, args, _ in cases]
+    for (name, _, _, fragments), done in zip(processes + cases, results, strict=True):
+        line = assert_one_line_error(done, *fragments)
+        assert "s3cret" not in line, (name, line)
 
 
 # --- 3. Links from configuration ----------------------------------------------------------

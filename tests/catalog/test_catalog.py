@@ -1,4 +1,5 @@
-"""The catalog over HTTP, and `vpsorg catalog load FILE` as a real process."""
+"""The catalog over HTTP, and `vpsorg catalog load FILE` (in this process, and as real processes
+for a sample of malformed files)."""
 
 import json
 import os
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from tests.conftest import Customer
 from tests.databases import database_url, on_postgresql
+from tests.operator_cli import vpsorg_in_process
 from vpsorg import migrate
 from vpsorg.config import Settings
 from vpsorg.db import run_transaction
@@ -96,9 +98,9 @@ def _env(db: str) -> dict[str, str]:
 
 
 def vpsorg(db: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vpsorg", *args], env=_env(db), capture_output=True, text=True, timeout=120
-    )
+    """`vpsorg ARGS` in this process (tests/operator_cli.py); the malformed-file runs below
+    are real processes."""
+    return vpsorg_in_process(list(args), _env(db))
 
 
 @pytest.fixture(scope="module")
