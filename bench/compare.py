@@ -109,8 +109,9 @@ def server_rows(n: int, accounts: list[int], location: int, plans: list[Any], st
     for s in range(1, n + 1):
         plan, hourly, monthly = plans[s % len(plans)]
         v4, v6 = POOL4.network_address + 1 + s, POOL6.network_address + 1 + s
-        yield (s, accounts[s % k], f"web-{s}", f"web-{s}.example.com", "active", "running", plan, 1 + s % 7,
-               location, s % 3 == 0, str(v4), str(v6), stamp, stamp, stamp, hourly, monthly, stamp, month, 0, 0)  # fmt: skip
+        yield (s, accounts[s % k], f"web-{s}", f"web-{s}.example.com", "active", "running", plan,
+               1 + s % 7, location, s % 3 == 0, str(v4), str(v6), stamp, stamp, stamp, hourly, monthly,
+               stamp, month, 0, 0)  # fmt: skip
 
 
 SERVER_COLUMNS = (
@@ -163,7 +164,7 @@ def seed_vpsorg(label: str, checkout: Path, db: str, n: int, pg_url: str, tmp: P
     vpsorg = checkout / ".venv" / "bin" / "vpsorg"
     name = f"vpsorg_bench_{label}_{n}_{os.getpid()}".lower().replace("-", "_")
     url = f"sqlite+aiosqlite:///{tmp / name}.db" if db == "sqlite" else create_pg(pg_url, name)
-    env = {**os.environ, "VPSORG_DATABASE_URL": url, "VPSORG_RATE_LIMIT": RATE_LIMIT, "VPSORG_LOG_LEVEL": "warning"}
+    env = dict(os.environ, VPSORG_DATABASE_URL=url, VPSORG_RATE_LIMIT=RATE_LIMIT, VPSORG_LOG_LEVEL="warning")
     started = time.monotonic()
     run([vpsorg, "migrate"], env)
     catalog = yaml.safe_load((checkout / "src" / "vpsorg" / "catalog" / "default.yaml").read_text())
@@ -205,10 +206,12 @@ def prepare_peers(dbs: list[str], pg_url: str) -> list[dict[str, Any]]:
         print("  creating the peers' venv in .bench/venv (once)", flush=True)
         shutil.rmtree(PEER_VENV, ignore_errors=True)
         run([sys.executable, "-m", "venv", PEER_VENV])
-        run([PEER_VENV / "bin" / "pip", "install", "-q", "--disable-pip-version-check", "-r", lock], timeout=900)
+        run(
+            [PEER_VENV / "bin" / "pip", "install", "-q", "--disable-pip-version-check", "-r", lock], None, 900
+        )
         stamp.touch()
     shutil.rmtree(LAB, ignore_errors=True)  # a fresh, writable copy (perf-lab writes data/ beside itself)
-    shutil.copytree(LAB_SRC, LAB, copy_function=shutil.copyfile, ignore=shutil.ignore_patterns("data", "venv"))
+    shutil.copytree(LAB_SRC, LAB, copy_function=shutil.copyfile, ignore=shutil.ignore_patterns("data"))
     for d, _, _ in os.walk(LAB):
         os.chmod(d, 0o755)
     py, apps, dj = PEER_VENV / "bin" / "python", LAB / "apps", LAB / "apps" / "djproj"
@@ -217,7 +220,8 @@ def prepare_peers(dbs: list[str], pg_url: str) -> list[dict[str, Any]]:
     pages = [0, (ACCOUNT // 50 // 2 - 1) * 50, ACCOUNT - 50]  # the same pages as vpsorg's
     drf_lists = {r: f"/api/v1/servers/?limit=50&offset={o}" for r, o in zip(ROUTES[1:], pages, strict=True)}
     gunicorn = [PEER_VENV / "bin" / "gunicorn", "-w", "1", "-k", "sync", "-b", "127.0.0.1:{port}",
-                "--backlog", "2048", "--chdir", dj, "--log-level", "warning", "djproj.wsgi:application"]  # fmt: skip
+                "--backlog", "2048", "--chdir", dj, "--log-level", "warning",
+                "djproj.wsgi:application"]  # fmt: skip
     peers = []
     common = dict(token=PEER_TOKEN, count=ACCOUNT, detail=("/api/v1/servers/%d/", ACCOUNT))
     if "sqlite" in dbs:
@@ -236,8 +240,9 @@ def prepare_peers(dbs: list[str], pg_url: str) -> list[dict[str, Any]]:
         raw = [PEER_VENV / "bin" / "uvicorn", "fastapi_app:app", "--app-dir", apps, "--host", "127.0.0.1",
                "--port", "{port}", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
                "--log-level", "warning", "--backlog", "2048"]  # fmt: skip
-        peers.append(dict(common, key=("raw", "postgresql", 0), cmd=raw, lists={},
-                          detail=("/api/v1/pg/raw/servers/%d/", ACCOUNT), env={**env, "PG_DSN": url}))  # fmt: skip
+        raw_detail = ("/api/v1/pg/raw/servers/%d/", ACCOUNT)
+        peers.append(dict(common, key=("raw", "postgresql", 0), cmd=raw, lists={}, detail=raw_detail,
+                          env={**env, "PG_DSN": url}))  # fmt: skip
     return peers
 
 
@@ -287,8 +292,9 @@ def peak_rss_mb(pids: list[int]) -> float:
 def wrk(pgid: int, url: str, token: str, seconds: int, mode: list[str]) -> dict[str, Any]:
     """One wrk run; then wait (at most 10 s) until the server is idle: the requests that the
     closed connections left queued (gunicorn's backlog) must not run into the next one."""
+    lua = LAB_SRC / "bench" / "lua" / "bench.lua"
     cmd = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c64", f"-d{seconds}s", "--timeout", "10s",
-           "-H", f"Authorization: Bearer {token}", "-s", LAB_SRC / "bench" / "lua" / "bench.lua", url, "--", *mode]  # fmt: skip
+           "-H", f"Authorization: Bearer {token}", "-s", lua, url, "--", *mode]  # fmt: skip
     out = run(cmd, timeout=seconds + 30)
     for _ in range(40):
         before = cpu_ticks(group(pgid))
@@ -355,7 +361,9 @@ def measure(target: dict[str, Any], seconds: int, warmup: int) -> dict[str, Any]
 
 
 # ------------------------------------------------------------------ report
-def report(results: dict[Any, list[dict[str, Any]]], labels: list[str], sizes: list[int], dbs: list[str]) -> None:
+def report(results: dict[Any, list[Any]], labels: list[str], sizes: list[int], dbs: list[str]) -> None:
+    many = sizes != [ACCOUNT]
+
     def med(key: Any, route: str) -> tuple[float, float] | None:
         vals = [r["rps"][route] for r in results.get(key, []) if route in r["rps"]]
         return (statistics.median(vals), (max(vals) - min(vals)) / 2) if vals else None
@@ -368,24 +376,28 @@ def report(results: dict[Any, list[dict[str, Any]]], labels: list[str], sizes: l
         for db in dbs:
             for route in ROUTES:
                 row = {c: med((c, db, n if c in labels else 0), route) for c in cols}
-                name = f"{route.replace('detail', 'GET detail')}, {DBS[db]}" + (f", {n:,}" if sizes != [ACCOUNT] else "")
+                name = f"{route.replace('detail', 'GET detail')}, {DBS[db]}" + (f", {n:,}" if many else "")
                 cells = "".join(f"{f'{v[0]:,.0f} ±{v[1]:.0f}' if v else '–':>15}" for v in row.values())
                 rat = "".join(
-                    f"{row[a][0] / row[b][0]:>13.2f}x" if row[a] and row[b] and row[b][0] else f"{'–':>14}" for a, b in ratios
+                    f"{row[a][0] / row[b][0]:>13.2f}x" if row[a] and row[b] and row[b][0] else f"{'–':>14}"
+                    for a, b in ratios
                 )
                 print(f"{name:<34}{cells}{rat}")
     print(f"\n{'server':<32}{'peak RSS MB':>12}  payload bytes (detail / list p1 / mid / last)")
     for key, runs in results.items():
         label, db, n = key
-        name = f"{label} {DBS[db]}" + (f" {n:,}" if n and sizes != [ACCOUNT] else "")
-        print(f"{name:<32}{max(r['rss'] for r in runs):>12.0f}  {' / '.join(map(str, runs[-1]['sizes'].values()))}")
+        name = f"{label} {DBS[db]}" + (f" {n:,}" if n and many else "")
+        payload = " / ".join(map(str, runs[-1]["sizes"].values()))
+        print(f"{name:<32}{max(r['rss'] for r in runs):>12.0f}  {payload}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--vpsorg", action="append", metavar="[LABEL=]PATH", help="checkout to bench (repeatable)")
-    ap.add_argument("--servers", action="append", type=int, metavar="N", help="servers in the database (repeatable)")
-    ap.add_argument("--postgresql", default=os.environ.get("VPSORG_BENCH_DATABASE_URL", DEFAULT_PG), metavar="URL")
+    ap.add_argument("--vpsorg", action="append", metavar="[LABEL=]PATH", help="a checkout (repeatable)")
+    ap.add_argument("--servers", action="append", type=int, metavar="N", help="in the database (repeatable)")
+    ap.add_argument(
+        "--postgresql", metavar="URL", default=os.environ.get("VPSORG_BENCH_DATABASE_URL", DEFAULT_PG)
+    )
     ap.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5, help="seconds per measurement (at most 60)")
@@ -415,8 +427,8 @@ def main() -> None:
             targets[:0] = [seed_vpsorg(label, path, db, n, a.postgresql, Path(tmp))
                            for n in sizes for db in dbs for label, path in checkouts.items()]  # fmt: skip
             runs = sum(1 + len(t["lists"]) for t in targets)
-            est = a.rounds * (runs * (a.seconds + 1) + len(targets) * (a.warmup + 5))
-            print(f"{len(targets)} servers, {runs} measurements x {a.rounds} rounds: about {est / 60:.0f} min")
+            est = a.rounds * (runs * (a.seconds + 2) + len(targets) * (a.warmup + 10)) / 60
+            print(f"{len(targets)} servers, {runs} measurements, {a.rounds} rounds: {est:.0f} min or more")
             results: dict[Any, list[dict[str, Any]]] = {}
             for i in range(a.rounds):
                 for t in targets if i % 2 == 0 else targets[::-1]:
@@ -426,8 +438,10 @@ def main() -> None:
                           + " ".join(f"{k} {v:.0f}" for k, v in r["rps"].items()), flush=True)  # fmt: skip
     finally:
         drop_created_pg()
-    print(f"\nc=64, wrk -t1 on CPU {CLIENT_CPU}, each server one process on CPU {SERVER_CPU}; {a.rounds} rounds of "
-          f"{a.seconds:g} s per measurement; the account: {ACCOUNT:,} servers (peers: {ACCOUNT:,} rows)")  # fmt: skip
+    print(
+        f"\nc=64, wrk -t1 on CPU {CLIENT_CPU}, each server one process on CPU {SERVER_CPU}; {a.rounds} "
+        f"rounds of {a.seconds} s per measurement; the account: {ACCOUNT:,} servers (peers: {ACCOUNT:,} rows)"
+    )
     report(results, list(checkouts), sizes, dbs)
 
 
