@@ -414,8 +414,8 @@ def main() -> None:
     if "postgresql" in dbs and not pg_reachable(a.postgresql):
         print(f"PostgreSQL at {make_url(a.postgresql)!r} unreachable: SQLite only")
         dbs.remove("postgresql")
-    if not a.no_peers and not (LAB_SRC / "requirements.lock.txt").exists():
-        ap.error(f"no perf-lab at {LAB_SRC}: set VPSORG_BENCH_PERF_LAB, or --no-peers")
+    if not (LAB_SRC / "bench" / "lua" / "bench.lua").exists():  # wrk's script; the peers
+        ap.error(f"no perf-lab at {LAB_SRC}: set VPSORG_BENCH_PERF_LAB")
     sizes = a.servers or [ACCOUNT]
     for n in sizes:
         layout(n)
