@@ -16,7 +16,7 @@ PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint bench clean
 
 install: $(STAMP)
 
@@ -35,10 +35,15 @@ run: install
 test: install
 	$(VENV)/bin/pytest -q -n 2 --dist loadgroup --durations=15
 
+# vpsorg beside perf-lab's DRF peer and raw handler (bench/compare.py; README "Development").
+# Arguments through BENCH_ARGS, e.g. make bench BENCH_ARGS="--vpsorg before=../before --vpsorg ."
+bench: install
+	$(VENV)/bin/python bench/compare.py $(BENCH_ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .bench
