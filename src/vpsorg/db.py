@@ -56,6 +56,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -67,6 +71,9 @@ def make_engine(settings: Settings) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
     else:
         kwargs["pool_pre_ping"] = True
+        # Above pool_size, a returned connection is closed and the next request opens a new
+        # one (a few ms each): keep enough for a busy process's concurrent requests.
+        kwargs |= {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         busy = settings.sqlite_busy_timeout_ms
@@ -92,8 +99,15 @@ def make_engine(settings: Settings) -> AsyncEngine:
 
 
 def make_sessionmaker(engine: AsyncEngine, *, write: bool = True) -> async_sessionmaker[AsyncSession]:
-    """Sessions for writing take SQLite's write lock at BEGIN; read-only ones do not."""
-    bind = engine.execution_options(sqlite_begin="IMMEDIATE") if write else engine
+    """Sessions for writing take SQLite's write lock at BEGIN; read-only ones do not, and on
+    PostgreSQL they run in autocommit (no BEGIN and COMMIT round trips: each statement of a
+    read sees the latest committed data, as READ COMMITTED's statements do anyway)."""
+    if write:
+        bind = engine.execution_options(sqlite_begin="IMMEDIATE")
+    elif is_sqlite(str(engine.url)):
+        bind = engine  # a deferred transaction: one snapshot for the request's statements
+    else:
+        bind = engine.execution_options(isolation_level="AUTOCOMMIT")
     return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
 
 
