@@ -82,16 +82,40 @@ def seed(settings: Settings, servers: int) -> tuple[str, int, int]:
         return token, lo, hi
 
     result: tuple[str, int, int] = run_db(settings, make)
-    if settings.database_url.startswith("postgresql"):
-        run_db(settings, lambda s: s.execute(text("ANALYZE")))
+    if settings.database_url.startswith("postgresql"):  # as autovacuum would have by then
+        import psycopg
+
+        dsn = settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
     return result
 
 
-def wrk(url: str, script: str, seconds: int, tmp: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, script: str, seconds: int, tmp: Path, pid: int) -> tuple[float, float]:
+    """(requests/s, the API process's CPU microseconds per request)."""
     path = tmp / "bench.lua"
     path.write_text(script)
+    cpu = cpu_seconds(pid)
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", "-c64", f"-d{seconds}s", "-s", str(path), url],
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            "-c64",
+            f"-d{seconds}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(path),
+            url,
+        ],
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -99,9 +123,11 @@ def wrk(url: str, script: str, seconds: int, tmp: Path) -> float:
     ).stdout
     if "Non-2xx" in out:
         raise SystemExit(f"wrk saw errors:\n{out}")
+    cpu = cpu_seconds(pid) - cpu
     found = re.search(r"Requests/sec:\s+([0-9.]+)", out)
-    assert found, out
-    return float(found.group(1))
+    done = re.search(r"([0-9]+) requests in", out)
+    assert found and done, out
+    return float(found.group(1)), 1e6 * cpu / max(1, int(done.group(1)))
 
 
 def rss_mib(pid: int) -> float:
@@ -154,7 +180,9 @@ def list_paths(url: str, token: str, servers: int) -> dict[str, str]:
     return paths
 
 
-def measure(tree: Path, db: str, pg: str, servers: int, seconds: int, tmp: Path) -> dict[str, float]:
+def measure(
+    tree: Path, db: str, pg: str, servers: int, seconds: int, tmp: Path
+) -> dict[str, tuple[float, float]]:
     path = tmp / f"{tree.name}-{db}.db"
     url = database_url(path, postgresql=pg if db == "postgresql" else "")
     settings = test_settings(path, database_url=url, rate_limit="100000000/minute")
@@ -162,17 +190,18 @@ def measure(tree: Path, db: str, pg: str, servers: int, seconds: int, tmp: Path)
     token, lo, hi = seed(settings, servers)
     api.start()
     try:
-        out = {"detail": wrk(api.url, LUA_DETAIL.format(lo=lo, hi=hi, token=token), seconds, tmp)}
+        pid = api.proc.pid
+        out = {"detail": wrk(api.url, LUA_DETAIL.format(lo=lo, hi=hi, token=token), seconds, tmp, pid)}
         for name, p in list_paths(api.url, token, servers).items():
-            out[name] = wrk(api.url, LUA_PATH.format(token=token, path=p), seconds, tmp)
+            out[name] = wrk(api.url, LUA_PATH.format(token=token, path=p), seconds, tmp, pid)
     finally:
-        out["rss_mib"] = api.stop()
+        out["rss_mib"] = (api.stop(), 0.0)
     return out
 
 
-def depth(tree: Path, pg: str, sizes: list[int], seconds: int, tmp: Path) -> dict[int, float]:
+def depth(tree: Path, pg: str, sizes: list[int], seconds: int, tmp: Path) -> dict[int, tuple[float, float]]:
     """List page 1 (and the last page by cursor) at each database size, PostgreSQL."""
-    out: dict[int, float] = {}
+    out: dict[int, tuple[float, float]] = {}
     for n in sizes:
         path = tmp / f"{tree.name}-depth-{n}.db"
         url = database_url(path, postgresql=pg)
@@ -182,9 +211,12 @@ def depth(tree: Path, pg: str, sizes: list[int], seconds: int, tmp: Path) -> dic
         api.start()
         try:
             paths = list_paths(api.url, token, n)
-            out[n] = wrk(api.url, LUA_PATH.format(token=token, path=paths["p1"]), seconds, tmp)
+            pid = api.proc.pid
+            out[n] = wrk(api.url, LUA_PATH.format(token=token, path=paths["p1"]), seconds, tmp, pid)
             if "cur-last" in paths:
-                out[-n] = wrk(api.url, LUA_PATH.format(token=token, path=paths["cur-last"]), seconds, tmp)
+                out[-n] = wrk(
+                    api.url, LUA_PATH.format(token=token, path=paths["cur-last"]), seconds, tmp, pid
+                )
         finally:
             api.stop()
     return out
@@ -208,13 +240,14 @@ def main() -> None:
             for db in dbs:
                 for name, tree in trees:
                     r = measure(tree, db, pg, args.servers, args.seconds, tmp)
-                    cells = "  ".join(f"{k}={v:.0f}" for k, v in r.items())
+                    cells = "  ".join(f"{k}={v:.0f}/{c:.0f}us" for k, (v, c) in r.items())
                     print(f"{db:10} {name:8} {cells}", flush=True)
             if args.depth_servers and pg:
                 for name, tree in trees:
                     d = depth(tree, pg, [1000, args.depth_servers], args.seconds, tmp)
                     cells = "  ".join(
-                        f"{'cursor-last' if n < 0 else 'page1'}@{abs(n)}={v:.0f}" for n, v in d.items()
+                        f"{'cursor-last' if n < 0 else 'page1'}@{abs(n)}={v:.0f}/{c:.0f}us"
+                        for n, (v, c) in d.items()
                     )
                     print(f"{'pg depth':10} {name:8} {cells}", flush=True)
         finally:

@@ -56,10 +56,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-POOL_SIZE = 20
-POOL_OVERFLOW = 20
-
-
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -71,9 +67,9 @@ def make_engine(settings: Settings) -> AsyncEngine:
         kwargs["connect_args"] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
     else:
         kwargs["pool_pre_ping"] = True
-        # Above pool_size, a returned connection is closed and the next request opens a new
-        # one (a few ms each): keep enough for a busy process's concurrent requests.
-        kwargs |= {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+        # Past pool_size a returned connection is closed, and the next request opens a new
+        # one (a few ms of both processes' CPU): keep one per request a busy process has in flight.
+        kwargs |= {"pool_size": settings.database_pool_size, "max_overflow": settings.database_pool_size // 2}
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         busy = settings.sqlite_busy_timeout_ms

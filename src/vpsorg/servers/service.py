@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts import limits
+from vpsorg.accounts.models import Account
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
 from vpsorg.billing import prices
@@ -81,6 +82,9 @@ def _live_rows(account_id: Any) -> Any:
     return (_servers.account_id == account_id) & _servers.deleted_at.is_(None)
 
 
+_LIVE_COUNT = select(Account.__table__.c.live_servers).where(
+    Account.__table__.c.id == bindparam("account_id")
+)
 _DETAIL_QUERY = (
     _joined(select(*DETAIL_COLUMNS))
     .outerjoin(ServerUsage.__table__, _usage.server_id == _servers.id)
@@ -138,8 +142,9 @@ async def list_servers(
 ) -> tuple[int, list[dict[str, Any]]]:
     """The count and the page's rows, one more than the page at most (see keyset_paged).
 
-    Both run on the partial index (account_id, id) WHERE deleted_at IS NULL: the count is an
-    index-only scan of the account's live servers, and a page by cursor an index range."""
+    The page walks the partial index (account_id, id) WHERE deleted_at IS NULL (by cursor: an
+    index range at any depth). Unfiltered, the count is the account's live_servers (kept by
+    triggers); a filter's count counts the rows it matches."""
     where = [_live_rows(account_id)]
     if status is not None:
         where.append(_servers.status == status)
@@ -147,7 +152,10 @@ async def list_servers(
         code = select(_locations.id).where(_locations.code == location).scalar_subquery()
         where.append(_servers.location_id == code)
     connection = await session.connection()
-    count = await connection.scalar(select(func.count()).select_from(Server.__table__).where(*where)) or 0
+    if len(where) == 1:
+        count = await connection.scalar(_LIVE_COUNT, {"account_id": account_id}) or 0
+    else:
+        count = await connection.scalar(select(func.count()).select_from(Server.__table__).where(*where)) or 0
     listed = _joined(select(*SUMMARY_COLUMNS)).where(*where)
     rows = await connection.execute(keyset_window(listed, _servers.id, page))
     return count, [summary(r) for r in rows]
