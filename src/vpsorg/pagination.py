@@ -78,6 +78,7 @@ def whole_page(results: list[T]) -> Page[T]:
 # A cursor is "a" (after) or "b" (before) and an id: opaque to clients, who only follow
 # links, but a pattern the OpenAPI document can state exactly (any id of up to ten digits
 # names a place in the list, past the last id too).
+MAX_ID = 2**31 - 1  # ids are 32-bit on every database we support
 CURSOR_PATTERN = r"^[ab](0|[1-9][0-9]{0,9})$"
 _CURSOR = re.compile(CURSOR_PATTERN)
 
@@ -128,9 +129,11 @@ def keyset_window(stmt: Any, key: Any, params: KeysetParams) -> Any:
     cursor = params.cursor
     if cursor is None:
         return stmt.order_by(key).offset(params.offset).limit(params.page_size + 1)
+    # Bounds past the largest id are clamped to it: a 32-bit column is not compared with more.
     if cursor.backward:
-        return stmt.where(key < cursor.id).order_by(key.desc()).limit(params.page_size + 1)
-    return stmt.where(key > cursor.id).order_by(key).limit(params.page_size + 1)
+        below = key < cursor.id if cursor.id <= MAX_ID else key <= MAX_ID
+        return stmt.where(below).order_by(key.desc()).limit(params.page_size + 1)
+    return stmt.where(key > min(cursor.id, MAX_ID)).order_by(key).limit(params.page_size + 1)
 
 
 def keyset_paged(request: Request, params: KeysetParams, count: int, rows: Sequence[T]) -> Page[T]:
@@ -157,5 +160,5 @@ def keyset_paged(request: Request, params: KeysetParams, count: int, rows: Seque
         prev = link(first, True) if more and first is not None else None
     else:
         nxt = link(last, False) if more and last is not None else None
-        prev = link(first if first is not None else cursor.id + 1, True)
+        prev = link(first if first is not None else min(cursor.id, MAX_ID) + 1, True)
     return Page[T](count=count, next=nxt, previous=prev, results=results)

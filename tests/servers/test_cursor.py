@@ -109,5 +109,6 @@ def test_a_cursor_past_the_end_is_an_empty_page(customer: Customer) -> None:
     made = customer.create_server(name="only")["id"]
     after = customer.http.get("/api/v1/servers/", params={"cursor": "a9999999999"}).json()
     assert after["results"] == [] and after["next"] is None and after["count"] == 1
+    assert ids(follow(customer, after["previous"])) == [made]
     before = customer.http.get("/api/v1/servers/", params={"cursor": "b9999999999"}).json()
     assert ids(before) == [made] and before["previous"] is None
