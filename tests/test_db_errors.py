@@ -139,3 +139,29 @@ def test_a_database_that_does_not_answer_is_503(tmp_path: Path) -> None:
     assert r.status_code == 503, r.text
     assert r.json()["error"]["code"] == "database_unavailable"
     assert r.headers["Retry-After"] == "5"
+
+
+def test_connections_the_server_closed_while_idle_are_replaced(own_live: Live) -> None:
+    """A pooled connection idle past PING_AFTER_IDLE_SECONDS is pinged before use: one the
+    server has closed meanwhile (a restart, an idle timeout) costs no request a 503."""
+    if not on_postgresql():
+        pytest.skip("PostgreSQL only (SQLite has no server to close a connection)")
+    import psycopg
+
+    from vpsorg.db import PING_AFTER_IDLE_SECONDS
+
+    customer = own_live.account()
+    assert customer.http.get("/api/v1/servers/").status_code == 200
+    time.sleep(PING_AFTER_IDLE_SECONDS + 0.5)
+    url = make_url(own_live.settings.database_url)
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (url.database,),
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    for _ in range(3):
+        r = customer.http.get("/api/v1/servers/")
+        assert r.status_code == 200, r.text

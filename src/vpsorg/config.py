@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # How often the worker charges the hours that have started (vpsorg.billing).
     billing_interval_seconds: float = Field(default=60.0, gt=0)
     sqlite_busy_timeout_ms: int = 30000
+    # PostgreSQL connections one process keeps open (and up to half as many more at a peak):
+    # a request holds one from its first query to its end, so a busy process needs about as
+    # many as it has requests in flight; past the pool a connection is opened per request.
+    database_pool_size: int = Field(default=32, ge=1)
     # Quotas (vpsorg.accounts.limits): what an account may have unless an operator set its own.
     default_server_limit: int = Field(default=25, ge=0, le=1_000_000)
     default_ssh_key_limit: int = Field(default=100, ge=0, le=1_000_000)

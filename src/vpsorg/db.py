@@ -1,11 +1,12 @@
 """Database plumbing: the declarative base, engine and session factories."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -66,8 +67,12 @@ def make_engine(settings: Settings) -> AsyncEngine:
     if is_sqlite(url):
         kwargs["connect_args"] = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
     else:
-        kwargs["pool_pre_ping"] = True
+        # Past pool_size a returned connection is closed, and the next request opens a new
+        # one (a few ms of both processes' CPU): keep one per request a busy process has in flight.
+        kwargs |= {"pool_size": settings.database_pool_size, "max_overflow": settings.database_pool_size // 2}
     engine = create_async_engine(url, **kwargs)
+    if not is_sqlite(url):
+        _ping_idle_connections(engine)
     if is_sqlite(url):
         busy = settings.sqlite_busy_timeout_ms
 
@@ -91,9 +96,46 @@ def make_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """pool_pre_ping, for connections idle longer than PING_AFTER_IDLE_SECONDS only.
+
+    A ping is a round trip on every checkout; a connection handed back moments ago by a busy
+    process is alive unless the server went away in that instant (and then the request fails
+    as any request during the outage does, and the pool is invalidated as pre_ping would).
+    A connection that failed its ping invalidates the pool, and the checkout is retried on a
+    new connection, as with pool_pre_ping."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")  # none yet: a new connection
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_conn, None):
+                raise exc.InvalidatePoolError() from error
+            raise
+
+
 def make_sessionmaker(engine: AsyncEngine, *, write: bool = True) -> async_sessionmaker[AsyncSession]:
-    """Sessions for writing take SQLite's write lock at BEGIN; read-only ones do not."""
-    bind = engine.execution_options(sqlite_begin="IMMEDIATE") if write else engine
+    """Sessions for writing take SQLite's write lock at BEGIN; read-only ones do not, and on
+    PostgreSQL they run in autocommit (no BEGIN and COMMIT round trips: each statement of a
+    read sees the latest committed data, as READ COMMITTED's statements do anyway)."""
+    if write:
+        bind = engine.execution_options(sqlite_begin="IMMEDIATE")
+    elif is_sqlite(str(engine.url)):
+        bind = engine  # a deferred transaction: one snapshot for the request's statements
+    else:
+        bind = engine.execution_options(isolation_level="AUTOCOMMIT")
     return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
 
 

@@ -134,6 +134,8 @@ class LimitedRoute(APIRoute):
 
 async def check_query(request: Request) -> None:
     """An app-wide dependency: no query parameter (name or value) holds a control character."""
+    if not request.scope.get("query_string"):
+        return  # most requests have none: no parsing
     for name, value in request.query_params.multi_items():
         if has_controls(name) or has_controls(value):
             raise ValidationFailed.field(name if not has_controls(name) else "query", CONTROLS_MESSAGE)

@@ -1,13 +1,25 @@
-"""Page-number pagination in the shape {"count", "next", "previous", "results"}.
+"""Pagination in the shape {"count", "next", "previous", "results"}: by page number, and for
+long lists (servers) also by keyset cursor.
 
-Hand-written because it is twenty lines: the ready-made helpers we looked at
-(fastapi-pagination) render other envelopes (items/total/links), not this one.
+A cursor (`?cursor=`, opaque) names the id a page starts after (or ends before): the page is
+`WHERE id > :after ORDER BY id LIMIT n`, an index range whatever the depth, and an insert or
+delete elsewhere in the list neither repeats nor skips an item between two pages. On a keyset
+list every `next` link is a cursor link, from page 1 on; `page` keeps working, and
+`previous` of a numbered page stays numbered.
+
+Hand-written because it is short: the ready-made helpers we looked at (fastapi-pagination)
+render other envelopes (items/total/links), not this one.
 """
 
-from typing import Annotated, Generic, TypeVar
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query, Request
 from pydantic import BaseModel
+
+from vpsorg.errors import ValidationFailed
 
 T = TypeVar("T")
 
@@ -61,3 +73,92 @@ def paged(request: Request, params: PageParams, count: int, results: list[T]) ->
 def whole_page(results: list[T]) -> Page[T]:
     """A list short enough to return whole, in the same envelope as paged ones."""
     return Page[T](count=len(results), next=None, previous=None, results=results)
+
+
+# A cursor is "a" (after) or "b" (before) and an id: opaque to clients, who only follow
+# links, but a pattern the OpenAPI document can state exactly (any id of up to ten digits
+# names a place in the list, past the last id too).
+MAX_ID = 2**31 - 1  # ids are 32-bit on every database we support
+CURSOR_PATTERN = r"^[ab](0|[1-9][0-9]{0,9})$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Ids after `id` (forward), or before it (backward, for a `previous` link)."""
+
+    id: int
+    backward: bool = False
+
+    def encode(self) -> str:
+        return f"{'b' if self.backward else 'a'}{self.id}"
+
+    @classmethod
+    def decode(cls, value: str) -> "Cursor":
+        if _CURSOR.fullmatch(value) is None:  # the query parameter's pattern checked it already
+            raise ValidationFailed.field("cursor", f"must match {CURSOR_PATTERN}")
+        return cls(id=int(value[1:]), backward=value[0] == "b")
+
+
+class KeysetParams(PageParams):
+    cursor: Cursor | None = None
+
+
+def keyset_params(
+    page: Annotated[
+        int, Query(ge=1, le=10_000_000, description="1-based page number (ignored with `cursor`)")
+    ] = 1,
+    page_size: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (1-200)")
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            description="Opaque: where the page starts, from a `next` or `previous` link; "
+            "deep pages cost what page 1 costs, and no item is skipped or repeated across pages",
+        ),
+    ] = None,
+) -> KeysetParams:
+    decoded = None if cursor is None else Cursor.decode(cursor)
+    return KeysetParams(page=page, page_size=page_size, cursor=decoded)
+
+
+def keyset_window(stmt: Any, key: Any, params: KeysetParams) -> Any:
+    """`stmt` limited to the page's rows, and one more (whether another page follows)."""
+    cursor = params.cursor
+    if cursor is None:
+        return stmt.order_by(key).offset(params.offset).limit(params.page_size + 1)
+    # Bounds past the largest id are clamped to it: a 32-bit column is not compared with more.
+    if cursor.backward:
+        below = key < cursor.id if cursor.id <= MAX_ID else key <= MAX_ID
+        return stmt.where(below).order_by(key.desc()).limit(params.page_size + 1)
+    return stmt.where(key > min(cursor.id, MAX_ID)).order_by(key).limit(params.page_size + 1)
+
+
+def keyset_paged(request: Request, params: KeysetParams, count: int, rows: Sequence[T]) -> Page[T]:
+    """The page of keyset_window's rows (each with an `id`; one more than the page at most),
+    with cursor links."""
+    cursor = params.cursor
+    more = len(rows) > params.page_size
+    results = list(rows[: params.page_size])
+    if cursor is not None and cursor.backward:
+        results.reverse()
+    first: int | None = getattr(results[0], "id") if results else None  # noqa: B009
+    last: int | None = getattr(results[-1], "id") if results else None  # noqa: B009
+    url = request.url.remove_query_params(["page", "cursor"])
+
+    def link(at: int, backward: bool) -> str:
+        token = Cursor(id=at, backward=backward).encode()
+        return str(url.include_query_params(cursor=token, page_size=params.page_size))
+
+    if cursor is None:
+        nxt = link(last, False) if more and last is not None else None
+        prev = page_links(request, params, count)[1]
+    elif cursor.backward:
+        nxt = link(last if last is not None else cursor.id - 1, False)
+        prev = link(first, True) if more and first is not None else None
+    else:
+        nxt = link(last, False) if more and last is not None else None
+        prev = link(first if first is not None else min(cursor.id, MAX_ID) + 1, True)
+    return Page[T](count=count, next=nxt, previous=prev, results=results)

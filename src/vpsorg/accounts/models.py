@@ -19,6 +19,9 @@ class Account(Base):
     # An operator's per-account quotas (vpsorg.accounts.limits); NULL: the default setting.
     server_limit: Mapped[int | None] = mapped_column(default=None)
     ssh_key_limit: Mapped[int | None] = mapped_column(default=None)
+    # The account's servers not deleted: kept by triggers on servers (migration 5b1e7d3c9a40),
+    # never written by the application; the servers list's count reads it.
+    live_servers: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ApiToken(Base):

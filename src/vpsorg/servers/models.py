@@ -1,7 +1,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsorg.db import Base, UTCDateTime, utcnow
@@ -15,7 +15,17 @@ class Server(Base):
     """
 
     __tablename__ = "servers"
-    __table_args__ = (Index("ix_servers_account_live", "account_id", "deleted_at", "id"),)
+    __table_args__ = (
+        Index("ix_servers_account_live", "account_id", "deleted_at", "id"),
+        # An account's list in id order, cursor pages and its count (migration 5b1e7d3c9a40).
+        Index(
+            "ix_servers_live_by_account",
+            "account_id",
+            "id",
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))

@@ -16,7 +16,7 @@ from vpsorg.errors import (
     ValidationFailed,
     errors,
 )
-from vpsorg.pagination import Page, PageParams, page_params, paged
+from vpsorg.pagination import KeysetParams, Page, PageParams, keyset_paged, keyset_params, page_params, paged
 from vpsorg.servers import service as servers
 from vpsorg.servers.schemas import (
     PowerActionResult,
@@ -42,14 +42,14 @@ async def list_servers(
     request: Request,
     session: Session,
     account_id: AccountId,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Annotated[KeysetParams, Depends(keyset_params)],
     status: Annotated[ServerStatus | None, Query(description="Filter by status")] = None,
     location: Annotated[str | None, Query(max_length=40, description="Filter by location code")] = None,
 ) -> Page[ServerSummary]:
     count, rows = await servers.list_servers(
         session, account_id=account_id, status=status, location=location, page=page
     )
-    return paged(request, page, count, [ServerSummary.model_validate(r) for r in rows])
+    return keyset_paged(request, page, count, [ServerSummary.model_validate(r) for r in rows])
 
 
 @router.post(

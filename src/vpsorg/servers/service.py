@@ -2,11 +2,12 @@
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts import limits
+from vpsorg.accounts.models import Account
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
 from vpsorg.billing import prices
@@ -16,7 +17,7 @@ from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.db import utcnow
 from vpsorg.errors import CapacityExhausted, InvalidState, NotFound, ValidationFailed
 from vpsorg.ipam import service as ipam
-from vpsorg.pagination import PageParams
+from vpsorg.pagination import KeysetParams, keyset_window
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.schemas import ServerCreate, ServerPatch, ServerReplace
 from vpsorg.servers.states import TRANSITIONS, ActionType, ServerStatus, can_request
@@ -24,35 +25,44 @@ from vpsorg.ssh_keys import service as ssh_keys
 
 ADDRESS_ATTEMPTS = 8
 
-# Columns of the list representation, selected flat: cheaper than loading entities.
+# The reads below are Core statements over the tables' columns (flat rows, no entities) run
+# on the session's connection: cheaper than the ORM's execution layer, and the statements
+# every request runs are built once.
+_servers = Server.__table__.c
+_plans = Plan.__table__.c
+_oses = OperatingSystem.__table__.c
+_locations = Location.__table__.c
+_usage = ServerUsage.__table__.c
+
+# Columns of the list representation.
 SUMMARY_COLUMNS = (
-    Server.id,
-    Server.name,
-    Server.hostname,
-    Server.status,
-    Server.ipv4_address,
-    Server.provisioned_at,
-    Server.created_at,
-    Server.updated_at,
-    Location.code.label("location"),
-    Plan.id.label("plan_id"),
-    Plan.name.label("plan_name"),
-    Plan.vcpus,
-    Plan.memory,
-    Plan.storage,
-    OperatingSystem.id.label("os_id"),
-    OperatingSystem.name.label("os_name"),
+    _servers.id,
+    _servers.name,
+    _servers.hostname,
+    _servers.status,
+    _servers.ipv4_address,
+    _servers.provisioned_at,
+    _servers.created_at,
+    _servers.updated_at,
+    _locations.code.label("location"),
+    _plans.id.label("plan_id"),
+    _plans.name.label("plan_name"),
+    _plans.vcpus,
+    _plans.memory,
+    _plans.storage,
+    _oses.id.label("os_id"),
+    _oses.name.label("os_name"),
 )
 DETAIL_COLUMNS = SUMMARY_COLUMNS + (
-    Server.ipv6_address,
-    Server.backups_enabled,
-    Server.error,
-    Plan.bandwidth,
-    ServerUsage.cpu_percent,
-    ServerUsage.memory_used,
-    ServerUsage.disk_used,
-    ServerUsage.bandwidth_used,
-    ServerUsage.sampled_at,
+    _servers.ipv6_address,
+    _servers.backups_enabled,
+    _servers.error,
+    _plans.bandwidth,
+    _usage.cpu_percent,
+    _usage.memory_used,
+    _usage.disk_used,
+    _usage.bandwidth_used,
+    _usage.sampled_at,
 )
 
 
@@ -62,10 +72,24 @@ def _live(account_id: int) -> Any:
 
 def _joined(stmt: Any) -> Any:
     return (
-        stmt.join(Plan, Plan.id == Server.plan_id)
-        .join(OperatingSystem, OperatingSystem.id == Server.os_id)
-        .join(Location, Location.id == Server.location_id)
+        stmt.join_from(Server.__table__, Plan.__table__, _plans.id == _servers.plan_id)
+        .join(OperatingSystem.__table__, _oses.id == _servers.os_id)
+        .join(Location.__table__, _locations.id == _servers.location_id)
     )
+
+
+def _live_rows(account_id: Any) -> Any:
+    return (_servers.account_id == account_id) & _servers.deleted_at.is_(None)
+
+
+_LIVE_COUNT = select(Account.__table__.c.live_servers).where(
+    Account.__table__.c.id == bindparam("account_id")
+)
+_DETAIL_QUERY = (
+    _joined(select(*DETAIL_COLUMNS))
+    .outerjoin(ServerUsage.__table__, _usage.server_id == _servers.id)
+    .where(_servers.id == bindparam("server_id"), _live_rows(bindparam("account_id")))
+)
 
 
 def summary(row: Any) -> dict[str, Any]:
@@ -114,34 +138,33 @@ async def list_servers(
     account_id: int,
     status: ServerStatus | None,
     location: str | None,
-    page: PageParams,
+    page: KeysetParams,
 ) -> tuple[int, list[dict[str, Any]]]:
-    where = [_live(account_id)]
+    """The count and the page's rows, one more than the page at most (see keyset_paged).
+
+    The page walks the partial index (account_id, id) WHERE deleted_at IS NULL (by cursor: an
+    index range at any depth). Unfiltered, the count is the account's live_servers (kept by
+    triggers); a filter's count counts the rows it matches."""
+    where = [_live_rows(account_id)]
     if status is not None:
-        where.append(Server.status == status)
+        where.append(_servers.status == status)
     if location is not None:
-        where.append(
-            Server.location_id == select(Location.id).where(Location.code == location).scalar_subquery()
-        )
-    count = await session.scalar(select(func.count()).select_from(Server).where(*where)) or 0
-    rows = await session.execute(
-        _joined(select(*SUMMARY_COLUMNS))
-        .where(*where)
-        .order_by(Server.id)
-        .offset(page.offset)
-        .limit(page.page_size)
-    )
+        code = select(_locations.id).where(_locations.code == location).scalar_subquery()
+        where.append(_servers.location_id == code)
+    connection = await session.connection()
+    if len(where) == 1:
+        count = await connection.scalar(_LIVE_COUNT, {"account_id": account_id}) or 0
+    else:
+        count = await connection.scalar(select(func.count()).select_from(Server.__table__).where(*where)) or 0
+    listed = _joined(select(*SUMMARY_COLUMNS)).where(*where)
+    rows = await connection.execute(keyset_window(listed, _servers.id, page))
     return count, [summary(r) for r in rows]
 
 
 async def get_detail(session: AsyncSession, *, account_id: int, server_id: int) -> dict[str, Any]:
-    row = (
-        await session.execute(
-            _joined(select(*DETAIL_COLUMNS))
-            .outerjoin(ServerUsage, ServerUsage.server_id == Server.id)
-            .where(Server.id == server_id, _live(account_id))
-        )
-    ).first()
+    connection = await session.connection()
+    params = {"server_id": server_id, "account_id": account_id}
+    row = (await connection.execute(_DETAIL_QUERY, params)).first()
     if row is None:
         raise NotFound(f"Server {server_id} not found")
     return detail(row)
