@@ -82,9 +82,18 @@ def fill(settings: Any) -> tuple[str, list[int]]:
         await ipam.rebuild(session, location=bench)
         ids = list(await session.scalars(select(Server.id).where(Server.account_id == account.id)))
         machines = [
-            {"server_id": sid, "name": f"vps-{sid}", "vcpus": 1, "memory_mib": 1024, "storage_gb": 25,
-             "power_state": "running", "created_at": now, "booted_at": now, "run_seconds": 0.0,
-             "run_month": now.strftime("%Y-%m")}
+            {
+                "server_id": sid,
+                "name": f"vps-{sid}",
+                "vcpus": 1,
+                "memory_mib": 1024,
+                "storage_gb": 25,
+                "power_state": "running",
+                "created_at": now,
+                "booted_at": now,
+                "run_seconds": 0.0,
+                "run_month": now.strftime("%Y-%m"),
+            }
             for sid in ids
         ]  # fmt: skip  (the simulator's machines, so reconcile finds nothing to correct)
         for start in range(0, SERVERS, 1000):
@@ -144,7 +153,9 @@ def measure(name: str, url_of_db: str, tmp: Path) -> dict[str, float]:
         open_q = select(func.count()).select_from(Action).where(Action.status.in_(["queued", "running"]))
         started = time.monotonic()
         # Actions only: usage sampling and reconcile of 10,000 machines are not what is timed.
-        quiet = settings.model_copy(update={"metrics_interval_seconds": 3600.0, "reconcile_interval_seconds": 3600.0})
+        quiet = settings.model_copy(
+            update={"metrics_interval_seconds": 3600.0, "reconcile_interval_seconds": 3600.0}
+        )
         worker = spawn(["worker"], quiet, tmp / f"{name}-worker.log")
         try:
             while run_db(settings, lambda s: s.scalar(open_q)):

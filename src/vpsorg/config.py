@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     # hypervisor's view reconciled.
     worker_lease_seconds: float = Field(default=30.0, gt=0)
     worker_poll_seconds: float = Field(default=0.5, gt=0)
-    worker_concurrency: int = Field(default=4, ge=1)
+    worker_concurrency: int = Field(default=16, ge=1)
     worker_max_attempts: int = Field(default=5, ge=1)
     metrics_interval_seconds: float = Field(default=10.0, gt=0)
     reconcile_interval_seconds: float = Field(default=30.0, gt=0)

@@ -3,9 +3,12 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.sqltypes import NullType
 
 from vpsorg.actions.models import Action
 from vpsorg.db import utcnow
@@ -18,6 +21,33 @@ OPEN = (ActionStatus.QUEUED, ActionStatus.RUNNING)
 # only where the planner sees the very condition it is defined with
 QUEUED = literal(ActionStatus.QUEUED.value, literal_execute=True)
 CANDIDATES = 32  # a claim considers the first this many accounts in the fair order
+
+
+class _walk_queued(FunctionElement[Any]):
+    """`status = 'queued'` for the walk over ix_actions_queued_account_id. SQLite's planner,
+    without statistics, would rather take ix_actions_status_id (an equality on its first
+    column) and sort the whole queue at every step of the walk; told that the condition
+    holds for most rows it looks at (likelihood), it walks the partial index instead, which
+    the condition still implies. PostgreSQL's planner needs no such hint."""
+
+    type = NullType()  # not Boolean: SQLite would get `... = 1`, which implies no partial index
+    inherit_cache = True
+    name = "walk_queued"
+
+
+def _is_queued(element: _walk_queued) -> Any:
+    (status,) = element.clauses
+    return status == QUEUED
+
+
+@compiles(_walk_queued)
+def _walk_queued_default(element: _walk_queued, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(_is_queued(element), **kw))
+
+
+@compiles(_walk_queued, "sqlite")
+def _walk_queued_sqlite(element: _walk_queued, compiler: Any, **kw: Any) -> str:
+    return f"likelihood({compiler.process(_is_queued(element), **kw)}, 0.9)"
 
 
 async def enqueue(
@@ -140,7 +170,7 @@ def _candidates(now: datetime, exclude: set[int]):  # type: ignore[no-untyped-de
     step = aliased(Action)
     accounts = select(
         select(step.account_id)
-        .where(step.status == QUEUED)
+        .where(_walk_queued(step.status))
         .order_by(step.account_id, step.id)  # the partial index's order: no other index has it
         .limit(1)
         .scalar_subquery()
@@ -150,7 +180,7 @@ def _candidates(now: datetime, exclude: set[int]):  # type: ignore[no-untyped-de
     accounts = accounts.union_all(
         select(
             select(after.account_id)
-            .where(after.status == QUEUED, after.account_id > accounts.c.account_id)
+            .where(_walk_queued(after.status), after.account_id > accounts.c.account_id)
             .order_by(after.account_id, after.id)
             .limit(1)
             .scalar_subquery()
@@ -169,11 +199,13 @@ def _candidates(now: datetime, exclude: set[int]):  # type: ignore[no-untyped-de
         .limit(1)
         .scalar_subquery()
     )
-    heads = select(head_id.label("id"), _running(accounts.c.account_id, now).label("busy")).where(
-        accounts.c.account_id.is_not(None)
-    )
+    heads = select(
+        head_id.label("id"),
+        accounts.c.account_id.label("account_id"),
+        _running(accounts.c.account_id, now).label("busy"),
+    ).where(accounts.c.account_id.is_not(None))
     lapsed = aliased(Action)
-    expired = select(lapsed.id, _running(lapsed.account_id, now)).where(
+    expired = select(lapsed.id, lapsed.account_id, _running(lapsed.account_id, now)).where(
         lapsed.status == ActionStatus.RUNNING,
         lapsed.lease_expires_at < now,
         _first_in_line(lapsed),
@@ -200,6 +232,14 @@ def fair_order(now: datetime, exclude: set[int]):  # type: ignore[no-untyped-def
     """The candidates (see `_candidates`), best first: fewest running, then oldest."""
     candidates = _candidates(now, exclude)
     return select(candidates.c.id).order_by(candidates.c.busy, candidates.c.id)
+
+
+def _ranked(now: datetime, exclude: set[int]):  # type: ignore[no-untyped-def]
+    """`fair_order` with each candidate's account and running count."""
+    candidates = _candidates(now, exclude)
+    return select(candidates.c.id, candidates.c.account_id, candidates.c.busy).order_by(
+        candidates.c.busy, candidates.c.id
+    )
 
 
 async def claim_next(
@@ -240,6 +280,90 @@ async def claim_next(
     return await claim(session, action_id=action_id, owner=owner, lease_seconds=lease_seconds)
 
 
+async def claim_batch(
+    session: AsyncSession, *, owner: str, lease_seconds: float, exclude: set[int], limit: int
+) -> tuple[list[Action], bool]:
+    """Claim up to `limit` actions in the caller's write transaction, in the order `claim_next`
+    called `limit` times would claim them; also whether more were claimable than taken.
+
+    One read of the fair order serves a whole tier: the candidates of the accounts with the
+    fewest running (one each: the account's running count grows with its claim, so its next
+    action waits for the next tier), oldest first. Those are claimed together, then the
+    order is read again, with them running, for the next tier. One server's actions never
+    overtake each other: only an action first in its server's line is a candidate, and a
+    claimed one is open, so the next of its server waits for it.
+
+    On PostgreSQL a tier's rows are locked with FOR UPDATE SKIP LOCKED: a candidate another
+    worker is claiming is left to it, and the next in the fair order takes its place; on
+    SQLite the write transaction (BEGIN IMMEDIATE) admits one claimer at a time. Each claim
+    is still the compare-and-set of `claim` (lease, fence + 1)."""
+    claimed: list[Action] = []
+    skip = set(exclude)
+    more = False
+    while len(claimed) < limit:
+        now = utcnow()
+        # None: an account whose queued actions all wait behind their servers' open ones
+        rows = [r for r in (await session.execute(_ranked(now, skip))).all() if r.id is not None]
+        rows = rows[:CANDIDATES]
+        locked_out = False
+        taken: list[int] = []
+        while rows and not taken:
+            tier: list[int] = []
+            accounts: set[int] = set()
+            for r in rows:
+                if r.busy != rows[0].busy:
+                    break
+                if r.account_id not in accounts:
+                    accounts.add(r.account_id)
+                    tier.append(r.id)
+            tier = tier[: limit - len(claimed)]
+            taken = list(
+                await session.scalars(
+                    select(Action.id)
+                    .where(
+                        Action.id.in_(tier),
+                        or_(Action.status == ActionStatus.QUEUED, Action.lease_expires_at < now),
+                    )
+                    .order_by(Action.id)
+                    .with_for_update(skip_locked=True, of=Action)
+                )
+            )
+            # the ones another worker holds are its to claim; the rest of the order stands
+            locked_out = locked_out or len(taken) < len(tier)
+            skip.update(tier)
+            rows = [r for r in rows if r.id not in tier]
+        more = bool(rows) or locked_out
+        if not taken:
+            break
+        result = await session.execute(
+            update(Action)
+            .where(Action.id.in_(taken), _claimable(now))
+            .values(
+                status=ActionStatus.RUNNING,
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                fence=Action.fence + 1,
+                attempts=Action.attempts + 1,
+                started_at=func.coalesce(Action.started_at, now),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            claimed += list(
+                await session.scalars(
+                    select(Action)
+                    .where(
+                        Action.id.in_(taken),
+                        Action.lease_owner == owner,
+                        Action.status == ActionStatus.RUNNING,
+                    )
+                    .order_by(Action.id)
+                    .execution_options(populate_existing=True)
+                )
+            )
+    return claimed, more or len(claimed) >= limit
+
+
 async def claim(session: AsyncSession, *, action_id: int, owner: str, lease_seconds: float) -> Action | None:
     """Take the action with a lease; None if someone else was faster. Bumps the fence."""
     now = utcnow()
@@ -275,6 +399,23 @@ async def renew(session: AsyncSession, *, action_id: int, fence: int, lease_seco
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def renew_many(session: AsyncSession, *, leases: dict[int, int], lease_seconds: float) -> set[int]:
+    """Extend several leases (action id: the fence we claimed it with) in one statement;
+    the ids still ours (the others are another claim's now)."""
+    if not leases:
+        return set()
+    result = await session.execute(
+        update(Action)
+        .where(
+            tuple_(Action.id, Action.fence).in_(list(leases.items())), Action.status == ActionStatus.RUNNING
+        )
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .returning(Action.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.scalars())
 
 
 async def finish(session: AsyncSession, *, action_id: int, fence: int, error: str | None = None) -> bool:

@@ -11,6 +11,8 @@ import asyncio
 import hashlib
 import math
 import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, delete, select
@@ -95,131 +97,147 @@ async def inject_fault(
 
 
 class SimulatorDriver:
+    """Each operation is a call logged in sim_calls, a fault check, the time it takes, and the
+    machine's change, in that order. At time scale 0 the operation takes no time, and the
+    call, the check and the change are one transaction (committed before an injected crash
+    or error fires, as a hypervisor's own state outlives the caller); otherwise the change
+    is a second transaction once the time has passed. A failure 'before' fires with only the
+    call logged; one 'after' fires once the change is committed."""
+
     name = "simulator"
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, time_scale: float = 1.0) -> None:
         self._sessions = sessions
         self._scale = time_scale
+        # Reads take no write lock on SQLite (the sessions given are the worker's writing ones).
+        bind = sessions.kw.get("bind")
+        self._reads = (
+            async_sessionmaker(bind.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False)
+            if bind is not None
+            else sessions
+        )
 
-    async def _fault(self, op: str, server_id: int, phase: str) -> None:
-        async with self._sessions() as s, s.begin():
-            fault = await s.scalar(
-                select(SimFault)
-                .where(
-                    SimFault.op == op,
-                    SimFault.phase == phase,
-                    SimFault.remaining > 0,
-                    (SimFault.server_id == server_id) | SimFault.server_id.is_(None),
-                )
-                .order_by(SimFault.id)
-                .limit(1)
+    @staticmethod
+    async def _armed(
+        s: AsyncSession, op: str, server_id: int, phases: tuple[str, ...]
+    ) -> dict[str, SimFault]:
+        """The first armed fault of each phase for this operation (none used up yet)."""
+        faults = await s.scalars(
+            select(SimFault)
+            .where(
+                SimFault.op == op,
+                SimFault.phase.in_(phases),
+                SimFault.remaining > 0,
+                (SimFault.server_id == server_id) | SimFault.server_id.is_(None),
             )
-            if fault is None:
-                return
-            fault.remaining -= 1
-            mode, message = fault.mode, fault.message
-        if mode == "crash":
-            os._exit(70)  # as abrupt as a kill -9: no cleanup, no commit
-        raise DriverError(f"{op} failed: {message}")
+            .order_by(SimFault.id)
+        )
+        armed: dict[str, SimFault] = {}
+        for fault in faults:
+            armed.setdefault(fault.phase, fault)
+        return armed
 
-    async def _run(self, op: str, server_id: int) -> None:
-        """Wait as long as the operation takes; failures injected 'before' fire first."""
-        async with self._sessions() as s, s.begin():
+    async def _operate(
+        self, op: str, server_id: int, change: Callable[[AsyncSession], Awaitable[None]]
+    ) -> None:
+        immediate = self._scale <= 0
+        failure: DriverError | None = None
+        after: Fault | None = None
+        async with self._sessions.begin() as s:
             s.add(SimCall(server_id=server_id, op=op, at=utcnow()))
-        await self._fault(op, server_id, "before")
-        if self._scale > 0:
+            armed = await self._armed(s, op, server_id, ("before", "after") if immediate else ("before",))
+            before = _use(armed.get("before"))
+            if before is None and immediate:
+                failure = await _change(s, change)
+                if failure is None:
+                    after = _use(armed.get("after"))
+        _fire(op, before)
+        if not immediate:
             await asyncio.sleep(DURATIONS[op] * self._scale)
+            async with self._sessions.begin() as s:
+                failure = await _change(s, change)
+                if failure is None:
+                    after = _use((await self._armed(s, op, server_id, ("after",))).get("after"))
+        if failure is not None:
+            raise failure
+        _fire(op, after)
 
     async def _set_power(self, server_id: int, state: PowerState, *, reboot: bool = False) -> None:
-        async with self._sessions() as s, s.begin():
-            m = await s.get(SimMachine, server_id)
-            if m is None:
-                raise MachineNotFound(f"machine for server {server_id} does not exist")
-            now = utcnow()
-            if (
-                m.power_state == PowerState.RUNNING
-                and m.booted_at is not None
-                and (state == PowerState.SHUTOFF or reboot)
-            ):
-                m.run_seconds = _run_seconds(m, now)
-                m.run_month = _month(now)
-                m.booted_at = None
-            if state == PowerState.RUNNING and m.booted_at is None:
-                m.booted_at = now
-            m.power_state = state
+        async with self._sessions.begin() as s:
+            _power(await s.get(SimMachine, server_id), server_id, state, reboot=reboot)
 
     async def create(self, spec: VmSpec) -> None:
-        await self._run("create", spec.server_id)
-        async with self._sessions() as s, s.begin():
+        async def build(s: AsyncSession) -> None:
             m = await s.get(SimMachine, spec.server_id)
-            if m is None:
-                now = utcnow()
-                s.add(
-                    SimMachine(
-                        server_id=spec.server_id,
-                        name=spec.name,
-                        vcpus=spec.vcpus,
-                        memory_mib=spec.memory_mib,
-                        storage_gb=spec.storage_gb,
-                        power_state=PowerState.RUNNING,
-                        booted_at=now,
-                        run_month=_month(now),
-                    )
+            if m is not None:  # a retried create: the machine is there, make sure it runs
+                _power(m, spec.server_id, PowerState.RUNNING)
+                return
+            now = utcnow()
+            s.add(
+                SimMachine(
+                    server_id=spec.server_id,
+                    name=spec.name,
+                    vcpus=spec.vcpus,
+                    memory_mib=spec.memory_mib,
+                    storage_gb=spec.storage_gb,
+                    power_state=PowerState.RUNNING,
+                    booted_at=now,
+                    run_month=_month(now),
                 )
-        await self._set_power(spec.server_id, PowerState.RUNNING)
-        await self._fault("create", spec.server_id, "after")
+            )
+
+        await self._operate("create", spec.server_id, build)
+
+    async def _power_op(self, op: str, server_id: int, state: PowerState, *, reboot: bool = False) -> None:
+        async def power(s: AsyncSession) -> None:
+            _power(await s.get(SimMachine, server_id), server_id, state, reboot=reboot)
+
+        await self._operate(op, server_id, power)
 
     async def start(self, server_id: int) -> None:
-        await self._run("start", server_id)
-        await self._set_power(server_id, PowerState.RUNNING)
-        await self._fault("start", server_id, "after")
+        await self._power_op("start", server_id, PowerState.RUNNING)
 
     async def stop(self, server_id: int) -> None:
-        await self._run("stop", server_id)
-        await self._set_power(server_id, PowerState.SHUTOFF)
-        await self._fault("stop", server_id, "after")
+        await self._power_op("stop", server_id, PowerState.SHUTOFF)
 
     async def reboot(self, server_id: int) -> None:
-        await self._run("reboot", server_id)
-        await self._set_power(server_id, PowerState.RUNNING, reboot=True)
-        await self._fault("reboot", server_id, "after")
+        await self._power_op("reboot", server_id, PowerState.RUNNING, reboot=True)
 
     async def destroy(self, server_id: int) -> None:
-        await self._run("destroy", server_id)
-        async with self._sessions() as s, s.begin():
+        async def remove(s: AsyncSession) -> None:
             await s.execute(delete(SimMachine).where(SimMachine.server_id == server_id))
-        await self._fault("destroy", server_id, "after")
+
+        await self._operate("destroy", server_id, remove)
 
     async def info(self, server_id: int) -> VmInfo:
-        async with self._sessions() as s:
+        async with self._reads() as s:
             state = await s.scalar(select(SimMachine.power_state).where(SimMachine.server_id == server_id))
         return VmInfo(server_id, PowerState(state) if state else PowerState.MISSING)
 
     async def list_machines(self) -> list[VmInfo]:
-        async with self._sessions() as s:
+        async with self._reads() as s:
             rows = await s.execute(
                 select(SimMachine.server_id, SimMachine.power_state).order_by(SimMachine.server_id)
             )
         return [VmInfo(sid, PowerState(state)) for sid, state in rows]
 
     async def usage(self, server_id: int) -> Usage | None:
-        async with self._sessions() as s:
+        async with self._reads() as s:
             m = await s.get(SimMachine, server_id)
-        if m is None:
-            return None
+        return None if m is None else _usage(m, utcnow())
+
+    async def usage_many(self, server_ids: list[int]) -> dict[int, Usage]:
+        """The usage of each of these machines that exists, in one read (as a hypervisor's
+        bulk statistics call, libvirt's virConnectGetAllDomainStats, answers for all)."""
+        found: dict[int, Usage] = {}
         now = utcnow()
-        t = now.timestamp()
-        running = m.power_state == PowerState.RUNNING
-        age_days = (now - m.created_at).total_seconds() / 86400
-        disk = m.storage_gb * min(0.9, 0.08 + 0.01 * age_days + 0.02 * _wave(server_id, t, 86400))
-        return Usage(
-            cpu_percent=round(2 + 60 * _wave(server_id, t, 300) * _wave(server_id + 1, t, 37), 1)
-            if running
-            else 0.0,
-            memory_used=int(m.memory_mib * (0.2 + 0.5 * _wave(server_id, t, 600))) if running else 0,
-            disk_used=max(1, math.ceil(disk)),
-            bandwidth_used=int(_run_seconds(m, now) / 3600 * GB_PER_HOUR),
-        )
+        async with self._reads() as s:
+            for start in range(0, len(server_ids), 1000):
+                chunk = server_ids[start : start + 1000]
+                for m in await s.scalars(select(SimMachine).where(SimMachine.server_id.in_(chunk))):
+                    found[m.server_id] = _usage(m, now)
+                s.expunge_all()
+        return found
 
     async def close(self) -> None:
         return None
@@ -231,6 +249,72 @@ class SimulatorDriver:
     async def remove_behind_our_back(self, server_id: int) -> None:
         async with self._sessions() as s, s.begin():
             await s.execute(delete(SimMachine).where(SimMachine.server_id == server_id))
+
+
+@dataclass(frozen=True)
+class Fault:
+    mode: str
+    message: str
+
+
+def _use(fault: SimFault | None) -> Fault | None:
+    """Use up one firing of an armed fault (written with the operation's transaction)."""
+    if fault is None:
+        return None
+    fault.remaining -= 1
+    return Fault(fault.mode, fault.message)
+
+
+def _fire(op: str, fault: Fault | None) -> None:
+    if fault is None:
+        return
+    if fault.mode == "crash":
+        os._exit(70)  # as abrupt as a kill -9: no cleanup, no commit
+    raise DriverError(f"{op} failed: {fault.message}")
+
+
+async def _change(s: AsyncSession, change: Callable[[AsyncSession], Awaitable[None]]) -> DriverError | None:
+    """Apply the machine's change; the hypervisor's refusal (no such machine) is returned, to
+    be raised once the call is logged."""
+    try:
+        await change(s)
+        await s.flush()
+    except DriverError as exc:
+        return exc
+    return None
+
+
+def _power(m: SimMachine | None, server_id: int, state: PowerState, *, reboot: bool = False) -> None:
+    if m is None:
+        raise MachineNotFound(f"machine for server {server_id} does not exist")
+    now = utcnow()
+    if (
+        m.power_state == PowerState.RUNNING
+        and m.booted_at is not None
+        and (state == PowerState.SHUTOFF or reboot)
+    ):
+        m.run_seconds = _run_seconds(m, now)
+        m.run_month = _month(now)
+        m.booted_at = None
+    if state == PowerState.RUNNING and m.booted_at is None:
+        m.booted_at = now
+    m.power_state = state
+
+
+def _usage(m: SimMachine, now: datetime) -> Usage:
+    server_id = m.server_id
+    t = now.timestamp()
+    running = m.power_state == PowerState.RUNNING
+    age_days = (now - m.created_at).total_seconds() / 86400
+    disk = m.storage_gb * min(0.9, 0.08 + 0.01 * age_days + 0.02 * _wave(server_id, t, 86400))
+    return Usage(
+        cpu_percent=round(2 + 60 * _wave(server_id, t, 300) * _wave(server_id + 1, t, 37), 1)
+        if running
+        else 0.0,
+        memory_used=int(m.memory_mib * (0.2 + 0.5 * _wave(server_id, t, 600))) if running else 0,
+        disk_used=max(1, math.ceil(disk)),
+        bandwidth_used=int(_run_seconds(m, now) / 3600 * GB_PER_HOUR),
+    )
 
 
 def _run_seconds(m: SimMachine, now: datetime) -> float:

@@ -7,15 +7,20 @@ is refused by the fence.
 """
 
 import asyncio
+import functools
 import logging
 import os
 import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg import (
@@ -39,6 +44,16 @@ from vpsorg.worker import reconcile
 log = logging.getLogger("vpsorg.worker")
 
 
+@dataclass
+class _Outcome:
+    """A finished action waiting for its outcome to be recorded (`Worker.record`)."""
+
+    action: Action
+    error: str | None
+    usage: Usage | None
+    recorded: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
 class Worker:
     def __init__(
         self, settings: Settings, sessions: async_sessionmaker[AsyncSession], driver: Driver
@@ -48,7 +63,12 @@ class Worker:
         self.driver = driver
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._leases: dict[int, int] = {}  # running action: the fence it was claimed with
         self._wake = asyncio.Event()
+        self._more = False  # the last claim left claimable actions behind
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._outcomes: list[_Outcome] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""
@@ -93,12 +113,16 @@ class Worker:
             ),
         ]
         while not stop.is_set():
+            # Cleared before looking: an action that finishes (or a wake) from here on
+            # makes the wait below return at once.
+            self._wake.clear()
             try:
-                while len(self._running) < s.worker_concurrency and await self.claim_and_start():
+                while (free := s.worker_concurrency - len(self._running)) > 0 and await self.claim_and_start(
+                    free
+                ):
                     pass
             except Exception:
                 log.exception("worker loop failed; retrying")
-            self._wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             await asyncio.wait(waiters, timeout=s.worker_poll_seconds, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
@@ -108,6 +132,9 @@ class Worker:
         await asyncio.gather(*periodic, return_exceptions=True)
         if self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
         log.info("worker %s stopped", self.owner)
 
     @staticmethod
@@ -136,28 +163,41 @@ class Worker:
             except TimeoutError:
                 pass
 
-    async def claim_and_start(self) -> bool:
-        """Claim the next action and run it in the background; False if there was none.
+    async def claim_and_start(self, limit: int = 1) -> bool:
+        """Claim up to `limit` actions (in one transaction) and run each in the background;
+        whether to look again at once (False: there was none left to claim).
 
-        The next action is chosen fairly between accounts: the oldest claimable action of the
-        account with the fewest actions running (`actions.claim_next`)."""
-        async with self.sessions() as session:  # a cheap read first: idle workers take no locks
-            if await actions.next_claimable(session, exclude=set(self._running)) is None:
-                return False
+        The actions are chosen fairly between accounts, as one claim after another would be:
+        the oldest claimable action of the account with the fewest actions running
+        (`actions.claim_batch`). A finished action wakes the loop in `run` to fill its slot."""
+        exclude = set(self._running)
+        if not self._more:  # a cheap read first: idle workers take no locks
+            async with self.sessions() as session:
+                if await actions.next_claimable(session, exclude=exclude) is None:
+                    return False
         async with self.sessions.begin() as session:
-            action = await actions.claim_next(
+            claimed, self._more = await actions.claim_batch(
                 session,
                 owner=self.owner,
                 lease_seconds=self.settings.worker_lease_seconds,
-                exclude=set(self._running),
+                exclude=exclude,
+                limit=limit,
             )
-        if action is None:
-            return True  # another worker took it; look again
-        task = asyncio.create_task(self.execute(action))
-        self._running[action.id] = task
-        aid = action.id
-        task.add_done_callback(lambda _task: self._running.pop(aid, None))
-        return True
+            creates = [a.server_id for a in claimed if a.type == ActionType.CREATE]
+            specs = await self._specs(session, creates) if creates else {}
+        for action in claimed:
+            self._leases[action.id] = action.fence
+            task = asyncio.create_task(self.execute(action, specs.get(action.server_id)))
+            self._running[action.id] = task
+            task.add_done_callback(functools.partial(self._finished, action.id))
+        if claimed and (self._heartbeat is None or self._heartbeat.done()):
+            self._heartbeat = asyncio.create_task(self._renew_leases())
+        return bool(claimed) or self._more
+
+    def _finished(self, action_id: int, _task: object) -> None:
+        self._running.pop(action_id, None)
+        self._leases.pop(action_id, None)
+        self._wake.set()  # a free slot: claim the next action now, not at the next poll
 
     async def run_until_idle(self) -> None:
         """Run every claimable action to completion (tests and one-shot use)."""
@@ -165,30 +205,30 @@ class Worker:
             if self._running:
                 await asyncio.gather(*list(self._running.values()), return_exceptions=True)
 
-    async def execute(self, action: Action) -> None:
-        """Run one claimed action to its recorded outcome.
+    async def execute(self, action: Action, spec: VmSpec | None = None) -> None:
+        """Run one claimed action to its recorded outcome (a create with its machine's
+        spec, when the claim read it).
 
         A DriverError is the hypervisor's answer and fails the action. Any other exception
         is our own trouble (a bug, the database away): the action stays claimed, its lease
         runs out, and it is tried again, at most worker_max_attempts times.
         """
         try:
-            await self._execute(action)
+            await self._execute(action, spec)
         except Exception:
             log.exception("action %s: worker failure; it is retried when its lease expires", action.id)
 
-    async def _execute(self, action: Action) -> None:
-        aid, fence, kind = action.id, action.fence, ActionType(action.type)
+    async def _execute(self, action: Action, spec: VmSpec | None) -> None:
+        aid, kind = action.id, ActionType(action.type)
         log.info("action %s (%s server %s) attempt %s", aid, kind, action.server_id, action.attempts)
         if action.attempts > self.settings.worker_max_attempts:
             await self.record(action, f"gave up after {action.attempts - 1} attempts")
             return
-        heartbeat = asyncio.create_task(self._heartbeat(aid, fence))
         usage = None
         started = time.monotonic()
         try:
             failpoints.hit("worker.after_claim")
-            await self._call_driver(kind, action.server_id)
+            await self._call_driver(kind, action.server_id, spec)
             log.info("action %s: %s took %.3f s in the driver", aid, kind, time.monotonic() - started)
             failpoints.hit("worker.after_driver")
             error = None
@@ -197,11 +237,9 @@ class Worker:
         except DriverError as exc:
             error = str(exc) or type(exc).__name__
             log.warning("action %s failed: %s", aid, error)
-        finally:
-            heartbeat.cancel()
         await self.record(action, error, usage)
 
-    async def _call_driver(self, kind: ActionType, server_id: int) -> None:
+    async def _call_driver(self, kind: ActionType, server_id: int, spec: VmSpec | None = None) -> None:
         calls: dict[ActionType, Callable[[int], Awaitable[None]]] = {
             ActionType.START: self.driver.start,
             ActionType.STOP: self.driver.stop,
@@ -210,86 +248,157 @@ class Worker:
             ActionType.SUSPEND: self.driver.stop,
         }
         if kind == ActionType.CREATE:
-            await self.driver.create(await self.spec(server_id))
+            await self.driver.create(spec or await self.spec(server_id))
         else:
             await calls[kind](server_id)
 
-    async def _heartbeat(self, action_id: int, fence: int) -> None:
+    async def _renew_leases(self) -> None:
+        """Heartbeats: every lease/3, one statement renews the leases of all running actions.
+
+        An action whose lease another claim took is not renewed again; its result will be
+        refused by the fence. Runs while this worker has actions running."""
         lease = self.settings.worker_lease_seconds
-        while True:
+        while self._leases:
             await asyncio.sleep(lease / 3)
-            async with self.sessions.begin() as session:
-                if not await actions.renew(session, action_id=action_id, fence=fence, lease_seconds=lease):
-                    log.warning("action %s: lease lost to another worker", action_id)
-                    return
+            leases = dict(self._leases)
+            if not leases:
+                return
+            try:
+                async with self.sessions.begin() as session:
+                    ours = await actions.renew_many(session, leases=leases, lease_seconds=lease)
+            except Exception:
+                log.exception("renewing %d leases failed; trying again in %g s", len(leases), lease / 3)
+                continue
+            for aid in leases.keys() - ours:
+                if aid in self._leases:
+                    log.warning("action %s: lease lost to another worker", aid)
+                    del self._leases[aid]
 
     async def spec(self, server_id: int) -> VmSpec:
         async with self.sessions() as session:
-            row = (
-                await session.execute(
-                    select(Server, Plan, OperatingSystem, Location)
-                    .join(Plan, Plan.id == Server.plan_id)
-                    .join(OperatingSystem, OperatingSystem.id == Server.os_id)
-                    .join(Location, Location.id == Server.location_id)
-                    .where(Server.id == server_id)
-                )
-            ).one()
-        server, plan, os_, loc = row
-        assert server.ipv4_address and server.ipv6_address
-        return VmSpec(
-            server_id=server.id,
-            name=f"vps-{server.id}",
-            hostname=server.hostname,
-            vcpus=plan.vcpus,
-            memory_mib=plan.memory,
-            storage_gb=plan.storage,
-            os_image=os_.image,
-            ipv4_address=server.ipv4_address,
-            ipv4_prefix=ipam.prefix_length(loc.ipv4_pool),
-            ipv4_gateway=loc.ipv4_gateway,
-            ipv6_address=server.ipv6_address,
-            ipv6_prefix=ipam.prefix_length(loc.ipv6_pool),
-            ipv6_gateway=loc.ipv6_gateway,
-            ssh_public_keys=(server.ssh_public_key,) if server.ssh_public_key else (),
-            os_kernel=os_.kernel,
-            os_initrd=os_.initrd,
-            os_kernel_args=os_.kernel_args,
-        )
+            return (await self._specs(session, [server_id]))[server_id]
+
+    @staticmethod
+    async def _specs(session: AsyncSession, server_ids: list[int]) -> dict[int, VmSpec]:
+        """The machine specs of these servers, read in one query."""
+        rows = (
+            await session.execute(
+                select(Server, Plan, OperatingSystem, Location)
+                .join(Plan, Plan.id == Server.plan_id)
+                .join(OperatingSystem, OperatingSystem.id == Server.os_id)
+                .join(Location, Location.id == Server.location_id)
+                .where(Server.id.in_(server_ids))
+            )
+        ).all()
+        return {server.id: _spec(server, plan, os_, loc) for server, plan, os_, loc in rows}
 
     async def record(self, action: Action, error: str | None, usage: Usage | None = None) -> None:
-        """Write the outcome, the server's new state and its usage in one transaction, if still ours."""
-        async with self.sessions.begin() as session:
-            recorded = await self._write_outcome(session, action, error, usage)
-            failpoints.hit("worker.before_commit")
-        if recorded:
-            metrics.ACTIONS.labels(action.type, "success" if error is None else "error").inc()
+        """Write the outcome, the server's new state and its usage in one transaction, if
+        still ours (the fence); a stale claim's outcome is discarded.
 
-    async def _write_outcome(
-        self, session: AsyncSession, action: Action, error: str | None, usage: Usage | None
-    ) -> bool:
-        kind = ActionType(action.type)
+        Outcomes that finish while another batch is being written wait and are then written
+        together, in one transaction, each fenced on its own: a stale one is discarded alone.
+        Should a batch fail, each of its outcomes is tried alone, so one cannot sink the rest."""
+        outcome = _Outcome(action, error, usage)
+        self._outcomes.append(outcome)
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_pending())
+        await outcome.recorded
+
+    async def _record_pending(self) -> None:
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            try:
+                results = await self._record_batch(batch)
+            except Exception as exc:
+                if len(batch) == 1:
+                    batch[0].recorded.set_exception(exc)
+                    continue
+                log.warning(
+                    "recording %d outcomes together failed (%s); recording each alone", len(batch), exc
+                )
+                for outcome in batch:
+                    try:
+                        (ok,) = await self._record_batch([outcome])
+                    except Exception as one:
+                        outcome.recorded.set_exception(one)
+                    else:
+                        outcome.recorded.set_result(ok)
+                continue
+            for outcome, ok in zip(batch, results, strict=True):
+                outcome.recorded.set_result(ok)
+
+    async def _record_batch(self, batch: list[_Outcome]) -> list[bool]:
+        async with self.sessions.begin() as session:
+            recorded = await self._write_outcomes(session, batch)
+            failpoints.hit("worker.before_commit")
+        for outcome, ok in zip(batch, recorded, strict=True):
+            self._leases.pop(outcome.action.id, None)
+            if ok:
+                kind = outcome.action.type
+                metrics.ACTIONS.labels(kind, "success" if outcome.error is None else "error").inc()
+        return recorded
+
+    async def _write_outcomes(self, session: AsyncSession, batch: list[_Outcome]) -> list[bool]:
         now = utcnow()
-        if not await actions.finish(session, action_id=action.id, fence=action.fence, error=error):
-            log.warning("action %s: result discarded, the claim is stale", action.id)
-            return False
-        server = await session.get(Server, action.server_id)
-        assert server is not None
+        recorded = []
+        for outcome in batch:
+            action = outcome.action
+            ok = await actions.finish(session, action_id=action.id, fence=action.fence, error=outcome.error)
+            if not ok:
+                log.warning("action %s: result discarded, the claim is stale", action.id)
+            recorded.append(ok)
+        fresh = [o for o, ok in zip(batch, recorded, strict=True) if ok]
+        if not fresh:
+            return recorded
+        ids = [o.action.server_id for o in fresh]
+        # What every outcome needs, read for the batch at once: the servers, their usage
+        # samples (into the session: merged below without a read each), and the newest open
+        # action of each (a later one queued behind this outcome's).
+        rows = {s.id: s for s in await session.scalars(select(Server).where(Server.id.in_(ids)))}
+        samples = {
+            u.server_id: u
+            for u in await session.scalars(select(ServerUsage).where(ServerUsage.server_id.in_(ids)))
+        }
+        newest_open = dict(
+            (
+                await session.execute(
+                    select(Action.server_id, func.max(Action.id))
+                    .where(Action.server_id.in_(ids), Action.status.in_(actions.OPEN))
+                    .group_by(Action.server_id)
+                )
+            ).all()
+        )
+        for o in fresh:
+            server = rows[o.action.server_id]
+            superseded = newest_open.get(server.id, 0) > o.action.id
+            await self._apply_outcome(session, o, server, superseded, samples.get(server.id), now)
+        return recorded
+
+    @staticmethod
+    async def _apply_outcome(
+        session: AsyncSession,
+        outcome: _Outcome,
+        server: Server,
+        superseded: bool,
+        sample: ServerUsage | None,
+        now: datetime,
+    ) -> None:
+        kind, error, usage = ActionType(outcome.action.type), outcome.error, outcome.usage
         server.updated_at = now
         # A later action already queued (a suspension behind a start, say) set the status it
         # needs; this outcome leaves the status to it.
-        superseded = await actions.has_open(session, server_id=server.id, after=action.id)
         if error is not None:
             server.error = error
             if server.deleted_at is None and not superseded:
                 server.status = ServerStatus.ERROR
-            return True
+            return
         server.power_state = POWER_AFTER[kind]
         if kind == ActionType.DELETE:
             await ipam.release(session, server=server)  # the machine is gone: addresses reusable
-            sample = await session.get(ServerUsage, server.id)
             if sample is not None:
                 await session.delete(sample)
-            return True
+            return
         if server.deleted_at is None and not superseded:
             done = TRANSITIONS[kind].on_success
             assert done is not None
@@ -299,8 +408,7 @@ class Worker:
             server.provisioned_at = now
             server.billed_until = now  # charged by the hour from now on (vpsorg.billing)
         if usage is not None:
-            await _store_usage(session, server.id, usage, now)
-        return True
+            _put_usage(session, server.id, usage, now, sample)
 
     async def _usage(self, server_id: int) -> Usage | None:
         try:
@@ -310,43 +418,105 @@ class Worker:
             return None
 
     async def sample_usage(self) -> None:
-        """Ask the driver for the usage of provisioned servers and keep the latest sample."""
+        """Ask the driver for the usage of provisioned servers and keep the latest sample.
+
+        A driver with `usage_many` (one bulk call for many machines) is asked in chunks;
+        otherwise machine by machine, a few at a time. The samples are written as one upsert
+        per chunk, not a read and a write per server."""
         async with self.sessions() as session:
             q = select(Server.id).where(Server.deleted_at.is_(None), Server.provisioned_at.is_not(None))
             ids = list(await session.scalars(q))
-        # A few at a time: a real hypervisor answers each in RPCs and a guest-agent call.
-        gate = asyncio.Semaphore(8)
+        usage_many = getattr(self.driver, "usage_many", None)
+        if usage_many is not None:
+            try:
+                found: dict[int, Usage] = await usage_many(ids)
+            except DriverError as exc:
+                log.warning("usage of %d servers: %s", len(ids), exc)
+                return
+            samples = list(found.items())
+        else:
+            # A few at a time: a real hypervisor answers each in RPCs and a guest-agent call.
+            gate = asyncio.Semaphore(8)
 
-        async def sample(sid: int) -> tuple[int, Usage | None]:
-            async with gate:
-                return sid, await self._usage(sid)
+            async def sample(sid: int) -> tuple[int, Usage | None]:
+                async with gate:
+                    return sid, await self._usage(sid)
 
-        results = await asyncio.gather(*(sample(sid) for sid in ids))
-        samples = [(sid, usage) for sid, usage in results if usage is not None]
-        if not samples:
-            return
+            results = await asyncio.gather(*(sample(sid) for sid in ids))
+            samples = [(sid, usage) for sid, usage in results if usage is not None]
         now = utcnow()
-        async with self.sessions.begin() as session:
-            live = set(
-                await session.scalars(
-                    select(Server.id).where(
-                        Server.id.in_([sid for sid, _ in samples]), Server.deleted_at.is_(None)
+        for start in range(0, len(samples), 1000):
+            chunk = samples[start : start + 1000]
+            async with self.sessions.begin() as session:
+                live = set(
+                    await session.scalars(
+                        select(Server.id).where(
+                            Server.id.in_([sid for sid, _ in chunk]), Server.deleted_at.is_(None)
+                        )
                     )
                 )
-            )
-            for sid, usage in samples:
-                if sid in live:
-                    await _store_usage(session, sid, usage, now)
+                rows = [_usage_row(sid, usage, now) for sid, usage in chunk if sid in live]
+                if rows:
+                    await session.execute(_upsert_usage(session), rows)
 
 
-async def _store_usage(session: AsyncSession, server_id: int, usage: Usage, now: datetime) -> None:
-    await session.merge(
-        ServerUsage(
-            server_id=server_id,
-            cpu_percent=usage.cpu_percent,
-            memory_used=usage.memory_used,
-            disk_used=usage.disk_used,
-            bandwidth_used=usage.bandwidth_used,
-            sampled_at=now,
-        )
+def _usage_row(server_id: int, usage: Usage, now: datetime) -> dict[str, object]:
+    return {
+        "server_id": server_id,
+        "cpu_percent": usage.cpu_percent,
+        "memory_used": usage.memory_used,
+        "disk_used": usage.disk_used,
+        "bandwidth_used": usage.bandwidth_used,
+        "sampled_at": now,
+    }
+
+
+def _upsert_usage(session: AsyncSession) -> Any:
+    """INSERT ... ON CONFLICT (server_id) DO UPDATE, in the session's dialect."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    stmt = insert(ServerUsage)
+    return stmt.on_conflict_do_update(
+        index_elements=[ServerUsage.server_id],
+        set_={
+            c: stmt.excluded[c]
+            for c in ("cpu_percent", "memory_used", "disk_used", "bandwidth_used", "sampled_at")
+        },
+    )
+
+
+def _put_usage(
+    session: AsyncSession, server_id: int, usage: Usage, now: datetime, sample: ServerUsage | None
+) -> None:
+    """Keep `usage` as the server's latest sample; `sample` is its current one, if any (read
+    by the caller, so no read per server here)."""
+    if sample is None:
+        sample = ServerUsage(server_id=server_id)
+        session.add(sample)
+    sample.cpu_percent = usage.cpu_percent
+    sample.memory_used = usage.memory_used
+    sample.disk_used = usage.disk_used
+    sample.bandwidth_used = usage.bandwidth_used
+    sample.sampled_at = now
+
+
+def _spec(server: Server, plan: Plan, os_: OperatingSystem, loc: Location) -> VmSpec:
+    assert server.ipv4_address and server.ipv6_address
+    return VmSpec(
+        server_id=server.id,
+        name=f"vps-{server.id}",
+        hostname=server.hostname,
+        vcpus=plan.vcpus,
+        memory_mib=plan.memory,
+        storage_gb=plan.storage,
+        os_image=os_.image,
+        ipv4_address=server.ipv4_address,
+        ipv4_prefix=ipam.prefix_length(loc.ipv4_pool),
+        ipv4_gateway=loc.ipv4_gateway,
+        ipv6_address=server.ipv6_address,
+        ipv6_prefix=ipam.prefix_length(loc.ipv6_pool),
+        ipv6_gateway=loc.ipv6_gateway,
+        ssh_public_keys=(server.ssh_public_key,) if server.ssh_public_key else (),
+        os_kernel=os_.kernel,
+        os_initrd=os_.initrd,
+        os_kernel_args=os_.kernel_args,
     )
