@@ -1,13 +1,16 @@
 """Database plumbing: the declarative base, engine and session factories."""
 
 import asyncio
+import sqlite3
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event, exc
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_only
 
 from vpsorg import clock
 from vpsorg.config import Settings
@@ -61,6 +65,77 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+class WriteTurns:
+    """SQLite's write transactions of one process, taken in turn (first come, first served).
+
+    SQLite lets one writer in at a time; the others wait in its busy handler, which sleeps
+    and retries (up to 100 ms between tries), so whoever happens to retry when the lock is
+    free goes next: under load a few wait for seconds while most pass at once. Here a
+    writing transaction of this process first queues on an asyncio lock, so that they take
+    turns in the order they came and only another process's writers meet the busy handler.
+    The wait is bounded by the busy timeout and then fails as SQLite would ("database is
+    locked"). One lock per event loop; a connection holds it from BEGIN IMMEDIATE until its
+    COMMIT or ROLLBACK has completed (or it is returned to the pool, should neither come).
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        self._locks = weakref.WeakKeyDictionary()
+        self._held: dict[int, asyncio.Lock] = {}  # id of the DB-API connection: its turn
+
+    def take(self, dbapi_conn: Any) -> None:
+        """Wait for this connection's turn (from the engine's sync code, in its greenlet)."""
+        if id(dbapi_conn) in self._held:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not under an event loop: nothing of ours to queue behind
+            return
+        lock = self._locks.setdefault(loop, asyncio.Lock())
+        try:
+            await_only(asyncio.wait_for(lock.acquire(), self.timeout))
+        except TimeoutError:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            ) from None
+        self._held[id(dbapi_conn)] = lock
+
+    def give_back(self, dbapi_conn: Any) -> None:
+        # the dialect is handed the pool's proxy of the connection, the pool the connection
+        dbapi_conn = getattr(dbapi_conn, "dbapi_connection", dbapi_conn)
+        lock = self._held.pop(id(dbapi_conn), None)
+        if lock is not None:
+            lock.release()
+
+
+def _sqlite_write_turns(engine: AsyncEngine, turns: WriteTurns) -> None:
+    """Give the turn back when the transaction's COMMIT or ROLLBACK has completed."""
+    dialect = engine.sync_engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_conn: Any) -> None:
+        try:
+            commit(dbapi_conn)
+        finally:
+            turns.give_back(dbapi_conn)
+
+    def do_rollback(dbapi_conn: Any) -> None:
+        try:
+            rollback(dbapi_conn)
+        finally:
+            turns.give_back(dbapi_conn)
+
+    # This engine's own dialect instance: no other engine is affected.
+    dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _returned(dbapi_conn: Any, _record: Any) -> None:
+        if dbapi_conn is not None:
+            turns.give_back(dbapi_conn)
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     kwargs: dict[str, Any] = {}
@@ -89,9 +164,15 @@ def make_engine(settings: Settings) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        turns = WriteTurns(busy / 1000)
+        _sqlite_write_turns(engine, turns)
+
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            if mode == "IMMEDIATE":
+                turns.take(conn.connection.dbapi_connection)
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 

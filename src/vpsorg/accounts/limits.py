@@ -83,13 +83,18 @@ async def require_room(
     """Refuse (403 quota_exceeded) one more of the resource when the account is at its limit.
     Locks the account row until the caller's transaction ends."""
     account = await billing.lock_account(session, account_id)
-    limit = effective(account, resource, defaults)
     count = await used(session, account_id=account_id, resource=resource)
-    if count >= limit:
+    check_room(account, resource=resource, used=count, defaults=defaults)
+
+
+def check_room(account: Account, *, resource: Resource, used: int, defaults: Defaults) -> None:
+    """require_room's rule, for a caller that locked the account and counted what it has."""
+    limit = effective(account, resource, defaults)
+    if used >= limit:
         raise QuotaExceeded(
-            f"Quota exceeded: the account has {count} {WHAT[resource]} and may have {limit}; "
+            f"Quota exceeded: the account has {used} {WHAT[resource]} and may have {limit}; "
             f"delete one, or ask an operator to raise the limit",
-            details={"resource": resource.value, "limit": limit, "used": count},
+            details={"resource": resource.value, "limit": limit, "used": used},
         )
 
 

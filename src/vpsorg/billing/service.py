@@ -161,6 +161,11 @@ async def require_credit(session: AsyncSession, *, account_id: int, monthly: Dec
     each seeing the servers the previous ones created."""
     account = await lock_account(session, account_id)
     committed, count = await commitment(session, account_id=account_id)
+    check_credit(account, committed=committed, count=count, monthly=monthly, what=what)
+
+
+def check_credit(account: Account, *, committed: Decimal, count: int, monthly: Decimal, what: str) -> None:
+    """require_credit's rule, for a caller that locked the account and read its commitment."""
     available = account.balance - committed
     if available < monthly:
         raise PaymentRequired(

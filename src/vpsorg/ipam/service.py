@@ -71,48 +71,55 @@ def _released(location_id: int, family: int) -> Any:
     return (ReleasedAddress.location_id == location_id) & (ReleasedAddress.family == family)
 
 
-async def _take(session: AsyncSession, location: Location, family: int) -> str | None:
-    pool, counter, _ = pools(location)[family]
-    lowest = await session.scalar(
+async def _take_released(session: AsyncSession, location_id: int, family: int) -> int | None:
+    """Remove and return the lowest host of the free list, if any (one statement)."""
+    lowest = (
         select(ReleasedAddress.host)
-        .where(_released(location.id, family))
+        .where(_released(location_id, family))
         .order_by(ReleasedAddress.host)
         .limit(1)
+        .scalar_subquery()
     )
-    if lowest is not None:
-        await session.execute(
-            delete(ReleasedAddress).where(_released(location.id, family), ReleasedAddress.host == lowest)
-        )
-        return pool.address(lowest)
-    # Read under the location's row lock (taken by allocate), not from the possibly stale entity.
-    host = await session.scalar(select(counter).where(Location.id == location.id))
-    assert host is not None
-    if host == pool.gateway:
-        host += 1
-    if host >= min(pool.size, MAX_HOSTS):
-        return None
-    await session.execute(
-        update(Location).where(Location.id == location.id).values({counter.key: host + 1}),
-        execution_options={"synchronize_session": False},
+    return await session.scalar(
+        delete(ReleasedAddress)
+        .where(_released(location_id, family), ReleasedAddress.host == lowest)
+        .returning(ReleasedAddress.host)
     )
-    return pool.address(host)
 
 
 async def allocate(session: AsyncSession, *, location: Location) -> tuple[str, str]:
     """Reserve an IPv4 and an IPv6 address in the location's pools: the lowest free ones.
 
-    Raises CapacityExhausted when a pool is full; the caller's transaction is then rolled
-    back with whatever this took."""
-    await session.execute(select(Location.id).where(Location.id == location.id).with_for_update())
-    taken = []
-    for family in (4, 6):
-        address = await _take(session, location, family)
-        if address is None:
-            raise CapacityExhausted(
-                f"No free IPv{family} address in location {location.code!r}; try another location",
-                details={"location": location.code},
-            )
-        taken.append(address)
+    Four statements however many servers there are: the location's counters read with its
+    row locked, the lowest released host of each family taken, and the counters moved
+    past what was handed out. Raises CapacityExhausted when a pool is full; the caller's
+    transaction is then rolled back with whatever this took."""
+    # Read under the location's row lock, not from the possibly stale entity.
+    counters = (
+        await session.execute(
+            select(Location.ipv4_next_host, Location.ipv6_next_host)
+            .where(Location.id == location.id)
+            .with_for_update()
+        )
+    ).one()
+    taken, moved = [], {}
+    for family, next_host in zip((4, 6), counters, strict=True):
+        pool, counter, _ = pools(location)[family]
+        host = await _take_released(session, location.id, family)
+        if host is None:
+            host = next_host + (1 if next_host == pool.gateway else 0)
+            if host >= min(pool.size, MAX_HOSTS):
+                raise CapacityExhausted(
+                    f"No free IPv{family} address in location {location.code!r}; try another location",
+                    details={"location": location.code},
+                )
+            moved[counter.key] = host + 1
+        taken.append(pool.address(host))
+    if moved:
+        await session.execute(
+            update(Location).where(Location.id == location.id).values(moved),
+            execution_options={"synchronize_session": False},
+        )
     return taken[0], taken[1]
 
 

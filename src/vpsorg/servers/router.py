@@ -70,10 +70,9 @@ async def create_server(
     idempotency_key: idempotency.Key = None,
 ) -> ServerCreated:
     async def run() -> ServerCreated:
-        server, action = await servers.create_server(
+        server, action, out = await servers.order_server(
             session, account_id=account_id, data=body, defaults=defaults
         )
-        out = await servers.get_detail(session, account_id=account_id, server_id=server.id)
         response.headers["Location"] = str(request.url_for("get_server", server_id=server.id))
         return ServerCreated.model_validate(
             out

@@ -1,9 +1,11 @@
 """Servers: the lifecycle rules customers meet. Never talks to a driver; the worker does."""
 
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts import limits
@@ -64,6 +66,9 @@ DETAIL_COLUMNS = SUMMARY_COLUMNS + (
     _usage.bandwidth_used,
     _usage.sampled_at,
 )
+
+# The server's own columns among DETAIL_COLUMNS (created_detail reads them off the entity).
+SERVER_FIELDS = tuple(c.key for c in DETAIL_COLUMNS if getattr(c, "table", None) is Server.__table__)
 
 
 def _live(account_id: int) -> Any:
@@ -186,7 +191,20 @@ async def create_server(
     data: ServerCreate,
     defaults: limits.Defaults = limits.Defaults(),  # noqa: B008 (frozen: never mutated)
 ) -> tuple[Server, Action]:
-    plan, _os, location = await catalog.orderable(
+    server, action, _ = await order_server(session, account_id=account_id, data=data, defaults=defaults)
+    return server, action
+
+
+async def order_server(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    data: ServerCreate,
+    defaults: limits.Defaults = limits.Defaults(),  # noqa: B008 (frozen: never mutated)
+) -> tuple[Server, Action, dict[str, Any]]:
+    """create_server, and the new server as get_detail shows it (built from the rows the
+    create read: no query)."""
+    plan, os_, location = await catalog.orderable(
         session, plan_id=data.plan_id, os_id=data.os_id, location=data.location
     )
     public_key = None
@@ -196,52 +214,54 @@ async def create_server(
         except NotFound:
             raise ValidationFailed.field("ssh_key_id", f"no SSH key with id {data.ssh_key_id}") from None
         public_key = key.public_key
-    # Both checks hold the account row until the server is inserted (see vpsorg.accounts.limits).
-    await limits.require_room(
-        session, account_id=account_id, resource=limits.Resource.SERVERS, defaults=defaults
-    )
+    # The quota and the credit are checked with the account row locked until the transaction
+    # ends (see vpsorg.accounts.limits): concurrent creates of an account are counted one
+    # after another. One lock and one read of its servers serve both checks.
+    account = await billing.lock_account(session, account_id)
+    committed, count = await billing.commitment(session, account_id=account_id)
+    limits.check_room(account, resource=limits.Resource.SERVERS, used=count, defaults=defaults)
     monthly = prices.monthly_price(plan.price_monthly, backups=data.backups_enabled)
-    await billing.require_credit(
-        session,
-        account_id=account_id,
+    billing.check_credit(
+        account,
+        committed=committed,
+        count=count,
         monthly=monthly,
         what=plan.name + (" with backups" if data.backups_enabled else ""),
     )
     now = utcnow()
+    values = {
+        "account_id": account_id,
+        "name": data.name,
+        "hostname": data.hostname or data.name.lower(),
+        "status": ServerStatus.PROVISIONING,
+        "plan_id": plan.id,
+        "os_id": data.os_id,
+        "location_id": location.id,
+        "ssh_key_id": data.ssh_key_id,
+        "ssh_public_key": public_key,
+        "backups_enabled": data.backups_enabled,
+        "price_hourly": plan.price_hourly,
+        "price_monthly": plan.price_monthly,
+        "created_at": now,
+        "updated_at": now,
+    }
     # The unique constraints on the address columns decide who gets an address. Creates in
     # one location take turns on its row (ipam.allocate locks it; SQLite's write lock
     # already does), so they do not all pick the same lowest free address; should another
-    # transaction still hold ours (an overlapping pool of another location, say), only the
-    # insert is rolled back (a savepoint) and we pick again: the next free address.
+    # transaction still hold ours (an overlapping pool of another location, say), the
+    # insert does nothing (ON CONFLICT DO NOTHING: the address columns and the id are the
+    # table's only unique keys) and we pick again: the next free address.
+    insert = _insert_ignoring_conflicts(session)
     for _ in range(ADDRESS_ATTEMPTS):
         ipv4, ipv6 = await ipam.allocate(session, location=location)
-        server = Server(
-            account_id=account_id,
-            name=data.name,
-            hostname=data.hostname or data.name.lower(),
-            status=ServerStatus.PROVISIONING,
-            plan_id=plan.id,
-            os_id=data.os_id,
-            location_id=location.id,
-            ssh_key_id=data.ssh_key_id,
-            ssh_public_key=public_key,
-            backups_enabled=data.backups_enabled,
-            price_hourly=plan.price_hourly,
-            price_monthly=plan.price_monthly,
-            ipv4_address=ipv4,
-            ipv6_address=ipv6,
-            created_at=now,
-            updated_at=now,
+        server = await session.scalar(
+            insert(Server)
+            .values(values | {"ipv4_address": ipv4, "ipv6_address": ipv6})
+            .on_conflict_do_nothing()
+            .returning(Server)
         )
-        try:
-            async with session.begin_nested():
-                session.add(server)
-                await session.flush()
+        if server is not None:
             break
-        except IntegrityError as exc:
-            if not _address_taken(exc):
-                raise  # not an address (a key deleted meanwhile, say): a conflict, not capacity
-            continue
     else:
         raise CapacityExhausted(
             f"Could not reserve an address in location {location.code!r} after "
@@ -251,14 +271,35 @@ async def create_server(
     action = await actions.enqueue(
         session, account_id=account_id, server_id=server.id, type=ActionType.CREATE
     )
-    return server, action
+    return server, action, _created_detail(server, plan, os_, location)
 
 
-def _address_taken(exc: IntegrityError) -> bool:
-    """Whether the violated constraint is one of the address columns' (both databases name
-    the column or its constraint in the message)."""
-    message = str(exc.orig)
-    return "ipv4_address" in message or "ipv6_address" in message
+def _insert_ignoring_conflicts(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (both PostgreSQL and SQLite)."""
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+
+
+def _created_detail(server: Server, plan: Plan, os_: OperatingSystem, location: Location) -> dict[str, Any]:
+    """get_detail's representation of a server just created, from the rows its order read."""
+    row = SimpleNamespace(
+        **{name: getattr(server, name) for name in SERVER_FIELDS},
+        location=location.code,
+        plan_id=plan.id,
+        plan_name=plan.name,
+        vcpus=plan.vcpus,
+        memory=plan.memory,
+        storage=plan.storage,
+        bandwidth=plan.bandwidth,
+        os_id=os_.id,
+        os_name=os_.name,
+        # a new server has not been sampled yet
+        cpu_percent=None,
+        memory_used=None,
+        disk_used=None,
+        bandwidth_used=None,
+        sampled_at=None,
+    )
+    return detail(row)
 
 
 async def update_server(

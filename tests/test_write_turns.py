@@ -1,0 +1,63 @@
+"""SQLite: the write transactions of one process take turns in the order they came, and a
+turn not given within the busy timeout fails as SQLite would ("database is locked")."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from tests.conftest import test_settings
+from tests.databases import on_postgresql
+from vpsorg.db import make_engine, make_sessionmaker
+
+pytestmark = pytest.mark.skipif(on_postgresql(), reason="SQLite's write lock")
+
+
+def test_writers_go_in_the_order_they_came(tmp_path: Path) -> None:
+    settings = test_settings(tmp_path / "turns.db")
+
+    async def main() -> list[int]:
+        engine = make_engine(settings)
+        sessions = make_sessionmaker(engine)
+        entered: list[int] = []
+
+        async def write(i: int) -> None:
+            async with sessions.begin() as session:
+                await session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the turn is taken
+                entered.append(i)
+                await asyncio.sleep(0.01)  # hold it while the others queue
+
+        try:
+            for i in range(12):
+                asyncio.get_running_loop().create_task(write(i))
+                await asyncio.sleep(0)  # each starts (and queues) before the next
+            while len(entered) < 12:
+                await asyncio.sleep(0.01)
+        finally:
+            await engine.dispose()
+        return entered
+
+    assert asyncio.run(main()) == list(range(12))
+
+
+def test_a_turn_not_given_within_the_busy_timeout_is_database_locked(tmp_path: Path) -> None:
+    settings = test_settings(tmp_path / "turns.db", sqlite_busy_timeout_ms=200)
+
+    async def main() -> str:
+        engine = make_engine(settings)
+        sessions = make_sessionmaker(engine)
+        try:
+            async with sessions.begin() as holder:
+                await holder.execute(text("SELECT 1"))
+                with pytest.raises(OperationalError) as caught:
+                    async with sessions.begin() as waiter:
+                        await waiter.execute(text("SELECT 1"))
+            async with sessions.begin() as after:  # the turn came back with the commit
+                await after.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+        return str(caught.value)
+
+    assert "database is locked" in asyncio.run(main())
