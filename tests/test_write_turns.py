@@ -13,6 +13,7 @@ from tests.databases import on_postgresql
 from vpsorg.db import make_engine, make_sessionmaker
 
 pytestmark = pytest.mark.skipif(on_postgresql(), reason="SQLite's write lock")
+WRITERS = 5  # the connections SQLAlchemy's pool keeps open
 
 
 def test_writers_go_in_the_order_they_came(tmp_path: Path) -> None:
@@ -29,17 +30,26 @@ def test_writers_go_in_the_order_they_came(tmp_path: Path) -> None:
                 entered.append(i)
                 await asyncio.sleep(0.01)  # hold it while the others queue
 
+        async def connect() -> None:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                await asyncio.sleep(0.05)
+
         try:
-            for i in range(12):
+            # Open the pool's connections first: a new connection is opened in a thread, and
+            # those finish in any order; the turns are taken in the order writers reach BEGIN.
+            # (The pool keeps WRITERS open; past that a returned connection is closed.)
+            await asyncio.gather(*(connect() for _ in range(WRITERS)))
+            for i in range(WRITERS):
                 asyncio.get_running_loop().create_task(write(i))
                 await asyncio.sleep(0)  # each starts (and queues) before the next
-            while len(entered) < 12:
+            while len(entered) < WRITERS:
                 await asyncio.sleep(0.01)
         finally:
             await engine.dispose()
         return entered
 
-    assert asyncio.run(main()) == list(range(12))
+    assert asyncio.run(main()) == list(range(WRITERS))
 
 
 def test_a_turn_not_given_within_the_busy_timeout_is_database_locked(tmp_path: Path) -> None:
