@@ -338,14 +338,7 @@ async def claim_batch(
         result = await session.execute(
             update(Action)
             .where(Action.id.in_(taken), _claimable(now))
-            .values(
-                status=ActionStatus.RUNNING,
-                lease_owner=owner,
-                lease_expires_at=now + timedelta(seconds=lease_seconds),
-                fence=Action.fence + 1,
-                attempts=Action.attempts + 1,
-                started_at=func.coalesce(Action.started_at, now),
-            )
+            .values(_claimed(owner, now, lease_seconds))
             .execution_options(synchronize_session=False)
         )
         if result.rowcount:  # type: ignore[attr-defined]
@@ -364,20 +357,25 @@ async def claim_batch(
     return claimed, more or len(claimed) >= limit
 
 
+def _claimed(owner: str, now: datetime, lease_seconds: float) -> dict[str, Any]:
+    """What a claim writes: running, leased to `owner`, the fence and attempts bumped."""
+    return {
+        "status": ActionStatus.RUNNING,
+        "lease_owner": owner,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+        "fence": Action.fence + 1,
+        "attempts": Action.attempts + 1,
+        "started_at": func.coalesce(Action.started_at, now),
+    }
+
+
 async def claim(session: AsyncSession, *, action_id: int, owner: str, lease_seconds: float) -> Action | None:
     """Take the action with a lease; None if someone else was faster. Bumps the fence."""
     now = utcnow()
     result = await session.execute(
         update(Action)
         .where(Action.id == action_id, _claimable(now))
-        .values(
-            status=ActionStatus.RUNNING,
-            lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            fence=Action.fence + 1,
-            attempts=Action.attempts + 1,
-            started_at=func.coalesce(Action.started_at, now),
-        )
+        .values(_claimed(owner, now, lease_seconds))
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
