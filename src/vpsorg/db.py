@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event, exc
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -246,3 +248,8 @@ def run_transaction(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T
             await engine.dispose()
 
     return asyncio.run(main())
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """The session's dialect's INSERT, which has ON CONFLICT (PostgreSQL's and SQLite's)."""
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert

@@ -4,8 +4,6 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts import limits
@@ -16,7 +14,7 @@ from vpsorg.billing import prices
 from vpsorg.billing import service as billing
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
-from vpsorg.db import utcnow
+from vpsorg.db import dialect_insert, utcnow
 from vpsorg.errors import CapacityExhausted, InvalidState, NotFound, ValidationFailed
 from vpsorg.ipam import service as ipam
 from vpsorg.pagination import KeysetParams, keyset_window
@@ -251,7 +249,7 @@ async def order_server(
     # transaction still hold ours (an overlapping pool of another location, say), the
     # insert does nothing (ON CONFLICT DO NOTHING: the address columns and the id are the
     # table's only unique keys) and we pick again: the next free address.
-    insert = _insert_ignoring_conflicts(session)
+    insert = dialect_insert(session)
     for _ in range(ADDRESS_ATTEMPTS):
         ipv4, ipv6 = await ipam.allocate(session, location=location)
         server = await session.scalar(
@@ -272,11 +270,6 @@ async def order_server(
         session, account_id=account_id, server_id=server.id, type=ActionType.CREATE
     )
     return server, action, _created_detail(server, plan, os_, location)
-
-
-def _insert_ignoring_conflicts(session: AsyncSession) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (both PostgreSQL and SQLite)."""
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
 
 
 def _created_detail(server: Server, plan: Plan, os_: OperatingSystem, location: Location) -> dict[str, Any]:

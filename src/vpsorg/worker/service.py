@@ -19,8 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg import (
@@ -34,7 +32,7 @@ from vpsorg.actions.models import Action
 from vpsorg.billing import service as billing
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.config import Settings
-from vpsorg.db import utcnow
+from vpsorg.db import dialect_insert, utcnow
 from vpsorg.drivers.base import Driver, DriverError, Usage, VmSpec
 from vpsorg.ipam import service as ipam
 from vpsorg.servers.models import Server, ServerUsage
@@ -473,8 +471,7 @@ def _usage_row(server_id: int, usage: Usage, now: datetime) -> dict[str, object]
 
 def _upsert_usage(session: AsyncSession) -> Any:
     """INSERT ... ON CONFLICT (server_id) DO UPDATE, in the session's dialect."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-    stmt = insert(ServerUsage)
+    stmt = dialect_insert(session)(ServerUsage)
     return stmt.on_conflict_do_update(
         index_elements=[ServerUsage.server_id],
         set_={
