@@ -300,3 +300,33 @@ def test_serve_with_workers_applies_the_cap_in_each_process(tmp_path: Path) -> N
         for s in idle:
             s.close()
         proc.stop()
+
+
+def _send_head(port: int, header_bytes: int) -> bytes:
+    """GET /healthz with one header of `header_bytes`; everything the server answers until it
+    closes the connection (Connection: close) or 10 s pass."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    head += b"X-Filler: " + b"a" * header_bytes + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_request_head_over_16_kib_is_answered_400_and_closed(tmp_path: Path) -> None:
+    """The head limit h11 enforced holds with httptools too (edge.MAX_HEAD_BYTES), and a head
+    just under it is served."""
+    settings = test_settings(tmp_path / "vpsorg.db")
+    prepare_database(settings)
+    port = free_port()
+    proc = spawn(["serve", "--no-worker", "--port", str(port)], settings, tmp_path / "serve.log")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+        assert _send_head(port, edge.MAX_HEAD_BYTES - 1024).startswith(b"HTTP/1.1 200 ")
+        assert _send_head(port, edge.MAX_HEAD_BYTES + 1).startswith(b"HTTP/1.1 400 ")
+        assert _send_head(port, 2 * edge.MAX_HEAD_BYTES).startswith(b"HTTP/1.1 400 ")
+        assert proc.popen.poll() is None
+    finally:
+        proc.stop()
