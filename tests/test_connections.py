@@ -304,7 +304,7 @@ def test_serve_with_workers_applies_the_cap_in_each_process(tmp_path: Path) -> N
 
 def _send_head(port: int, header_bytes: int) -> bytes:
     """GET /healthz with one header of `header_bytes`; everything the server answers until it
-    closes the connection (Connection: close) or 10 s pass."""
+    closes the connection (Connection: close); a read that waits 10 s fails the test."""
     head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
     head += b"X-Filler: " + b"a" * header_bytes + b"\r\n\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:

@@ -4,8 +4,7 @@ connection-level events logged as one summary line per interval.
 uvicorn already closes a connection idle between requests (`timeout_keep_alive`), but it
 waits forever for the first request head and accepts every connection until the process runs
 out of file descriptors. `EdgeProtocol`, its httptools protocol (the C parser llhttp, in place of
-h11's pure Python; with uvloop, GET detail on SQLite 588 -> 687 req/s in bench/compare.py)
-with three additions, closes that gap:
+h11's pure Python) with three additions, closes that gap:
 
 - past `VPSORG_MAX_CONNECTIONS` open connections (in this process) a new connection is
   answered at once with `503 too_many_connections` (our JSON error body, `Retry-After`,
