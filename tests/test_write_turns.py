@@ -71,3 +71,40 @@ def test_a_turn_not_given_within_the_busy_timeout_is_database_locked(tmp_path: P
         return str(caught.value)
 
     assert "database is locked" in asyncio.run(main())
+
+
+# Seconds of SQLite work in one statement: long enough to be cancelled in the middle of it.
+SLOW = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT count(*) FROM n"
+
+
+def test_a_writer_cancelled_in_the_middle_of_a_statement_gives_its_turn_back(tmp_path: Path) -> None:
+    """A task cancelled while its statement runs (a worker's periodic job at shutdown, say):
+    SQLAlchemy invalidates that connection instead of rolling it back; its turn must come back
+    then, or every later writer of the process waits out the busy timeout."""
+    settings = test_settings(tmp_path / "turns.db")
+
+    async def main() -> None:
+        engine = make_engine(settings)
+        sessions = make_sessionmaker(engine)
+        started = asyncio.Event()
+
+        async def slow_writer() -> None:
+            async with sessions.begin() as session:
+                await session.execute(text("SELECT 1"))  # the turn is taken
+                started.set()
+                await session.execute(text(SLOW))
+
+        try:
+            task = asyncio.create_task(slow_writer())
+            await started.wait()
+            await asyncio.sleep(0.05)  # into the slow statement
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # Within the busy timeout (30 s here): the turn came back with the invalidation.
+            async with sessions.begin() as after:
+                await after.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())

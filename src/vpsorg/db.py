@@ -1,6 +1,7 @@
 """Database plumbing: the declarative base, engine and session factories."""
 
 import asyncio
+import logging
 import sqlite3
 import time
 import weakref
@@ -25,6 +26,8 @@ from sqlalchemy.util import await_only
 
 from vpsorg import clock
 from vpsorg.config import Settings
+
+log = logging.getLogger("vpsorg.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -77,7 +80,8 @@ class WriteTurns:
     turns in the order they came and only another process's writers meet the busy handler.
     The wait is bounded by the busy timeout and then fails as SQLite would ("database is
     locked"). One lock per event loop; a connection holds it from BEGIN IMMEDIATE until its
-    COMMIT or ROLLBACK has completed (or it is returned to the pool, should neither come).
+    COMMIT or ROLLBACK has completed (or it is returned to the pool or invalidated, should
+    neither come).
     """
 
     def __init__(self, timeout: float) -> None:
@@ -135,6 +139,24 @@ def _sqlite_write_turns(engine: AsyncEngine, turns: WriteTurns) -> None:
     @event.listens_for(engine.sync_engine.pool, "checkin")
     def _returned(dbapi_conn: Any, _record: Any) -> None:
         if dbapi_conn is not None:
+            turns.give_back(dbapi_conn)
+
+    # A task cancelled in the middle of a statement (a periodic job stopped at shutdown)
+    # gets its connection invalidated, not rolled back, and it comes back to the pool as
+    # None. Closing it would not end its transaction: SQLite keeps a connection with a
+    # statement still open (the cancelled one, held by the exception's traceback) as a
+    # zombie, write lock and all, until that statement is garbage-collected. So the
+    # transaction is rolled back here (after the statement the connection is running), and
+    # then its turn is given back.
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    def _invalidated(dbapi_conn: Any, _record: Any, _exception: Any) -> None:
+        if dbapi_conn is None:
+            return
+        try:
+            dbapi_conn.rollback()
+        except Exception as exc:  # a connection already broken: closing it is all there is
+            log.debug("rollback of an invalidated SQLite connection failed: %s", exc)
+        finally:
             turns.give_back(dbapi_conn)
 
 
