@@ -74,7 +74,9 @@ def test_a_turn_not_given_within_the_busy_timeout_is_database_locked(tmp_path: P
 
 
 # Seconds of SQLite work in one statement: long enough to be cancelled in the middle of it.
-SLOW = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT count(*) FROM n"
+SLOW = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT count(*) FROM n"
+)
 
 
 def test_a_writer_cancelled_in_the_middle_of_a_statement_gives_its_turn_back(tmp_path: Path) -> None:
