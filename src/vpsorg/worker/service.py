@@ -14,7 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from vpsorg import (
 )
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
+from vpsorg.batches import Batches
 from vpsorg.billing import service as billing
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.config import Settings
@@ -49,7 +50,6 @@ class _Outcome:
     action: Action
     error: str | None
     usage: Usage | None
-    recorded: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class Worker:
@@ -65,8 +65,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._more = False  # the last claim left claimable actions behind
         self._heartbeat: asyncio.Task[None] | None = None
-        self._outcomes: list[_Outcome] = []
-        self._recorder: asyncio.Task[None] | None = None
+        self._outcomes = Batches(self._record_batch, what="recording outcomes")
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""
@@ -290,41 +289,14 @@ class Worker:
         ).all()
         return {server.id: _spec(server, plan, os_, loc) for server, plan, os_, loc in rows}
 
-    async def record(self, action: Action, error: str | None, usage: Usage | None = None) -> None:
+    async def record(self, action: Action, error: str | None, usage: Usage | None = None) -> bool:
         """Write the outcome, the server's new state and its usage in one transaction, if
-        still ours (the fence); a stale claim's outcome is discarded.
+        still ours (the fence); a stale claim's outcome is discarded (False).
 
         Outcomes that finish while another batch is being written wait and are then written
         together, in one transaction, each fenced on its own: a stale one is discarded alone.
         Should a batch fail, each of its outcomes is tried alone, so one cannot sink the rest."""
-        outcome = _Outcome(action, error, usage)
-        self._outcomes.append(outcome)
-        if self._recorder is None or self._recorder.done():
-            self._recorder = asyncio.create_task(self._record_pending())
-        await outcome.recorded
-
-    async def _record_pending(self) -> None:
-        while self._outcomes:
-            batch, self._outcomes = self._outcomes, []
-            try:
-                results = await self._record_batch(batch)
-            except Exception as exc:
-                if len(batch) == 1:
-                    batch[0].recorded.set_exception(exc)
-                    continue
-                log.warning(
-                    "recording %d outcomes together failed (%s); recording each alone", len(batch), exc
-                )
-                for outcome in batch:
-                    try:
-                        (ok,) = await self._record_batch([outcome])
-                    except Exception as one:
-                        outcome.recorded.set_exception(one)
-                    else:
-                        outcome.recorded.set_result(ok)
-                continue
-            for outcome, ok in zip(batch, results, strict=True):
-                outcome.recorded.set_result(ok)
+        return await self._outcomes.submit(_Outcome(action, error, usage))
 
     async def _record_batch(self, batch: list[_Outcome]) -> list[bool]:
         async with self.sessions.begin() as session:
