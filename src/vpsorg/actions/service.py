@@ -447,3 +447,30 @@ async def finish(session: AsyncSession, *, action_id: int, fence: int, error: st
         )
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def finish_many(session: AsyncSession, *, outcomes: dict[tuple[int, int], str | None]) -> set[int]:
+    """Record several outcomes ((action id, the fence we claimed it with): error or None for
+    success); the ids recorded. The successes are one statement; a stale claim (fence or
+    status changed) is left alone, as `finish` leaves it."""
+    done: set[int] = set()
+    succeeded = [key for key, error in outcomes.items() if error is None]
+    if succeeded:
+        result = await session.execute(
+            update(Action)
+            .where(tuple_(Action.id, Action.fence).in_(succeeded), Action.status == ActionStatus.RUNNING)
+            .values(
+                status=ActionStatus.SUCCESS,
+                error=None,
+                finished_at=utcnow(),
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            .returning(Action.id)
+            .execution_options(synchronize_session=False)
+        )
+        done.update(result.scalars())
+    for (action_id, fence), error in outcomes.items():
+        if error is not None and await finish(session, action_id=action_id, fence=fence, error=error):
+            done.add(action_id)
+    return done

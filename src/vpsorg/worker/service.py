@@ -311,12 +311,14 @@ class Worker:
 
     async def _write_outcomes(self, session: AsyncSession, batch: list[_Outcome]) -> list[bool]:
         now = utcnow()
+        done = await actions.finish_many(
+            session, outcomes={(o.action.id, o.action.fence): o.error for o in batch}
+        )
         recorded = []
         for outcome in batch:
-            action = outcome.action
-            ok = await actions.finish(session, action_id=action.id, fence=action.fence, error=outcome.error)
+            ok = outcome.action.id in done
             if not ok:
-                log.warning("action %s: result discarded, the claim is stale", action.id)
+                log.warning("action %s: result discarded, the claim is stale", outcome.action.id)
             recorded.append(ok)
         fresh = [o for o, ok in zip(batch, recorded, strict=True) if ok]
         if not fresh:
