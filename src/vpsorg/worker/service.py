@@ -60,7 +60,8 @@ class Worker:
         self.sessions = sessions
         self.driver = driver
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._running: dict[int, asyncio.Task[None]] = {}
+        self._running: dict[int, asyncio.Task[None]] = {}  # claimed, outcome not yet recorded
+        self._driving: set[int] = set()  # of those, the ones in their driver call
         self._leases: dict[int, int] = {}  # running action: the fence it was claimed with
         self._wake = asyncio.Event()
         self._more = False  # the last claim left claimable actions behind
@@ -114,9 +115,7 @@ class Worker:
             # makes the wait below return at once.
             self._wake.clear()
             try:
-                while (free := s.worker_concurrency - len(self._running)) > 0 and await self.claim_and_start(
-                    free
-                ):
+                while (free := self.free_slots()) > 0 and await self.claim_and_start(free):
                     pass
             except Exception:
                 log.exception("worker loop failed; retrying")
@@ -186,15 +185,29 @@ class Worker:
             self._leases[action.id] = action.fence
             task = asyncio.create_task(self.execute(action, specs.get(action.server_id)))
             self._running[action.id] = task
+            self._driving.add(action.id)
             task.add_done_callback(functools.partial(self._finished, action.id))
         if claimed and (self._heartbeat is None or self._heartbeat.done()):
             self._heartbeat = asyncio.create_task(self._renew_leases())
         return bool(claimed) or self._more
 
+    def free_slots(self) -> int:
+        """How many more actions to claim now: worker_concurrency bounds the driver calls
+        at once; an action whose driver call is over frees its slot while its outcome is
+        being recorded (so the next batch is claimed and driven meanwhile), and at most
+        twice as many are claimed in all."""
+        n = self.settings.worker_concurrency
+        return min(n - len(self._driving), 2 * n - len(self._running))
+
     def _finished(self, action_id: int, _task: object) -> None:
         self._running.pop(action_id, None)
+        self._driving.discard(action_id)
         self._leases.pop(action_id, None)
         self._wake.set()  # a free slot: claim the next action now, not at the next poll
+
+    def _driven(self, action_id: int) -> None:
+        self._driving.discard(action_id)
+        self._wake.set()
 
     async def run_until_idle(self) -> None:
         """Run every claimable action to completion (tests and one-shot use)."""
@@ -219,6 +232,7 @@ class Worker:
         aid, kind = action.id, ActionType(action.type)
         log.info("action %s (%s server %s) attempt %s", aid, kind, action.server_id, action.attempts)
         if action.attempts > self.settings.worker_max_attempts:
+            self._driven(aid)
             await self.record(action, f"gave up after {action.attempts - 1} attempts")
             return
         usage = None
@@ -234,6 +248,7 @@ class Worker:
         except DriverError as exc:
             error = str(exc) or type(exc).__name__
             log.warning("action %s failed: %s", aid, error)
+        self._driven(aid)  # its slot is free: the next action is claimed while this one is recorded
         await self.record(action, error, usage)
 
     async def _call_driver(self, kind: ActionType, server_id: int, spec: VmSpec | None = None) -> None:
