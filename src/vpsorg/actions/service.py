@@ -213,32 +213,40 @@ def _candidates():  # type: ignore[no-untyped-def]
         .limit(1)
         .scalar_subquery()
     )
-    heads = select(
-        head_id.label("id"),
-        accounts.c.account_id.label("account_id"),
-        _running(accounts.c.account_id).label("busy"),
-    ).where(accounts.c.account_id.is_not(None))
+    busy = _running()
+    heads = (
+        select(
+            head_id.label("id"),
+            accounts.c.account_id.label("account_id"),
+            func.coalesce(busy.c.n, 0).label("busy"),
+        )
+        .select_from(accounts.outerjoin(busy, busy.c.account_id == accounts.c.account_id))
+        .where(accounts.c.account_id.is_not(None))
+    )
     lapsed = aliased(Action)
-    expired = select(lapsed.id, lapsed.account_id, _running(lapsed.account_id)).where(
-        lapsed.status == ActionStatus.RUNNING,
-        lapsed.lease_expires_at < NOW,
-        _first_in_line(lapsed),
-        _not_in(lapsed),
+    expired = (
+        select(lapsed.id, lapsed.account_id, func.coalesce(busy.c.n, 0))
+        .select_from(lapsed)
+        .outerjoin(busy, busy.c.account_id == lapsed.account_id)
+        .where(
+            lapsed.status == ActionStatus.RUNNING,
+            lapsed.lease_expires_at < NOW,
+            _first_in_line(lapsed),
+            _not_in(lapsed),
+        )
     )
     return heads.union_all(expired).subquery("candidates")
 
 
-def _running(account_id: Any):  # type: ignore[no-untyped-def]
+def _running():  # type: ignore[no-untyped-def]
+    """The number of actions running (live leases) per account: one pass over the running
+    actions (a few per worker), not one per waiting account."""
     running = aliased(Action)
     return (
-        select(func.count())
-        .select_from(running)
-        .where(
-            running.status == ActionStatus.RUNNING,
-            running.account_id == account_id,
-            running.lease_expires_at >= NOW,
-        )
-        .scalar_subquery()
+        select(running.account_id, func.count().label("n"))
+        .where(running.status == ActionStatus.RUNNING, running.lease_expires_at >= NOW)
+        .group_by(running.account_id)
+        .cte("busy")
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, delete, select
+from sqlalchemy import ForeignKey, String, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -164,10 +164,12 @@ class SimulatorDriver:
             if any(step.change is not None for step in steps):
                 for m in await s.scalars(select(SimMachine).where(SimMachine.server_id.in_(ids))):
                     machines[m.server_id] = m
+            now = utcnow()
+            calls = [{"server_id": st.server_id, "op": st.op, "at": now} for st in steps if st.log]
+            if calls:  # one statement for all (added to the session, each would be an INSERT)
+                await s.execute(insert(SimCall), calls)
             done = []
             for step in steps:
-                if step.log:
-                    s.add(SimCall(server_id=step.server_id, op=step.op, at=utcnow()))
                 armed = _armed(faults, step)
                 before, failure, after = _use(armed.get("before")), None, None
                 if before is None and step.change is not None:
