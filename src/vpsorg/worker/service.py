@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg import (
@@ -339,14 +339,9 @@ class Worker:
         if not fresh:
             return recorded
         ids = [o.action.server_id for o in fresh]
-        # What every outcome needs, read for the batch at once: the servers, their usage
-        # samples (into the session: merged below without a read each), and the newest open
-        # action of each (a later one queued behind this outcome's).
+        # What every outcome needs, read for the batch at once: the servers and the newest
+        # open action of each (a later one queued behind this outcome's).
         rows = {s.id: s for s in await session.scalars(select(Server).where(Server.id.in_(ids)))}
-        samples = {
-            u.server_id: u
-            for u in await session.scalars(select(ServerUsage).where(ServerUsage.server_id.in_(ids)))
-        }
         newest_open = dict(
             (
                 await session.execute(
@@ -356,10 +351,22 @@ class Worker:
                 )
             ).all()
         )
+        samples: list[dict[str, object]] = []
+        gone: list[int] = []
         for o in fresh:
             server = rows[o.action.server_id]
             superseded = newest_open.get(server.id, 0) > o.action.id
-            await self._apply_outcome(session, o, server, superseded, samples.get(server.id), now)
+            await self._apply_outcome(session, o, server, superseded, now)
+            if o.error is None and o.action.type == ActionType.DELETE:
+                gone.append(server.id)
+            elif o.error is None and o.usage is not None:
+                samples.append(_usage_row(server.id, o.usage, now))
+        # The usage samples as one upsert, as sampling writes them: a sampling pass may write
+        # the same rows meanwhile (a read, then an insert, would then break the unique key).
+        if samples:
+            await session.execute(_upsert_usage(session), samples)
+        if gone:
+            await session.execute(delete(ServerUsage).where(ServerUsage.server_id.in_(gone)))
         return recorded
 
     @staticmethod
@@ -368,10 +375,10 @@ class Worker:
         outcome: _Outcome,
         server: Server,
         superseded: bool,
-        sample: ServerUsage | None,
         now: datetime,
     ) -> None:
-        kind, error, usage = ActionType(outcome.action.type), outcome.error, outcome.usage
+        """The server's new state after the outcome (its usage sample is the caller's)."""
+        kind, error = ActionType(outcome.action.type), outcome.error
         server.updated_at = now
         # A later action already queued (a suspension behind a start, say) set the status it
         # needs; this outcome leaves the status to it.
@@ -383,8 +390,6 @@ class Worker:
         server.power_state = POWER_AFTER[kind]
         if kind == ActionType.DELETE:
             await ipam.release(session, server=server)  # the machine is gone: addresses reusable
-            if sample is not None:
-                await session.delete(sample)
             return
         if server.deleted_at is None and not superseded:
             done = TRANSITIONS[kind].on_success
@@ -394,8 +399,6 @@ class Worker:
         if kind == ActionType.CREATE:
             server.provisioned_at = now
             server.billed_until = now  # charged by the hour from now on (vpsorg.billing)
-        if usage is not None:
-            _put_usage(session, server.id, usage, now, sample)
 
     async def _usage(self, server_id: int) -> Usage | None:
         try:
@@ -468,21 +471,6 @@ def _upsert_usage(session: AsyncSession) -> Any:
             for c in ("cpu_percent", "memory_used", "disk_used", "bandwidth_used", "sampled_at")
         },
     )
-
-
-def _put_usage(
-    session: AsyncSession, server_id: int, usage: Usage, now: datetime, sample: ServerUsage | None
-) -> None:
-    """Keep `usage` as the server's latest sample; `sample` is its current one, if any (read
-    by the caller, so no read per server here)."""
-    if sample is None:
-        sample = ServerUsage(server_id=server_id)
-        session.add(sample)
-    sample.cpu_percent = usage.cpu_percent
-    sample.memory_used = usage.memory_used
-    sample.disk_used = usage.disk_used
-    sample.bandwidth_used = usage.bandwidth_used
-    sample.sampled_at = now
 
 
 def _spec(server: Server, plan: Plan, os_: OperatingSystem, loc: Location) -> VmSpec:
