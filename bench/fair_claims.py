@@ -106,8 +106,10 @@ async def main(settings: Settings) -> None:
         after = await run(sessions, rows, actions.claim_next)
         await fill(sessions, rows)
         async with sessions.begin() as s:
-            compiled = actions.fair_order(utcnow(), set()).compile(
-                dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
+            compiled = (
+                actions.fair_order()
+                .params(actions.params(utcnow(), set()))
+                .compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
             )
             conn = await s.connection()
             explain = "EXPLAIN ANALYZE " + str(compiled)

@@ -1,15 +1,18 @@
 """What only the simulator does: timing, persistence, live usage and failure injection."""
 
+import asyncio
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event, func, select
 
 from tests.drivers.test_contract import spec
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
-from vpsorg.drivers.base import DriverError
-from vpsorg.drivers.simulator import SimMachine, SimulatorDriver, inject_fault
+from vpsorg.drivers.base import DriverError, MachineNotFound
+from vpsorg.drivers.simulator import SimCall, SimFault, SimMachine, SimulatorDriver, inject_fault
 from vpsorg.servers.states import PowerState
 
 pytestmark = pytest.mark.anyio
@@ -63,4 +66,65 @@ async def test_bandwidth_grows_while_running(settings: Settings) -> None:
         m.booted_at -= timedelta(hours=10)
     usage = await driver.usage(4242)
     assert usage is not None and usage.bandwidth_used >= 4  # 0.5 GB an hour
+    await engine.dispose()
+
+
+def _count_commits(engine: Any) -> list[int]:
+    commits = [0]
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _commit(_conn: Any) -> None:
+        commits[0] += 1
+
+    return commits
+
+
+async def test_operations_at_once_share_one_transaction_each_as_if_alone(settings: Settings) -> None:
+    """A fleet-wide reboot does not cost a write transaction per machine: operations asked
+    for together are applied in one, and each still gets its own answer (a missing machine
+    fails alone; the calls are all logged)."""
+    engine = make_engine(settings)
+    sessions = make_sessionmaker(engine)
+    driver = SimulatorDriver(sessions, time_scale=0)
+    await asyncio.gather(*(driver.create(spec(sid)) for sid in (1, 2, 3)))
+    commits = _count_commits(engine)
+    results = await asyncio.gather(
+        driver.stop(1), driver.reboot(2), driver.stop(3), driver.start(9), return_exceptions=True
+    )
+    assert commits[0] == 1
+    assert results[:3] == [None, None, None] and isinstance(results[3], MachineNotFound)
+    states = {sid: (await driver.info(sid)).power_state for sid in (1, 2, 3, 9)}
+    assert states == {
+        1: PowerState.SHUTOFF, 2: PowerState.RUNNING, 3: PowerState.SHUTOFF, 9: PowerState.MISSING
+    }  # fmt: skip
+    async with sessions() as s:
+        calls = list(await s.execute(select(SimCall.server_id, SimCall.op).order_by(SimCall.id)))
+    assert [tuple(c) for c in calls[3:]] == [(1, "stop"), (2, "reboot"), (3, "stop"), (9, "start")]
+    # a destroy and a create of the same machine in one batch: gone, then there again
+    await asyncio.gather(driver.destroy(1), driver.create(spec(1)))
+    assert (await driver.info(1)).power_state == PowerState.RUNNING
+    await engine.dispose()
+
+
+async def test_a_fault_armed_once_fires_for_one_of_the_operations_asked_for_together(
+    settings: Settings,
+) -> None:
+    engine = make_engine(settings)
+    sessions = make_sessionmaker(engine)
+    driver = SimulatorDriver(sessions, time_scale=0)
+    await asyncio.gather(*(driver.create(spec(sid)) for sid in (1, 2, 3)))
+    async with sessions.begin() as s:
+        await inject_fault(s, op="stop", message="the host said no")
+        await inject_fault(s, op="stop", phase="after", message="and then it failed", times=2)
+    results = await asyncio.gather(*(driver.stop(sid) for sid in (1, 2, 3)), return_exceptions=True)
+    # the first stop meets the 'before' fault (its machine untouched), the next two the
+    # 'after' one (their machines stopped, then the error)
+    assert [str(r) for r in results] == [
+        "stop failed: the host said no", "stop failed: and then it failed", "stop failed: and then it failed"
+    ]  # fmt: skip
+    states = [(await driver.info(sid)).power_state for sid in (1, 2, 3)]
+    assert states == [PowerState.RUNNING, PowerState.SHUTOFF, PowerState.SHUTOFF]
+    await driver.start(2)  # every fault used up
+    async with sessions() as s:
+        assert await s.scalar(select(func.sum(SimFault.remaining))) == 0
     await engine.dispose()

@@ -1,6 +1,9 @@
 """A production-shaped control plane for tests: API processes and workers as real processes
 on one database (SQLite file or PostgreSQL), the simulator as hypervisor."""
 
+import os
+import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -8,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
+from sqlalchemy.exc import OperationalError
 
 from tests.conftest import Proc, free_port, prepare_database, run_db, spawn, test_settings, wait_http
 from vpsorg.accounts import service as accounts
@@ -110,6 +114,41 @@ class Cluster:
             .group_by(Action.server_id, Action.type)
         )
         return {(sid, OP_OF_ACTION[kind]): n for sid, kind, n in rows}
+
+    def pause(self, proc: Proc, action_id: int, *, tries: int = 50) -> None:
+        """SIGSTOP `proc` at a moment it is in no write transaction (it holds neither SQLite's
+        write lock nor, on PostgreSQL, the action's row lock), else everyone else would wait
+        for it: stop it, look, and if it was inside one, let it go on a little and try again."""
+        for _ in range(tries):
+            os.kill(proc.popen.pid, signal.SIGSTOP)
+            if self._lockable(action_id):
+                return
+            os.kill(proc.popen.pid, signal.SIGCONT)
+            time.sleep(0.05)
+        raise AssertionError(f"the process was in a write transaction at each of {tries} tries")
+
+    def _lockable(self, action_id: int) -> bool:
+        url = make_url(self.settings.database_url)
+        if url.get_backend_name() == "sqlite":
+            probe = sqlite3.connect(url.database or "", timeout=0.5)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.rollback()
+                return True
+            except sqlite3.OperationalError:  # database is locked
+                return False
+            finally:
+                probe.close()
+
+        async def lock(session: Any) -> bool:
+            try:
+                q = select(Action.id).where(Action.id == action_id).with_for_update(nowait=True)
+                await session.execute(q)
+            except OperationalError:  # LockNotAvailable
+                return False
+            return True
+
+        return bool(self.db(lock))
 
     def close(self) -> None:
         for proc in reversed(self.procs):

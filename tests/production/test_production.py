@@ -177,7 +177,7 @@ def test_a_paused_worker_cannot_commit_over_the_one_that_reclaimed(tmp_path: Pat
         calls = select(SimCall.id).where(SimCall.server_id == sid)
         cluster.wait(lambda: bool(cluster.scalars(calls)), 30, "the first driver call")
         time.sleep(0.3)
-        os.kill(paused.popen.pid, signal.SIGSTOP)
+        cluster.pause(paused, aid)  # outside its lease renewals' transactions
         try:
             cluster.worker()
             cluster.wait(lambda: cluster.action(aid).status == "success", 60, "the second worker")

@@ -7,20 +7,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import prepare_database, test_settings
 from vpsorg.accounts import service as accounts
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
-from vpsorg.db import make_engine, make_sessionmaker
+from vpsorg.db import make_engine, make_sessionmaker, utcnow
+from vpsorg.drivers.base import Usage
 from vpsorg.drivers.simulator import SimCall, SimulatorDriver
 from vpsorg.servers import service as servers
-from vpsorg.servers.models import Server
+from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.schemas import ServerCreate
 from vpsorg.servers.states import ActionType
-from vpsorg.worker.service import Worker
+from vpsorg.worker.service import Worker, _usage_row
 
 ORDER = ServerCreate(name="batch", plan_id=1, os_id=5, location="us-west")
 
@@ -213,3 +214,48 @@ async def _until_done(sessions: async_sessionmaker[AsyncSession], ids: list[int]
         if len(done) == len(ids):
             return
         await asyncio.sleep(0.02)
+
+
+def test_an_outcome_and_a_usage_sample_written_at_once_both_land(tmp_path: Path) -> None:
+    """A sampling pass writes a server's first usage sample while a batch of outcomes is being
+    recorded: the outcome's own sample is written over it, not a second row (which broke the
+    unique key on PostgreSQL, failing the batch: each outcome then took a transaction alone)."""
+    settings = test_settings(tmp_path / "usage-race.db")
+    prepare_database(settings)
+
+    async def main() -> None:
+        engine = make_engine(settings)
+        sessions = make_sessionmaker(engine)
+        worker = Worker(settings, sessions, SimulatorDriver(sessions, time_scale=0))
+        (create_id,) = await _creates(sessions, "race@example.com", 1)
+        (claimed,) = await _claim_batch(sessions, 1, owner=worker.owner)
+        await worker.driver.create(await worker.spec(claimed.server_id))
+        usage = await worker.driver.usage(claimed.server_id)
+        assert usage is not None
+        sampled = Usage(cpu_percent=99.0, memory_used=1, disk_used=1, bandwidth_used=0)
+        if engine.dialect.name == "postgresql":
+            # the pass's transaction holds its new row uncommitted while the outcome is written
+            async with sessions.begin() as sampling:
+                await sampling.execute(
+                    insert(ServerUsage), [_usage_row(claimed.server_id, sampled, utcnow())]
+                )
+                recording = asyncio.create_task(worker.record(claimed, None, usage))
+                await asyncio.sleep(0.5)
+                assert not recording.done()  # waiting for the pass's row
+            assert await recording
+        else:  # one writer at a time: the pass's sample is committed first
+            async with sessions.begin() as sampling:
+                await sampling.execute(
+                    insert(ServerUsage), [_usage_row(claimed.server_id, sampled, utcnow())]
+                )
+            assert await worker.record(claimed, None, usage)
+        async with sessions() as s:
+            rows = list(
+                await s.scalars(select(ServerUsage).where(ServerUsage.server_id == claimed.server_id))
+            )
+            action = await s.get(Action, create_id)
+        assert action is not None and action.status == "success"
+        assert [r.cpu_percent for r in rows] == [usage.cpu_percent]
+        await engine.dispose()
+
+    asyncio.run(main())

@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, delete, select
+from sqlalchemy import ForeignKey, String, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from vpsorg.batches import Batches
 from vpsorg.db import Base, UTCDateTime, utcnow
 from vpsorg.drivers.base import DriverError, MachineNotFound, Usage, VmInfo, VmSpec
 from vpsorg.servers.states import PowerState
@@ -96,13 +97,41 @@ async def inject_fault(
     await session.flush()
 
 
+# A machine's change in an operation: given the machine (None: there is none), the machine
+# after it (None: there is none now); raises DriverError for the hypervisor's refusal.
+Change = Callable[[AsyncSession, "SimMachine | None"], Awaitable["SimMachine | None"]]
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One transaction's part of an operation: the call logged (`log`), the armed faults of
+    `phases` looked up, and, unless a fault 'before' fires, the machine's `change`."""
+
+    op: str
+    server_id: int
+    log: bool
+    phases: tuple[str, ...]
+    change: Change | None
+
+
+@dataclass(frozen=True)
+class _Done:
+    before: "Fault | None"
+    failure: DriverError | None
+    after: "Fault | None"
+
+
 class SimulatorDriver:
     """Each operation is a call logged in sim_calls, a fault check, the time it takes, and the
     machine's change, in that order. At time scale 0 the operation takes no time, and the
     call, the check and the change are one transaction (committed before an injected crash
     or error fires, as a hypervisor's own state outlives the caller); otherwise the change
     is a second transaction once the time has passed. A failure 'before' fires with only the
-    call logged; one 'after' fires once the change is committed."""
+    call logged; one 'after' fires once the change is committed.
+
+    Operations that arrive while another batch of them is being written share the next
+    transaction (`vpsorg.batches`), each step applied in order, as if one after another:
+    under a fleet-wide reboot the simulator does not cost a write transaction per machine."""
 
     name = "simulator"
 
@@ -116,81 +145,85 @@ class SimulatorDriver:
             if bind is not None
             else sessions
         )
+        self._steps = Batches(self._write_steps, what="simulator operations")
+        self._usage_reads = Batches(self._read_usage, what="simulator usage")
 
-    @staticmethod
-    async def _armed(
-        s: AsyncSession, op: str, server_id: int, phases: tuple[str, ...]
-    ) -> dict[str, SimFault]:
-        """The first armed fault of each phase for this operation (none used up yet)."""
-        faults = await s.scalars(
-            select(SimFault)
-            .where(
-                SimFault.op == op,
-                SimFault.phase.in_(phases),
-                SimFault.remaining > 0,
-                (SimFault.server_id == server_id) | SimFault.server_id.is_(None),
-            )
-            .order_by(SimFault.id)
-        )
-        armed: dict[str, SimFault] = {}
-        for fault in faults:
-            armed.setdefault(fault.phase, fault)
-        return armed
-
-    async def _operate(
-        self, op: str, server_id: int, change: Callable[[AsyncSession], Awaitable[None]]
-    ) -> None:
-        immediate = self._scale <= 0
-        failure: DriverError | None = None
-        after: Fault | None = None
+    async def _write_steps(self, steps: list[_Step]) -> list[_Done]:
+        """The steps in one transaction: one read of the armed faults and of the machines for
+        all, the calls and changes written at one flush."""
+        ids = {step.server_id for step in steps}
         async with self._sessions.begin() as s:
-            s.add(SimCall(server_id=server_id, op=op, at=utcnow()))
-            armed = await self._armed(s, op, server_id, ("before", "after") if immediate else ("before",))
-            before = _use(armed.get("before"))
-            if before is None and immediate:
-                failure = await _change(s, change)
-                if failure is None:
-                    after = _use(armed.get("after"))
-        _fire(op, before)
-        if not immediate:
+            faults = list(
+                await s.scalars(
+                    select(SimFault)
+                    .where(SimFault.op.in_({step.op for step in steps}), SimFault.remaining > 0)
+                    .order_by(SimFault.id)
+                )
+            )
+            machines: dict[int, SimMachine | None] = dict.fromkeys(ids)
+            if any(step.change is not None for step in steps):
+                for m in await s.scalars(select(SimMachine).where(SimMachine.server_id.in_(ids))):
+                    machines[m.server_id] = m
+            now = utcnow()
+            calls = [{"server_id": st.server_id, "op": st.op, "at": now} for st in steps if st.log]
+            if calls:  # one statement for all (added to the session, each would be an INSERT)
+                await s.execute(insert(SimCall), calls)
+            done = []
+            for step in steps:
+                armed = _armed(faults, step)
+                before, failure, after = _use(armed.get("before")), None, None
+                if before is None and step.change is not None:
+                    try:
+                        machines[step.server_id] = await step.change(s, machines[step.server_id])
+                    except DriverError as exc:  # the hypervisor's refusal: raised once logged
+                        failure = exc
+                    else:
+                        after = _use(armed.get("after"))
+                done.append(_Done(before, failure, after))
+        return done
+
+    async def _operate(self, op: str, server_id: int, change: Change) -> None:
+        if self._scale <= 0:
+            done = await self._steps.submit(_Step(op, server_id, True, ("before", "after"), change))
+            _fire(op, done.before)
+        else:
+            done = await self._steps.submit(_Step(op, server_id, True, ("before",), None))
+            _fire(op, done.before)
             await asyncio.sleep(DURATIONS[op] * self._scale)
-            async with self._sessions.begin() as s:
-                failure = await _change(s, change)
-                if failure is None:
-                    after = _use((await self._armed(s, op, server_id, ("after",))).get("after"))
-        if failure is not None:
-            raise failure
-        _fire(op, after)
+            done = await self._steps.submit(_Step(op, server_id, False, ("after",), change))
+        if done.failure is not None:
+            raise done.failure
+        _fire(op, done.after)
 
     async def _set_power(self, server_id: int, state: PowerState, *, reboot: bool = False) -> None:
         async with self._sessions.begin() as s:
             _power(await s.get(SimMachine, server_id), server_id, state, reboot=reboot)
 
     async def create(self, spec: VmSpec) -> None:
-        async def build(s: AsyncSession) -> None:
-            m = await s.get(SimMachine, spec.server_id)
+        async def build(s: AsyncSession, m: SimMachine | None) -> SimMachine:
             if m is not None:  # a retried create: the machine is there, make sure it runs
                 _power(m, spec.server_id, PowerState.RUNNING)
-                return
+                return m
             now = utcnow()
-            s.add(
-                SimMachine(
-                    server_id=spec.server_id,
-                    name=spec.name,
-                    vcpus=spec.vcpus,
-                    memory_mib=spec.memory_mib,
-                    storage_gb=spec.storage_gb,
-                    power_state=PowerState.RUNNING,
-                    booted_at=now,
-                    run_month=_month(now),
-                )
+            m = SimMachine(
+                server_id=spec.server_id,
+                name=spec.name,
+                vcpus=spec.vcpus,
+                memory_mib=spec.memory_mib,
+                storage_gb=spec.storage_gb,
+                power_state=PowerState.RUNNING,
+                booted_at=now,
+                run_month=_month(now),
             )
+            s.add(m)
+            return m
 
         await self._operate("create", spec.server_id, build)
 
     async def _power_op(self, op: str, server_id: int, state: PowerState, *, reboot: bool = False) -> None:
-        async def power(s: AsyncSession) -> None:
-            _power(await s.get(SimMachine, server_id), server_id, state, reboot=reboot)
+        async def power(s: AsyncSession, m: SimMachine | None) -> SimMachine | None:
+            _power(m, server_id, state, reboot=reboot)
+            return m
 
         await self._operate(op, server_id, power)
 
@@ -204,8 +237,10 @@ class SimulatorDriver:
         await self._power_op("reboot", server_id, PowerState.RUNNING, reboot=True)
 
     async def destroy(self, server_id: int) -> None:
-        async def remove(s: AsyncSession) -> None:
-            await s.execute(delete(SimMachine).where(SimMachine.server_id == server_id))
+        async def remove(s: AsyncSession, m: SimMachine | None) -> None:
+            if m is not None:
+                await s.delete(m)
+                await s.flush()  # gone before a create of the same machine in this batch
 
         await self._operate("destroy", server_id, remove)
 
@@ -222,9 +257,13 @@ class SimulatorDriver:
         return [VmInfo(sid, PowerState(state)) for sid, state in rows]
 
     async def usage(self, server_id: int) -> Usage | None:
-        async with self._reads() as s:
-            m = await s.get(SimMachine, server_id)
-        return None if m is None else _usage(m, utcnow())
+        """One machine's usage; asked for many at once (the worker asks after each action),
+        they share one read."""
+        return await self._usage_reads.submit(server_id)
+
+    async def _read_usage(self, server_ids: list[int]) -> list[Usage | None]:
+        found = await self.usage_many(server_ids)
+        return [found.get(sid) for sid in server_ids]
 
     async def usage_many(self, server_ids: list[int]) -> dict[int, Usage]:
         """The usage of each of these machines that exists, in one read (as a hypervisor's
@@ -273,15 +312,20 @@ def _fire(op: str, fault: Fault | None) -> None:
     raise DriverError(f"{op} failed: {fault.message}")
 
 
-async def _change(s: AsyncSession, change: Callable[[AsyncSession], Awaitable[None]]) -> DriverError | None:
-    """Apply the machine's change; the hypervisor's refusal (no such machine) is returned, to
-    be raised once the call is logged."""
-    try:
-        await change(s)
-        await s.flush()
-    except DriverError as exc:
-        return exc
-    return None
+def _armed(faults: list[SimFault], step: _Step) -> dict[str, SimFault]:
+    """The first armed fault of each of the step's phases for its operation and machine
+    (`faults`: those armed for the batch's operations, oldest first; _use counts them down
+    as the batch's steps fire them, so a fault used up by an earlier step is passed over)."""
+    armed: dict[str, SimFault] = {}
+    for fault in faults:
+        if (
+            fault.op == step.op
+            and fault.phase in step.phases
+            and fault.remaining > 0
+            and fault.server_id in (None, step.server_id)
+        ):
+            armed.setdefault(fault.phase, fault)
+    return armed
 
 
 def _power(m: SimMachine | None, server_id: int, state: PowerState, *, reboot: bool = False) -> None:

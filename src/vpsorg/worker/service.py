@@ -14,11 +14,11 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg import (
@@ -29,6 +29,7 @@ from vpsorg import (
 )
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
+from vpsorg.batches import Batches
 from vpsorg.billing import service as billing
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.config import Settings
@@ -49,7 +50,6 @@ class _Outcome:
     action: Action
     error: str | None
     usage: Usage | None
-    recorded: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class Worker:
@@ -60,13 +60,13 @@ class Worker:
         self.sessions = sessions
         self.driver = driver
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._running: dict[int, asyncio.Task[None]] = {}
+        self._running: dict[int, asyncio.Task[None]] = {}  # claimed, outcome not yet recorded
+        self._driving: set[int] = set()  # of those, the ones in their driver call
         self._leases: dict[int, int] = {}  # running action: the fence it was claimed with
         self._wake = asyncio.Event()
         self._more = False  # the last claim left claimable actions behind
         self._heartbeat: asyncio.Task[None] | None = None
-        self._outcomes: list[_Outcome] = []
-        self._recorder: asyncio.Task[None] | None = None
+        self._outcomes = Batches(self._record_batch, what="recording outcomes")
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""
@@ -115,9 +115,7 @@ class Worker:
             # makes the wait below return at once.
             self._wake.clear()
             try:
-                while (free := s.worker_concurrency - len(self._running)) > 0 and await self.claim_and_start(
-                    free
-                ):
+                while (free := self.free_slots()) > 0 and await self.claim_and_start(free):
                     pass
             except Exception:
                 log.exception("worker loop failed; retrying")
@@ -187,15 +185,29 @@ class Worker:
             self._leases[action.id] = action.fence
             task = asyncio.create_task(self.execute(action, specs.get(action.server_id)))
             self._running[action.id] = task
+            self._driving.add(action.id)
             task.add_done_callback(functools.partial(self._finished, action.id))
         if claimed and (self._heartbeat is None or self._heartbeat.done()):
             self._heartbeat = asyncio.create_task(self._renew_leases())
         return bool(claimed) or self._more
 
+    def free_slots(self) -> int:
+        """How many more actions to claim now: worker_concurrency bounds the driver calls
+        at once; an action whose driver call is over frees its slot while its outcome is
+        being recorded (so the next batch is claimed and driven meanwhile), and at most
+        twice as many are claimed in all."""
+        n = self.settings.worker_concurrency
+        return min(n - len(self._driving), 2 * n - len(self._running))
+
     def _finished(self, action_id: int, _task: object) -> None:
         self._running.pop(action_id, None)
+        self._driving.discard(action_id)
         self._leases.pop(action_id, None)
         self._wake.set()  # a free slot: claim the next action now, not at the next poll
+
+    def _driven(self, action_id: int) -> None:
+        self._driving.discard(action_id)
+        self._wake.set()
 
     async def run_until_idle(self) -> None:
         """Run every claimable action to completion (tests and one-shot use)."""
@@ -220,6 +232,7 @@ class Worker:
         aid, kind = action.id, ActionType(action.type)
         log.info("action %s (%s server %s) attempt %s", aid, kind, action.server_id, action.attempts)
         if action.attempts > self.settings.worker_max_attempts:
+            self._driven(aid)
             await self.record(action, f"gave up after {action.attempts - 1} attempts")
             return
         usage = None
@@ -235,6 +248,7 @@ class Worker:
         except DriverError as exc:
             error = str(exc) or type(exc).__name__
             log.warning("action %s failed: %s", aid, error)
+        self._driven(aid)  # its slot is free: the next action is claimed while this one is recorded
         await self.record(action, error, usage)
 
     async def _call_driver(self, kind: ActionType, server_id: int, spec: VmSpec | None = None) -> None:
@@ -290,41 +304,14 @@ class Worker:
         ).all()
         return {server.id: _spec(server, plan, os_, loc) for server, plan, os_, loc in rows}
 
-    async def record(self, action: Action, error: str | None, usage: Usage | None = None) -> None:
+    async def record(self, action: Action, error: str | None, usage: Usage | None = None) -> bool:
         """Write the outcome, the server's new state and its usage in one transaction, if
-        still ours (the fence); a stale claim's outcome is discarded.
+        still ours (the fence); a stale claim's outcome is discarded (False).
 
         Outcomes that finish while another batch is being written wait and are then written
         together, in one transaction, each fenced on its own: a stale one is discarded alone.
         Should a batch fail, each of its outcomes is tried alone, so one cannot sink the rest."""
-        outcome = _Outcome(action, error, usage)
-        self._outcomes.append(outcome)
-        if self._recorder is None or self._recorder.done():
-            self._recorder = asyncio.create_task(self._record_pending())
-        await outcome.recorded
-
-    async def _record_pending(self) -> None:
-        while self._outcomes:
-            batch, self._outcomes = self._outcomes, []
-            try:
-                results = await self._record_batch(batch)
-            except Exception as exc:
-                if len(batch) == 1:
-                    batch[0].recorded.set_exception(exc)
-                    continue
-                log.warning(
-                    "recording %d outcomes together failed (%s); recording each alone", len(batch), exc
-                )
-                for outcome in batch:
-                    try:
-                        (ok,) = await self._record_batch([outcome])
-                    except Exception as one:
-                        outcome.recorded.set_exception(one)
-                    else:
-                        outcome.recorded.set_result(ok)
-                continue
-            for outcome, ok in zip(batch, results, strict=True):
-                outcome.recorded.set_result(ok)
+        return await self._outcomes.submit(_Outcome(action, error, usage))
 
     async def _record_batch(self, batch: list[_Outcome]) -> list[bool]:
         async with self.sessions.begin() as session:
@@ -339,25 +326,22 @@ class Worker:
 
     async def _write_outcomes(self, session: AsyncSession, batch: list[_Outcome]) -> list[bool]:
         now = utcnow()
+        done = await actions.finish_many(
+            session, outcomes={(o.action.id, o.action.fence): o.error for o in batch}
+        )
         recorded = []
         for outcome in batch:
-            action = outcome.action
-            ok = await actions.finish(session, action_id=action.id, fence=action.fence, error=outcome.error)
+            ok = outcome.action.id in done
             if not ok:
-                log.warning("action %s: result discarded, the claim is stale", action.id)
+                log.warning("action %s: result discarded, the claim is stale", outcome.action.id)
             recorded.append(ok)
         fresh = [o for o, ok in zip(batch, recorded, strict=True) if ok]
         if not fresh:
             return recorded
         ids = [o.action.server_id for o in fresh]
-        # What every outcome needs, read for the batch at once: the servers, their usage
-        # samples (into the session: merged below without a read each), and the newest open
-        # action of each (a later one queued behind this outcome's).
+        # What every outcome needs, read for the batch at once: the servers and the newest
+        # open action of each (a later one queued behind this outcome's).
         rows = {s.id: s for s in await session.scalars(select(Server).where(Server.id.in_(ids)))}
-        samples = {
-            u.server_id: u
-            for u in await session.scalars(select(ServerUsage).where(ServerUsage.server_id.in_(ids)))
-        }
         newest_open = dict(
             (
                 await session.execute(
@@ -367,10 +351,22 @@ class Worker:
                 )
             ).all()
         )
+        samples: list[dict[str, object]] = []
+        gone: list[int] = []
         for o in fresh:
             server = rows[o.action.server_id]
             superseded = newest_open.get(server.id, 0) > o.action.id
-            await self._apply_outcome(session, o, server, superseded, samples.get(server.id), now)
+            await self._apply_outcome(session, o, server, superseded, now)
+            if o.error is None and o.action.type == ActionType.DELETE:
+                gone.append(server.id)
+            elif o.error is None and o.usage is not None:
+                samples.append(_usage_row(server.id, o.usage, now))
+        # The usage samples as one upsert, as sampling writes them: a sampling pass may write
+        # the same rows meanwhile (a read, then an insert, would then break the unique key).
+        if samples:
+            await session.execute(_upsert_usage(session), samples)
+        if gone:
+            await session.execute(delete(ServerUsage).where(ServerUsage.server_id.in_(gone)))
         return recorded
 
     @staticmethod
@@ -379,10 +375,10 @@ class Worker:
         outcome: _Outcome,
         server: Server,
         superseded: bool,
-        sample: ServerUsage | None,
         now: datetime,
     ) -> None:
-        kind, error, usage = ActionType(outcome.action.type), outcome.error, outcome.usage
+        """The server's new state after the outcome (its usage sample is the caller's)."""
+        kind, error = ActionType(outcome.action.type), outcome.error
         server.updated_at = now
         # A later action already queued (a suspension behind a start, say) set the status it
         # needs; this outcome leaves the status to it.
@@ -394,8 +390,6 @@ class Worker:
         server.power_state = POWER_AFTER[kind]
         if kind == ActionType.DELETE:
             await ipam.release(session, server=server)  # the machine is gone: addresses reusable
-            if sample is not None:
-                await session.delete(sample)
             return
         if server.deleted_at is None and not superseded:
             done = TRANSITIONS[kind].on_success
@@ -405,8 +399,6 @@ class Worker:
         if kind == ActionType.CREATE:
             server.provisioned_at = now
             server.billed_until = now  # charged by the hour from now on (vpsorg.billing)
-        if usage is not None:
-            _put_usage(session, server.id, usage, now, sample)
 
     async def _usage(self, server_id: int) -> Usage | None:
         try:
@@ -479,21 +471,6 @@ def _upsert_usage(session: AsyncSession) -> Any:
             for c in ("cpu_percent", "memory_used", "disk_used", "bandwidth_used", "sampled_at")
         },
     )
-
-
-def _put_usage(
-    session: AsyncSession, server_id: int, usage: Usage, now: datetime, sample: ServerUsage | None
-) -> None:
-    """Keep `usage` as the server's latest sample; `sample` is its current one, if any (read
-    by the caller, so no read per server here)."""
-    if sample is None:
-        sample = ServerUsage(server_id=server_id)
-        session.add(sample)
-    sample.cpu_percent = usage.cpu_percent
-    sample.memory_used = usage.memory_used
-    sample.disk_used = usage.disk_used
-    sample.bandwidth_used = usage.bandwidth_used
-    sample.sampled_at = now
 
 
 def _spec(server: Server, plan: Plan, os_: OperatingSystem, loc: Location) -> VmSpec:
