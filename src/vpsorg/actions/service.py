@@ -4,7 +4,7 @@ import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -152,7 +152,20 @@ def _claimable(now: datetime):  # type: ignore[no-untyped-def]
 
 @functools.cache
 def _next_claimable():  # type: ignore[no-untyped-def]
-    return select(Action.id).where(_claimable(NOW), _not_in(Action)).order_by(Action.id).limit(1)
+    """The oldest queued action first in its server's line, and the oldest running one whose
+    lease ran out, each found on its own (an index walk on (status, id) each: one condition
+    with OR walked every finished action in id order, 18 ms on PostgreSQL late in a drain);
+    the older of the two."""
+
+    def oldest(*where: Any) -> Any:
+        q = select(Action.id).where(*where, _first_in_line(Action), _not_in(Action))
+        return select(q.order_by(Action.id).limit(1).scalar_subquery().label("id"))
+
+    both = union_all(
+        oldest(Action.status == QUEUED),
+        oldest(Action.status == ActionStatus.RUNNING, Action.lease_expires_at < NOW),
+    ).subquery("oldest")
+    return select(func.min(both.c.id))
 
 
 async def next_claimable(session: AsyncSession, *, exclude: set[int]) -> int | None:
