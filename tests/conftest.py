@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import event
 
 from tests.databases import backend_name, database_url, drop_created, on_postgresql
 from vpsorg import migrate
@@ -108,6 +109,17 @@ def new_public_key() -> str:
     key = Ed25519PrivateKey.generate().public_key()
     raw = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     return raw.decode() + " customer@example.com"
+
+
+def count_commits(engine: Any) -> list[int]:
+    """A counter of the engine's commits from now on (`[n]`, updated in place)."""
+    commits = [0]
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _commit(_conn: Any) -> None:
+        commits[0] += 1
+
+    return commits
 
 
 def run_db(settings: Settings, fn: Callable[[Any], Any]) -> Any:

@@ -3,11 +3,11 @@
 import asyncio
 import time
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
+from tests.conftest import count_commits
 from tests.drivers.test_contract import spec
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
@@ -69,16 +69,6 @@ async def test_bandwidth_grows_while_running(settings: Settings) -> None:
     await engine.dispose()
 
 
-def _count_commits(engine: Any) -> list[int]:
-    commits = [0]
-
-    @event.listens_for(engine.sync_engine, "commit")
-    def _commit(_conn: Any) -> None:
-        commits[0] += 1
-
-    return commits
-
-
 async def test_operations_at_once_share_one_transaction_each_as_if_alone(settings: Settings) -> None:
     """A fleet-wide reboot does not cost a write transaction per machine: operations asked
     for together are applied in one, and each still gets its own answer (a missing machine
@@ -87,7 +77,7 @@ async def test_operations_at_once_share_one_transaction_each_as_if_alone(setting
     sessions = make_sessionmaker(engine)
     driver = SimulatorDriver(sessions, time_scale=0)
     await asyncio.gather(*(driver.create(spec(sid)) for sid in (1, 2, 3)))
-    commits = _count_commits(engine)
+    commits = count_commits(engine)
     results = await asyncio.gather(
         driver.stop(1), driver.reboot(2), driver.stop(3), driver.start(9), return_exceptions=True
     )

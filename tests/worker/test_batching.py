@@ -5,12 +5,11 @@ the claim loop instead of waiting for the next poll."""
 import asyncio
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import prepare_database, test_settings
+from tests.conftest import count_commits, prepare_database, test_settings
 from vpsorg.accounts import service as accounts
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
@@ -95,16 +94,6 @@ def test_a_batched_claim_keeps_one_servers_actions_in_order(tmp_path: Path) -> N
     asyncio.run(main())
 
 
-def _count_commits(engine: Any) -> list[int]:
-    commits = [0]
-
-    @event.listens_for(engine.sync_engine, "commit")
-    def _commit(_conn: Any) -> None:
-        commits[0] += 1
-
-    return commits
-
-
 def test_outcomes_recorded_together_each_fenced_the_stale_one_alone_discarded(tmp_path: Path) -> None:
     settings = test_settings(tmp_path / "batch-fence.db")
     prepare_database(settings)
@@ -128,7 +117,7 @@ def test_outcomes_recorded_together_each_fenced_the_stale_one_alone_discarded(tm
         async with sessions.begin() as s:
             reclaimed = await actions.claim(s, action_id=stale.id, owner="other", lease_seconds=60)
             assert reclaimed is not None and reclaimed.fence == 2
-        commits = _count_commits(engine)
+        commits = count_commits(engine)
         await asyncio.gather(*(worker.record(action, None) for action in claimed))
         assert commits[0] == 1  # the three outcomes in one transaction
         async with sessions() as s:
