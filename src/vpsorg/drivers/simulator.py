@@ -150,7 +150,7 @@ class SimulatorDriver:
 
     async def _write_steps(self, steps: list[_Step]) -> list[_Done]:
         """The steps in one transaction: one read of the armed faults and of the machines for
-        all, the calls and changes written at one flush."""
+        all, the calls logged in one INSERT, the changes written at the session's flush."""
         ids = {step.server_id for step in steps}
         async with self._sessions.begin() as s:
             faults = list(
