@@ -40,6 +40,7 @@ class Cluster:
         values: dict[str, Any] = {"worker_lease_seconds": 1.5} | overrides
         self.settings: Settings = test_settings(tmp / "cluster.db", **values)
         prepare_database(self.settings)
+        self.start_timeout = start_timeout
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = ["serve", "--no-worker", "--port", str(self.port), "--workers", str(api_processes)]
@@ -61,11 +62,19 @@ class Cluster:
         )
 
     def worker(self, failpoint: str | None = None, **overrides: Any) -> Proc:
-        settings = self.settings.model_copy(update=overrides)
+        """Start a worker and return once it works (has logged its start), so a test's own
+        timeouts count the work, not the start-up of a Python process on a busy machine.
+        Workers log at info (the production default): the start line, and each action."""
+        settings = self.settings.model_copy(update={"log_level": "info"} | overrides)
         n = len(self.procs)
         env = self.env | ({"VPSORG_FAILPOINTS": failpoint} if failpoint else {})
         proc = spawn(["worker"], settings, self.tmp / f"worker{n}.log", env=env)
         self.procs.append(proc)
+        deadline = time.monotonic() + self.start_timeout
+        while "started (driver" not in proc.log.read_text(errors="replace"):
+            assert proc.popen.poll() is None, f"the worker exited:\n{proc.log.read_text()}"
+            assert time.monotonic() < deadline, f"the worker did not start:\n{proc.log.read_text()}"
+            time.sleep(0.05)
         return proc
 
     def db(self, fn: Callable[[Any], Any]) -> Any:
