@@ -70,11 +70,14 @@ class Cluster:
         env = self.env | ({"VPSORG_FAILPOINTS": failpoint} if failpoint else {})
         proc = spawn(["worker"], settings, self.tmp / f"worker{n}.log", env=env)
         self.procs.append(proc)
-        deadline = time.monotonic() + self.start_timeout
-        while "started (driver" not in proc.log.read_text(errors="replace"):
-            assert proc.popen.poll() is None, f"the worker exited:\n{proc.log.read_text()}"
-            assert time.monotonic() < deadline, f"the worker did not start:\n{proc.log.read_text()}"
-            time.sleep(0.05)
+
+        def started() -> bool:
+            exited = proc.popen.poll() is not None  # before the read: a start logged, then an exit
+            log = proc.log.read_text(errors="replace")
+            assert not exited or "started (driver" in log, f"the worker exited:\n{log}"
+            return "started (driver" in log
+
+        self.wait(started, self.start_timeout, f"the worker to start (log {proc.log})")
         return proc
 
     def db(self, fn: Callable[[Any], Any]) -> Any:

@@ -222,22 +222,16 @@ def test_an_outcome_and_a_usage_sample_written_at_once_both_land(tmp_path: Path)
         usage = await worker.driver.usage(claimed.server_id)
         assert usage is not None
         sampled = Usage(cpu_percent=99.0, memory_used=1, disk_used=1, bandwidth_used=0)
-        if engine.dialect.name == "postgresql":
-            # the pass's transaction holds its new row uncommitted while the outcome is written
-            async with sessions.begin() as sampling:
-                await sampling.execute(
-                    insert(ServerUsage), [_usage_row(claimed.server_id, sampled, utcnow())]
-                )
+        # on PostgreSQL the pass's transaction holds its new row uncommitted while the outcome is
+        # written; SQLite has one writer at a time, so there the pass's sample is committed first
+        concurrent = engine.dialect.name == "postgresql"
+        async with sessions.begin() as sampling:
+            await sampling.execute(insert(ServerUsage), [_usage_row(claimed.server_id, sampled, utcnow())])
+            if concurrent:
                 recording = asyncio.create_task(worker.record(claimed, None, usage))
                 await asyncio.sleep(0.5)
                 assert not recording.done()  # waiting for the pass's row
-            assert await recording
-        else:  # one writer at a time: the pass's sample is committed first
-            async with sessions.begin() as sampling:
-                await sampling.execute(
-                    insert(ServerUsage), [_usage_row(claimed.server_id, sampled, utcnow())]
-                )
-            assert await worker.record(claimed, None, usage)
+        assert await (recording if concurrent else worker.record(claimed, None, usage))
         async with sessions() as s:
             rows = list(
                 await s.scalars(select(ServerUsage).where(ServerUsage.server_id == claimed.server_id))
