@@ -245,14 +245,18 @@ def make_sessionmaker(engine: AsyncEngine, *, write: bool = True) -> async_sessi
 
 
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction: commit on success, roll back on any error."""
-    async with factory() as session:
-        try:
-            yield session
+    """One transaction: commit on success, roll back on any error.
+
+    A session that never began a transaction (a request served by vpsorg.hotreads) holds no
+    connection: it is neither committed nor closed (each an await through SQLAlchemy's greenlet)."""
+    session = factory()
+    try:
+        yield session
+        if session.in_transaction():
             await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    finally:
+        if session.in_transaction():  # an error: roll back, and the connection goes back
+            await session.close()
 
 
 T = TypeVar("T")

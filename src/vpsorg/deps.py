@@ -16,6 +16,7 @@ from vpsorg.accounts.service import Scope
 from vpsorg.config import Settings
 from vpsorg.db import session_scope
 from vpsorg.errors import Forbidden, Unauthorized
+from vpsorg.hotreads import HotReads, Reads
 
 log = logging.getLogger("vpsorg.deps")
 
@@ -29,6 +30,7 @@ class AppState:
     write_sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
     limiter: ratelimit.Limiter
+    hot_reads: HotReads | None = None  # PostgreSQL (vpsorg.hotreads)
 
 
 def get_state(request: Request) -> AppState:
@@ -52,6 +54,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_reads(request: Request, session: Session) -> Reads:
+    """Where the hot path's reads run: PostgreSQL's hot reads, else the request's session
+    (which then opens a transaction; unused, it costs nothing, see session_scope)."""
+    return get_state(request).hot_reads or session
+
+
+HotPath = Annotated[Reads, Depends(get_reads)]
 
 
 def get_default_limits(request: Request) -> limits.Defaults:
@@ -81,7 +92,7 @@ async def _record_use(state: AppState, token_id: int) -> None:
 
 async def get_caller(
     request: Request,
-    session: Session,
+    reads: HotPath,
     background: BackgroundTasks,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> tuple[int, Scope]:
@@ -93,7 +104,7 @@ async def get_caller(
     (vpsorg.ratelimit)."""
     if credentials is None:
         raise Unauthorized("Missing API token: send 'Authorization: Bearer <token>'")
-    found = await accounts.authenticate(session, token=credentials.credentials)
+    found = await accounts.authenticate(reads, token=credentials.credentials)
     if found is None:
         raise Unauthorized("Invalid or expired API token")
     key = ratelimit.key_for(token_hash=found.token_hash, account_id=found.account_id)

@@ -16,6 +16,7 @@ from vpsorg.accounts.models import Account, ApiToken
 from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
 from vpsorg.errors import NotFound, ValidationFailed
+from vpsorg.hotreads import Reads, first
 
 TOKEN_PREFIX = "vps_"
 # last_used_at is written at most this often per token, so that reads stay reads.
@@ -132,13 +133,13 @@ _TOKEN_QUERY = select(
 ).where(_tokens.token_hash == bindparam("token_hash"))
 
 
-async def authenticate(session: AsyncSession, *, token: str) -> TokenUse | None:
+async def authenticate(reads: Reads, *, token: str) -> TokenUse | None:
     """The token's account and scope, or None for an unknown (or revoked) or expired token.
 
-    One query on the unique token_hash index; it writes nothing (see touch_token)."""
+    One query on the unique token_hash index (on the hot reads or a session); it writes
+    nothing (see touch_token)."""
     token_hash = hash_token(token)
-    connection = await session.connection()
-    row = (await connection.execute(_TOKEN_QUERY, {"token_hash": token_hash})).first()
+    row = await first(reads, _TOKEN_QUERY, {"token_hash": token_hash})
     now = clock.now()
     if row is None or (row.expires_at is not None and row.expires_at <= now):
         return None

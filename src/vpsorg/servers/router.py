@@ -5,7 +5,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from vpsorg import idempotency, inputs
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
-from vpsorg.deps import AccountId, DefaultLimits, Session
+from vpsorg.deps import AccountId, DefaultLimits, HotPath, Session
 from vpsorg.errors import (
     AUTH_RESPONSES,
     CapacityExhausted,
@@ -88,9 +88,9 @@ async def create_server(
 
 
 @router.get("/{server_id}/", summary="Get server details", responses=errors(ValidationFailed, NotFound))
-async def get_server(server_id: ServerId, session: Session, account_id: AccountId) -> ServerDetail:
+async def get_server(server_id: ServerId, reads: HotPath, account_id: AccountId) -> ServerDetail:
     return ServerDetail.model_validate(
-        await servers.get_detail(session, account_id=account_id, server_id=server_id)
+        await servers.get_detail(reads, account_id=account_id, server_id=server_id)
     )
 
 

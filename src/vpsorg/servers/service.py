@@ -16,6 +16,7 @@ from vpsorg.catalog import service as catalog
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.db import dialect_insert, utcnow
 from vpsorg.errors import CapacityExhausted, InvalidState, NotFound, ValidationFailed
+from vpsorg.hotreads import Reads, first
 from vpsorg.ipam import service as ipam
 from vpsorg.pagination import KeysetParams, keyset_window
 from vpsorg.servers.models import Server, ServerUsage
@@ -164,10 +165,8 @@ async def list_servers(
     return count, [summary(r) for r in rows]
 
 
-async def get_detail(session: AsyncSession, *, account_id: int, server_id: int) -> dict[str, Any]:
-    connection = await session.connection()
-    params = {"server_id": server_id, "account_id": account_id}
-    row = (await connection.execute(_DETAIL_QUERY, params)).first()
+async def get_detail(reads: Reads, *, account_id: int, server_id: int) -> dict[str, Any]:
+    row = await first(reads, _DETAIL_QUERY, {"server_id": server_id, "account_id": account_id})
     if row is None:
         raise NotFound(f"Server {server_id} not found")
     return detail(row)
