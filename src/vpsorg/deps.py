@@ -1,7 +1,7 @@
 """Request dependencies: the database session and the authenticated account."""
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -56,7 +56,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_reads(request: Request, session: Session) -> Reads:
+async def get_reads(request: Request, session: Session) -> Reads:
     """Where the hot path's reads run: PostgreSQL's hot reads, else the request's session
     (which then opens a transaction; unused, it costs nothing, see session_scope)."""
     return get_state(request).hot_reads or session
@@ -65,7 +65,7 @@ def get_reads(request: Request, session: Session) -> Reads:
 HotPath = Annotated[Reads, Depends(get_reads)]
 
 
-def get_default_limits(request: Request) -> limits.Defaults:
+async def get_default_limits(request: Request) -> limits.Defaults:
     """The quotas of accounts without their own (VPSORG_DEFAULT_*_LIMIT)."""
     return limits.Defaults.from_settings(get_state(request).settings)
 
@@ -90,33 +90,53 @@ async def _record_use(state: AppState, token_id: int) -> None:
         log.warning("could not record the use of token %s: %s", token_id, exc)
 
 
-async def get_caller(
-    request: Request,
-    reads: HotPath,
-    background: BackgroundTasks,
+async def get_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> tuple[int, Scope]:
+) -> str:
+    """The request's bearer token (401 without one)."""
+    if credentials is None:
+        raise Unauthorized("Missing API token: send 'Authorization: Bearer <token>'")
+    return credentials.credentials
+
+
+Token = Annotated[str, Depends(get_token)]
+Admit = Callable[[accounts.TokenUse | None], Awaitable[tuple[int, Scope]]]
+
+
+async def get_admit(request: Request, background: BackgroundTasks) -> Admit:
+    """What lets a looked-up token in, or refuses it: see get_caller.
+
+    A route whose one query also looks the token up (servers' GET detail) calls it with what
+    its query found; every other route gets it done by get_caller."""
+
+    async def admit(found: accounts.TokenUse | None) -> tuple[int, Scope]:
+        if found is None:
+            raise Unauthorized("Invalid or expired API token")
+        key = ratelimit.key_for(token_hash=found.token_hash, account_id=found.account_id)
+        await ratelimit.check(request, get_state(request).limiter, key)
+        if found.touch:
+            background.add_task(_record_use, get_state(request), found.token_id)
+        if found.scope == Scope.READ and request.method not in READ_METHODS:
+            raise Forbidden(
+                f"This token is read-only: {request.method} needs a token with the write scope",
+                details={"scope": found.scope, "required": Scope.WRITE},
+            )
+        return found.account_id, found.scope
+
+    return admit
+
+
+Admission = Annotated[Admit, Depends(get_admit)]
+
+
+async def get_caller(reads: HotPath, token: Token, admit: Admission) -> tuple[int, Scope]:
     """The token's account and scope; a read token is refused (403) on any write.
 
     The token is looked up on every request (one indexed query), so a revoked or expired
     token is refused at once by every process. Every authenticated request counts against the
     token's rate limit (429 past it), and its response carries the RateLimit headers
     (vpsorg.ratelimit)."""
-    if credentials is None:
-        raise Unauthorized("Missing API token: send 'Authorization: Bearer <token>'")
-    found = await accounts.authenticate(reads, token=credentials.credentials)
-    if found is None:
-        raise Unauthorized("Invalid or expired API token")
-    key = ratelimit.key_for(token_hash=found.token_hash, account_id=found.account_id)
-    await ratelimit.check(request, get_state(request).limiter, key)
-    if found.touch:
-        background.add_task(_record_use, get_state(request), found.token_id)
-    if found.scope == Scope.READ and request.method not in READ_METHODS:
-        raise Forbidden(
-            f"This token is read-only: {request.method} needs a token with the write scope",
-            details={"scope": found.scope, "required": Scope.WRITE},
-        )
-    return found.account_id, found.scope
+    return await admit(await accounts.authenticate(reads, token=token))
 
 
 Caller = Annotated[tuple[int, Scope], Depends(get_caller)]

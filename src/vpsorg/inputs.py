@@ -164,6 +164,13 @@ def _plain_id(value: Any) -> Any:
     return value
 
 
+def path_id(value: Any) -> int | None:
+    """A raw path parameter as PathId reads it, or None where PathId answers 400."""
+    if not isinstance(value, str) or not _ID.fullmatch(value) or int(value) > MAX_ID:
+        return None
+    return int(value)
+
+
 # The one type of every id in a path: plain decimal digits (no sign, leading zero, blank,
 # decimal point or underscore), 1 to 2**31-1; anything else is 400 validation_error.
 PathId = Annotated[

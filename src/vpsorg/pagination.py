@@ -36,7 +36,7 @@ class PageParams(BaseModel):
         return (self.page - 1) * self.page_size
 
 
-def page_params(
+async def page_params(
     page: Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number")] = 1,
     page_size: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (1-200)")
@@ -104,7 +104,7 @@ class KeysetParams(PageParams):
     cursor: Cursor | None = None
 
 
-def keyset_params(
+async def keyset_params(
     page: Annotated[
         int, Query(ge=1, le=10_000_000, description="1-based page number (ignored with `cursor`)")
     ] = 1,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -128,9 +129,16 @@ async def create_token(
 # Built once, run on the session's connection (Core): every request runs it, and building the
 # statement and the ORM's execution layer cost more than the query itself.
 _tokens = ApiToken.__table__.c
-_TOKEN_QUERY = select(
-    _tokens.id, _tokens.account_id, _tokens.scope, _tokens.expires_at, _tokens.last_used_at
-).where(_tokens.token_hash == bindparam("token_hash"))
+# What token_use reads, labelled so that a statement may select them beside another table's
+# (servers.get_detail_by_token: the token and the server in one round trip).
+TOKEN_COLUMNS = (
+    _tokens.id.label("token_id"),
+    _tokens.account_id.label("token_account_id"),
+    _tokens.scope.label("token_scope"),
+    _tokens.expires_at.label("token_expires_at"),
+    _tokens.last_used_at.label("token_last_used_at"),
+)
+_TOKEN_QUERY = select(*TOKEN_COLUMNS).where(_tokens.token_hash == bindparam("token_hash"))
 
 
 async def authenticate(reads: Reads, *, token: str) -> TokenUse | None:
@@ -139,13 +147,24 @@ async def authenticate(reads: Reads, *, token: str) -> TokenUse | None:
     One query on the unique token_hash index (on the hot reads or a session); it writes
     nothing (see touch_token)."""
     token_hash = hash_token(token)
-    row = await first(reads, _TOKEN_QUERY, {"token_hash": token_hash})
+    return token_use(await first(reads, _TOKEN_QUERY, {"token_hash": token_hash}), token_hash)
+
+
+def token_use(row: Any, token_hash: str) -> TokenUse | None:
+    """The use of a token from a row of TOKEN_COLUMNS (None: no such token, or one expired)."""
     now = clock.now()
-    if row is None or (row.expires_at is not None and row.expires_at <= now):
+    if row is None or row.token_id is None:
         return None
-    touch = row.last_used_at is None or row.last_used_at <= now - TOUCH_EVERY
+    if row.token_expires_at is not None and row.token_expires_at <= now:
+        return None
+    touch = row.token_last_used_at is None or row.token_last_used_at <= now - TOUCH_EVERY
+    scope = Scope(row.token_scope)
     return TokenUse(
-        token_id=row.id, token_hash=token_hash, account_id=row.account_id, scope=Scope(row.scope), touch=touch
+        token_id=row.token_id,
+        token_hash=token_hash,
+        account_id=row.token_account_id,
+        scope=scope,
+        touch=touch,
     )
 
 

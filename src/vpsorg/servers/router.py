@@ -3,9 +3,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from vpsorg import idempotency, inputs
+from vpsorg.accounts import service as accounts
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
-from vpsorg.deps import AccountId, DefaultLimits, HotPath, Session
+from vpsorg.deps import AccountId, Admission, DefaultLimits, HotPath, Session, Token
 from vpsorg.errors import (
     AUTH_RESPONSES,
     CapacityExhausted,
@@ -87,11 +88,22 @@ async def create_server(
     )
 
 
+async def _detail_for_token(request: Request, reads: HotPath, token: Token, admit: Admission) -> Any:
+    """The server's detail and the token's check in one query (see get_detail_by_token). A
+    dependency: it runs, and admits or refuses the token, even where the path's id is invalid
+    (then FastAPI answers 400 after it, as every authenticated route does)."""
+    server_id = inputs.path_id(request.path_params.get("server_id"))
+    if server_id is None:
+        await admit(await accounts.authenticate(reads, token=token))
+        return None
+    return await servers.get_detail_by_token(reads, token=token, server_id=server_id, admit=admit)
+
+
 @router.get("/{server_id}/", summary="Get server details", responses=errors(ValidationFailed, NotFound))
-async def get_server(server_id: ServerId, reads: HotPath, account_id: AccountId) -> ServerDetail:
-    return ServerDetail.model_validate(
-        await servers.get_detail(reads, account_id=account_id, server_id=server_id)
-    )
+async def get_server(
+    server_id: ServerId, found: Annotated[dict[str, Any], Depends(_detail_for_token)]
+) -> ServerDetail:
+    return ServerDetail.model_validate(found)
 
 
 @router.put(
@@ -101,7 +113,9 @@ async def replace_server(
     server_id: ServerId, body: ServerReplace, session: Session, account_id: AccountId
 ) -> ServerDetail:
     await servers.update_server(session, account_id=account_id, server_id=server_id, data=body)
-    return await get_server(server_id, session, account_id)
+    return ServerDetail.model_validate(
+        await servers.get_detail(session, account_id=account_id, server_id=server_id)
+    )
 
 
 @router.patch(
@@ -111,7 +125,9 @@ async def patch_server(
     server_id: ServerId, body: ServerPatch, session: Session, account_id: AccountId
 ) -> ServerDetail:
     await servers.update_server(session, account_id=account_id, server_id=server_id, data=body)
-    return await get_server(server_id, session, account_id)
+    return ServerDetail.model_validate(
+        await servers.get_detail(session, account_id=account_id, server_id=server_id)
+    )
 
 
 @router.delete(

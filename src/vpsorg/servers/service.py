@@ -1,5 +1,6 @@
 """Servers: the lifecycle rules customers meet. Never talks to a driver; the worker does."""
 
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -7,7 +8,9 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts import limits
-from vpsorg.accounts.models import Account
+from vpsorg.accounts import service as accounts
+from vpsorg.accounts.models import Account, ApiToken
+from vpsorg.accounts.service import TokenUse
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
 from vpsorg.billing import prices
@@ -74,12 +77,18 @@ def _live(account_id: int) -> Any:
     return (Server.account_id == account_id) & Server.deleted_at.is_(None)
 
 
+# A server with its plan, OS and location (every representation shows them).
+_SERVER_JOIN = (
+    Server.__table__.join(Plan.__table__, _plans.id == _servers.plan_id)
+    .join(OperatingSystem.__table__, _oses.id == _servers.os_id)
+    .join(Location.__table__, _locations.id == _servers.location_id)
+)
+# ... and its last usage sample (the detail shows it).
+_DETAIL_JOIN = _SERVER_JOIN.outerjoin(ServerUsage.__table__, _usage.server_id == _servers.id)
+
+
 def _joined(stmt: Any) -> Any:
-    return (
-        stmt.join_from(Server.__table__, Plan.__table__, _plans.id == _servers.plan_id)
-        .join(OperatingSystem.__table__, _oses.id == _servers.os_id)
-        .join(Location.__table__, _locations.id == _servers.location_id)
-    )
+    return stmt.select_from(_SERVER_JOIN)
 
 
 def _live_rows(account_id: Any) -> Any:
@@ -90,8 +99,8 @@ _LIVE_COUNT = select(Account.__table__.c.live_servers).where(
     Account.__table__.c.id == bindparam("account_id")
 )
 _DETAIL_QUERY = (
-    _joined(select(*DETAIL_COLUMNS))
-    .outerjoin(ServerUsage.__table__, _usage.server_id == _servers.id)
+    select(*DETAIL_COLUMNS)
+    .select_from(_DETAIL_JOIN)
     .where(_servers.id == bindparam("server_id"), _live_rows(bindparam("account_id")))
 )
 
@@ -163,6 +172,33 @@ async def list_servers(
     listed = _joined(select(*SUMMARY_COLUMNS)).where(*where)
     rows = await connection.execute(keyset_window(listed, _servers.id, page))
     return count, [summary(r) for r in rows]
+
+
+_tokens = ApiToken.__table__.c
+_DETAIL_BY_TOKEN = (
+    select(*accounts.TOKEN_COLUMNS, *DETAIL_COLUMNS)
+    .select_from(
+        ApiToken.__table__.outerjoin(
+            _DETAIL_JOIN, (_servers.id == bindparam("server_id")) & _live_rows(_tokens.account_id)
+        )
+    )
+    .where(_tokens.token_hash == bindparam("token_hash"))
+)
+
+
+Admit = Callable[[TokenUse | None], Awaitable[Any]]
+
+
+async def get_detail_by_token(reads: Reads, *, token: str, server_id: int, admit: Admit) -> dict[str, Any]:
+    """get_detail for the bearer of a token, in one round trip: the token's row and, if the
+    server is one of its account's, the server's. admit decides on the token (it raises to
+    refuse it: unknown, expired, rate-limited) before the server is looked at."""
+    token_hash = accounts.hash_token(token)
+    row = await first(reads, _DETAIL_BY_TOKEN, {"token_hash": token_hash, "server_id": server_id})
+    await admit(accounts.token_use(row, token_hash))
+    if row.id is None:  # admitted: the token's row is there
+        raise NotFound(f"Server {server_id} not found")
+    return detail(row)
 
 
 async def get_detail(reads: Reads, *, account_id: int, server_id: int) -> dict[str, Any]:
