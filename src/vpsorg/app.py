@@ -25,11 +25,11 @@ from vpsorg.actions.router import router as actions_router
 from vpsorg.admin.router import router as admin_router
 from vpsorg.catalog.router import router as catalog_router
 from vpsorg.config import Settings
-from vpsorg.db import is_sqlite, make_engine, make_sessionmaker
+from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.deps import AppState, get_state
 from vpsorg.drivers import load_driver
 from vpsorg.errors import AppError, Conflict, RateLimited, ValidationFailed
-from vpsorg.hotreads import HotReads
+from vpsorg.hotreads import hot_reads as make_hot_reads
 from vpsorg.public_url import PublicURLMiddleware
 from vpsorg.schemas import ErrorBody
 from vpsorg.servers.router import router as servers_router
@@ -250,10 +250,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
-        hot_reads = None
-        if not is_sqlite(settings.database_url):
-            hot_reads = HotReads(settings.database_url, engine.dialect, max_size=settings.database_pool_size)
-            await hot_reads.open()
+        hot_reads = make_hot_reads(settings.database_url, engine, pool_size=settings.database_pool_size)
+        await hot_reads.open()
         state = AppState(
             settings=settings,
             engine=engine,
@@ -281,9 +279,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
             if task is not None:
                 await task
                 await driver.close()
+            await hot_reads.close()
             await engine.dispose()
-            if hot_reads is not None:
-                await hot_reads.close()
             if stop_metrics is not None:
                 stop_metrics()
 

@@ -30,7 +30,7 @@ class AppState:
     write_sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
     limiter: ratelimit.Limiter
-    hot_reads: HotReads | None = None  # PostgreSQL (vpsorg.hotreads)
+    hot_reads: HotReads  # vpsorg.hotreads
 
 
 def get_state(request: Request) -> AppState:
@@ -56,10 +56,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_reads(request: Request, session: Session) -> Reads:
-    """Where the hot path's reads run: PostgreSQL's hot reads, else the request's session
-    (which then opens a transaction; unused, it costs nothing, see session_scope)."""
-    return get_state(request).hot_reads or session
+async def get_reads(request: Request) -> Reads:
+    """Where the hot path's reads run (vpsorg.hotreads): no session, no transaction."""
+    return get_state(request).hot_reads
 
 
 HotPath = Annotated[Reads, Depends(get_reads)]

@@ -59,9 +59,13 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length", b"")
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.limit:
             return await _too_large(self.limit)(scope, receive, send)
+        if not length and b"transfer-encoding" not in headers:
+            # HTTP/1.1 (RFC 9112 6.3): a request with neither header has no body (most GETs)
+            return await self.app(scope, receive, send)
         received = 0
         started = False
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query, Request
 from pydantic import BaseModel
+from sqlalchemy import bindparam, literal_column, select
 
 from vpsorg.errors import ValidationFailed
 
@@ -124,20 +125,46 @@ async def keyset_params(
     return KeysetParams(page=page, page_size=page_size, cursor=decoded)
 
 
-def keyset_window(stmt: Any, key: Any, params: KeysetParams) -> Any:
-    """`stmt` limited to the page's rows, and one more (whether another page follows)."""
+OFFSET, AFTER, BEFORE = "offset", "after", "before"  # the three shapes of a keyset page's statement
+
+
+def keyset_window(params: KeysetParams) -> tuple[str, int, dict[str, int]]:
+    """Which statement the page takes, its row limit (the page's rows and one more: whether
+    another page follows) and its parameters: OFFSET (`offset`), AFTER (`key > :after`) or
+    BEFORE (`key <= :through`, descending). See keyset_statement."""
     cursor = params.cursor
+    limit = params.page_size + 1
     if cursor is None:
-        return stmt.order_by(key).offset(params.offset).limit(params.page_size + 1)
+        return OFFSET, limit, {"offset": params.offset}
     # Bounds past the largest id are clamped to it: a 32-bit column is not compared with more.
     if cursor.backward:
-        below = key < cursor.id if cursor.id <= MAX_ID else key <= MAX_ID
-        return stmt.where(below).order_by(key.desc()).limit(params.page_size + 1)
-    return stmt.where(key > min(cursor.id, MAX_ID)).order_by(key).limit(params.page_size + 1)
+        return BEFORE, limit, {"through": min(cursor.id - 1, MAX_ID)}
+    return AFTER, limit, {"after": min(cursor.id, MAX_ID)}
+
+
+def keyset_statement(
+    columns: Any, joined: Any, key: Any, where: Sequence[Any], shape: str, limit: int
+) -> Any:
+    """The statement of one shape of keyset_window, to be built once per shape and limit.
+
+    `key` is a column of `joined` (the list's rows with whatever they are shown with). A page by
+    number picks its keys first, from the filtered keys alone, and joins only those: the rows
+    an offset skips are never joined. The limit is written into the SQL: PostgreSQL plans a
+    prepared statement's LIMIT parameter as a thousand rows (a hash join over the whole table,
+    once it settles on a generic plan); bounds and offsets are parameters."""
+    rows: Any = literal_column(str(int(limit)))
+    if shape == OFFSET:
+        keys = select(key.label("key")).where(*where).order_by(key).offset(bindparam("offset")).limit(rows)
+        page = keys.subquery("page")
+        return select(*columns).select_from(page.join(joined, key == page.c.key)).order_by(key)
+    stmt = select(*columns).select_from(joined).where(*where)
+    if shape == BEFORE:
+        return stmt.where(key <= bindparam("through")).order_by(key.desc()).limit(rows)
+    return stmt.where(key > bindparam("after")).order_by(key).limit(rows)
 
 
 def keyset_paged(request: Request, params: KeysetParams, count: int, rows: Sequence[T]) -> Page[T]:
-    """The page of keyset_window's rows (each with an `id`; one more than the page at most),
+    """The page of keyset_statement's rows (each with an `id`; one more than the page at most),
     with cursor links."""
     cursor = params.cursor
     more = len(rows) > params.page_size

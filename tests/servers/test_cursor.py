@@ -112,3 +112,20 @@ def test_a_cursor_past_the_end_is_an_empty_page(customer: Customer) -> None:
     assert ids(follow(customer, after["previous"])) == [made]
     before = customer.http.get("/api/v1/servers/", params={"cursor": "b9999999999"}).json()
     assert ids(before) == [made] and before["previous"] is None
+
+
+def test_pages_read_alike_on_the_loop_and_through_the_engine(
+    customer: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page by number past LOOP_OFFSET_LIMIT is read through the engine (on SQLite: not on
+    the event loop); it is the same page, with the same count, as one read on the loop."""
+    from vpsorg.servers import service
+
+    made = [customer.active_server(name=f"o{i}")["id"] for i in range(5)]  # settled: nothing changes
+    pages = [{"page_size": 2, "page": n} for n in (1, 2, 3, 4)]
+    on_loop = [customer.http.get("/api/v1/servers/", params=p).json() for p in pages]
+    monkeypatch.setattr(service, "LOOP_OFFSET_LIMIT", -1)
+    through_engine = [customer.http.get("/api/v1/servers/", params=p).json() for p in pages]
+    assert through_engine == on_loop
+    assert [ids(p) for p in on_loop] == [made[0:2], made[2:4], made[4:], []]
+    assert [p["count"] for p in on_loop] == [5] * 4  # past the end too

@@ -1,6 +1,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import TypeAdapter
 
 from vpsorg import idempotency, inputs
 from vpsorg.accounts import service as accounts
@@ -36,21 +37,22 @@ router = APIRouter(
 )
 
 ServerId = inputs.PathId
+_SUMMARIES = TypeAdapter(list[ServerSummary])  # a page's rows validated in one call
 
 
 @router.get("/", summary="List all servers", responses=errors(ValidationFailed))
 async def list_servers(
     request: Request,
-    session: Session,
+    reads: HotPath,
     account_id: AccountId,
     page: Annotated[KeysetParams, Depends(keyset_params)],
     status: Annotated[ServerStatus | None, Query(description="Filter by status")] = None,
     location: Annotated[str | None, Query(max_length=40, description="Filter by location code")] = None,
 ) -> Page[ServerSummary]:
     count, rows = await servers.list_servers(
-        session, account_id=account_id, status=status, location=location, page=page
+        reads, account_id=account_id, status=status, location=location, page=page
     )
-    return keyset_paged(request, page, count, [ServerSummary.model_validate(r) for r in rows])
+    return keyset_paged(request, page, count, _SUMMARIES.validate_python(rows))
 
 
 @router.post(
