@@ -17,10 +17,11 @@ from vpsorg.db import make_engine, make_sessionmaker, utcnow
 from vpsorg.drivers.base import Usage
 from vpsorg.drivers.simulator import SimCall, SimulatorDriver
 from vpsorg.servers import service as servers
+from vpsorg.servers.lifecycle import usage_row
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.schemas import ServerCreate
 from vpsorg.servers.states import ActionType
-from vpsorg.worker.service import Worker, _usage_row
+from vpsorg.worker.service import Worker
 
 ORDER = ServerCreate(name="batch", plan_id=1, os_id=5, location="us-west")
 
@@ -226,7 +227,7 @@ def test_an_outcome_and_a_usage_sample_written_at_once_both_land(tmp_path: Path)
         # written; SQLite has one writer at a time, so there the pass's sample is committed first
         concurrent = engine.dialect.name == "postgresql"
         async with sessions.begin() as sampling:
-            await sampling.execute(insert(ServerUsage), [_usage_row(claimed.server_id, sampled, utcnow())])
+            await sampling.execute(insert(ServerUsage), [usage_row(claimed.server_id, sampled, utcnow())])
             if concurrent:
                 recording = asyncio.create_task(worker.record(claimed, None, usage))
                 await asyncio.sleep(0.5)

@@ -12,9 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from vpsorg import failpoints
 from vpsorg.accounts.models import Account
 from vpsorg.billing import prices
 from vpsorg.billing.models import EntryKind, LedgerEntry
@@ -229,35 +228,18 @@ async def list_ledger(
 # Charging --------------------------------------------------------------------------------
 
 
-def _due(now: datetime) -> Any:
+def start_charging(server: Server, *, now: datetime) -> None:
+    """The server's machine is up: it is charged by the hour from `now` on (`charge_account`)."""
+    server.billed_until = now
+
+
+def due(now: datetime) -> Any:
     """Servers with an hour that started (before now, and before deletion) and is not charged."""
     return (
         Server.billed_until.is_not(None)
         & (Server.billed_until < now)
         & or_(Server.deleted_at.is_(None), Server.billed_until < Server.deleted_at)
     )
-
-
-async def charge_due(sessions: async_sessionmaker[AsyncSession], *, now: datetime | None = None) -> int:
-    """One charging pass (the worker's): every started hour not yet charged, one account
-    per transaction. Returns how many ledger entries were written.
-
-    Safe to run anywhere, any number of times, concurrently: an account's pass holds the
-    account row, and moves each server's billing state only from the state it read
-    (compare-and-set); the unique (server, period start) of charges is a last guard."""
-    now = now or utcnow()
-    async with sessions() as session:
-        account_ids = list(await session.scalars(select(Server.account_id).where(_due(now)).distinct()))
-    written = 0
-    for account_id in account_ids:
-        try:
-            async with sessions.begin() as session:
-                written += await charge_account(session, account_id=account_id, now=now)
-                failpoints.hit("billing.before_commit")
-        except ChargeConflict:
-            log.warning("account %s: charged meanwhile by another worker; skipped", account_id)
-        failpoints.hit("billing.after_account")
-    return written
 
 
 async def charge_account(session: AsyncSession, *, account_id: int, now: datetime) -> int:
@@ -275,7 +257,7 @@ async def charge_account(session: AsyncSession, *, account_id: int, now: datetim
                 Server.month_hours,
                 Server.month_backup_hours,
             )
-            .where(Server.account_id == account_id, _due(now))
+            .where(Server.account_id == account_id, due(now))
             .order_by(Server.id)
             .with_for_update()
         )

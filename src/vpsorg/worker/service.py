@@ -15,10 +15,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg import (
@@ -30,15 +28,14 @@ from vpsorg import (
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
 from vpsorg.batches import Batches
-from vpsorg.billing import service as billing
-from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.billing import jobs as billing_jobs
 from vpsorg.config import Settings
-from vpsorg.db import dialect_insert, utcnow
+from vpsorg.db import utcnow
 from vpsorg.drivers.base import Driver, DriverError, Usage, VmSpec
-from vpsorg.ipam import service as ipam
-from vpsorg.servers.models import Server, ServerUsage
-from vpsorg.servers.states import POWER_AFTER, TRANSITIONS, ActionType, ServerStatus
-from vpsorg.worker import reconcile
+from vpsorg.servers import jobs as servers_jobs
+from vpsorg.servers import lifecycle
+from vpsorg.servers.models import Server
+from vpsorg.servers.states import ActionType
 
 log = logging.getLogger("vpsorg.worker")
 
@@ -87,7 +84,7 @@ class Worker:
                 self._every(
                     s.billing_interval_seconds,
                     "billing",
-                    lambda: billing.charge_due(self.sessions),
+                    lambda: billing_jobs.charge_due(self.sessions),
                     stop,
                     delay=True,
                 )
@@ -105,7 +102,7 @@ class Worker:
                 self._every(
                     s.reconcile_interval_seconds,
                     "reconcile",
-                    lambda: reconcile.run(self.sessions, self.driver),
+                    lambda: servers_jobs.reconcile(self.sessions, self.driver),
                     stop,
                 )
             ),
@@ -180,7 +177,7 @@ class Worker:
                 limit=limit,
             )
             creates = [a.server_id for a in claimed if a.type == ActionType.CREATE]
-            specs = await self._specs(session, creates) if creates else {}
+            specs = await lifecycle.vm_specs(session, creates) if creates else {}
         for action in claimed:
             self._leases[action.id] = action.fence
             task = asyncio.create_task(self.execute(action, specs.get(action.server_id)))
@@ -288,21 +285,7 @@ class Worker:
 
     async def spec(self, server_id: int) -> VmSpec:
         async with self.sessions() as session:
-            return (await self._specs(session, [server_id]))[server_id]
-
-    @staticmethod
-    async def _specs(session: AsyncSession, server_ids: list[int]) -> dict[int, VmSpec]:
-        """The machine specs of these servers, read in one query."""
-        rows = (
-            await session.execute(
-                select(Server, Plan, OperatingSystem, Location)
-                .join(Plan, Plan.id == Server.plan_id)
-                .join(OperatingSystem, OperatingSystem.id == Server.os_id)
-                .join(Location, Location.id == Server.location_id)
-                .where(Server.id.in_(server_ids))
-            )
-        ).all()
-        return {server.id: _spec(server, plan, os_, loc) for server, plan, os_, loc in rows}
+            return (await lifecycle.vm_specs(session, [server_id]))[server_id]
 
     async def record(self, action: Action, error: str | None, usage: Usage | None = None) -> bool:
         """Write the outcome, the server's new state and its usage in one transaction, if
@@ -335,70 +318,13 @@ class Worker:
             if not ok:
                 log.warning("action %s: result discarded, the claim is stale", outcome.action.id)
             recorded.append(ok)
-        fresh = [o for o, ok in zip(batch, recorded, strict=True) if ok]
-        if not fresh:
-            return recorded
-        ids = [o.action.server_id for o in fresh]
-        # What every outcome needs, read for the batch at once: the servers and the newest
-        # open action of each (a later one queued behind this outcome's).
-        rows = {s.id: s for s in await session.scalars(select(Server).where(Server.id.in_(ids)))}
-        newest_open = dict(
-            (
-                await session.execute(
-                    select(Action.server_id, func.max(Action.id))
-                    .where(Action.server_id.in_(ids), Action.status.in_(actions.OPEN))
-                    .group_by(Action.server_id)
-                )
-            ).all()
-        )
-        samples: list[dict[str, object]] = []
-        gone: list[int] = []
-        for o in fresh:
-            server = rows[o.action.server_id]
-            superseded = newest_open.get(server.id, 0) > o.action.id
-            await self._apply_outcome(session, o, server, superseded, now)
-            if o.error is None and o.action.type == ActionType.DELETE:
-                gone.append(server.id)
-            elif o.error is None and o.usage is not None:
-                samples.append(_usage_row(server.id, o.usage, now))
-        # The usage samples as one upsert, as sampling writes them: a sampling pass may write
-        # the same rows meanwhile (a read, then an insert, would then break the unique key).
-        if samples:
-            await session.execute(_upsert_usage(session), samples)
-        if gone:
-            await session.execute(delete(ServerUsage).where(ServerUsage.server_id.in_(gone)))
+        fresh = [
+            lifecycle.Outcome(o.action.id, o.action.server_id, ActionType(o.action.type), o.error, o.usage)
+            for o, ok in zip(batch, recorded, strict=True)
+            if ok
+        ]
+        await lifecycle.apply_outcomes(session, fresh, now=now)
         return recorded
-
-    @staticmethod
-    async def _apply_outcome(
-        session: AsyncSession,
-        outcome: _Outcome,
-        server: Server,
-        superseded: bool,
-        now: datetime,
-    ) -> None:
-        """The server's new state after the outcome (its usage sample is the caller's)."""
-        kind, error = ActionType(outcome.action.type), outcome.error
-        server.updated_at = now
-        # A later action already queued (a suspension behind a start, say) set the status it
-        # needs; this outcome leaves the status to it.
-        if error is not None:
-            server.error = error
-            if server.deleted_at is None and not superseded:
-                server.status = ServerStatus.ERROR
-            return
-        server.power_state = POWER_AFTER[kind]
-        if kind == ActionType.DELETE:
-            await ipam.release(session, server=server)  # the machine is gone: addresses reusable
-            return
-        if server.deleted_at is None and not superseded:
-            done = TRANSITIONS[kind].on_success
-            assert done is not None
-            server.status = done
-            server.error = None
-        if kind == ActionType.CREATE:
-            server.provisioned_at = now
-            server.billed_until = now  # charged by the hour from now on (vpsorg.billing)
 
     async def _usage(self, server_id: int) -> Usage | None:
         try:
@@ -445,52 +371,6 @@ class Worker:
                         )
                     )
                 )
-                rows = [_usage_row(sid, usage, now) for sid, usage in chunk if sid in live]
-                if rows:
-                    await session.execute(_upsert_usage(session), rows)
-
-
-def _usage_row(server_id: int, usage: Usage, now: datetime) -> dict[str, object]:
-    return {
-        "server_id": server_id,
-        "cpu_percent": usage.cpu_percent,
-        "memory_used": usage.memory_used,
-        "disk_used": usage.disk_used,
-        "bandwidth_used": usage.bandwidth_used,
-        "sampled_at": now,
-    }
-
-
-def _upsert_usage(session: AsyncSession) -> Any:
-    """INSERT ... ON CONFLICT (server_id) DO UPDATE, in the session's dialect."""
-    stmt = dialect_insert(session)(ServerUsage)
-    return stmt.on_conflict_do_update(
-        index_elements=[ServerUsage.server_id],
-        set_={
-            c: stmt.excluded[c]
-            for c in ("cpu_percent", "memory_used", "disk_used", "bandwidth_used", "sampled_at")
-        },
-    )
-
-
-def _spec(server: Server, plan: Plan, os_: OperatingSystem, loc: Location) -> VmSpec:
-    assert server.ipv4_address and server.ipv6_address
-    return VmSpec(
-        server_id=server.id,
-        name=f"vps-{server.id}",
-        hostname=server.hostname,
-        vcpus=plan.vcpus,
-        memory_mib=plan.memory,
-        storage_gb=plan.storage,
-        os_image=os_.image,
-        ipv4_address=server.ipv4_address,
-        ipv4_prefix=ipam.prefix_length(loc.ipv4_pool),
-        ipv4_gateway=loc.ipv4_gateway,
-        ipv6_address=server.ipv6_address,
-        ipv6_prefix=ipam.prefix_length(loc.ipv6_pool),
-        ipv6_gateway=loc.ipv6_gateway,
-        ssh_public_keys=(server.ssh_public_key,) if server.ssh_public_key else (),
-        os_kernel=os_.kernel,
-        os_initrd=os_.initrd,
-        os_kernel_args=os_.kernel_args,
-    )
+                await lifecycle.store_usage(
+                    session, [lifecycle.usage_row(sid, usage, now) for sid, usage in chunk if sid in live]
+                )

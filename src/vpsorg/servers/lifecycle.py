@@ -1,0 +1,227 @@
+"""A server's state machine after the API: the VM spec, an action's outcome, a reconcile correction.
+
+The API half (what a customer may ask for, the status while it runs) is `servers.states`
+and `servers.service`; this is the half the worker and reconcile apply, inside the
+transaction they own. Nothing here calls a driver.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.actions import service as actions
+from vpsorg.actions.models import Action
+from vpsorg.billing import service as billing
+from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.db import dialect_insert, utcnow
+from vpsorg.drivers.base import Usage, VmSpec
+from vpsorg.ipam import service as ipam
+from vpsorg.servers.models import Server, ServerUsage
+from vpsorg.servers.states import (
+    POWER_AFTER,
+    TRANSITIONS,
+    ActionStatus,
+    ActionType,
+    PowerState,
+    ServerStatus,
+)
+
+log = logging.getLogger("vpsorg.lifecycle")
+
+# What reconcile makes of a stable server whose machine is in an unexpected power state.
+CORRECTION = {
+    (ServerStatus.ACTIVE, PowerState.SHUTOFF): ServerStatus.STOPPED,
+    (ServerStatus.STOPPED, PowerState.RUNNING): ServerStatus.ACTIVE,
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished action whose result is the server's to take (its claim still held)."""
+
+    action_id: int
+    server_id: int
+    kind: ActionType
+    error: str | None
+    usage: Usage | None
+
+
+async def vm_specs(session: AsyncSession, server_ids: Sequence[int]) -> dict[int, VmSpec]:
+    """The machine specs of these servers, read in one query."""
+    rows = (
+        await session.execute(
+            select(Server, Plan, OperatingSystem, Location)
+            .join(Plan, Plan.id == Server.plan_id)
+            .join(OperatingSystem, OperatingSystem.id == Server.os_id)
+            .join(Location, Location.id == Server.location_id)
+            .where(Server.id.in_(server_ids))
+        )
+    ).all()
+    return {server.id: _vm_spec(server, plan, os_, loc) for server, plan, os_, loc in rows}
+
+
+def _vm_spec(server: Server, plan: Plan, os_: OperatingSystem, loc: Location) -> VmSpec:
+    assert server.ipv4_address and server.ipv6_address
+    return VmSpec(
+        server_id=server.id,
+        name=f"vps-{server.id}",
+        hostname=server.hostname,
+        vcpus=plan.vcpus,
+        memory_mib=plan.memory,
+        storage_gb=plan.storage,
+        os_image=os_.image,
+        ipv4_address=server.ipv4_address,
+        ipv4_prefix=ipam.prefix_length(loc.ipv4_pool),
+        ipv4_gateway=loc.ipv4_gateway,
+        ipv6_address=server.ipv6_address,
+        ipv6_prefix=ipam.prefix_length(loc.ipv6_pool),
+        ipv6_gateway=loc.ipv6_gateway,
+        ssh_public_keys=(server.ssh_public_key,) if server.ssh_public_key else (),
+        os_kernel=os_.kernel,
+        os_initrd=os_.initrd,
+        os_kernel_args=os_.kernel_args,
+    )
+
+
+async def apply_outcomes(session: AsyncSession, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+    """Each server's new state after its action's outcome, and its usage sample; for a batch
+    at once (the servers, and the newest open action of each, read in two queries)."""
+    if not outcomes:
+        return
+    ids = [o.server_id for o in outcomes]
+    rows = {s.id: s for s in await session.scalars(select(Server).where(Server.id.in_(ids)))}
+    newest_open = dict(
+        (
+            await session.execute(
+                select(Action.server_id, func.max(Action.id))
+                .where(Action.server_id.in_(ids), Action.status.in_(actions.OPEN))
+                .group_by(Action.server_id)
+            )
+        ).all()
+    )
+    samples: list[dict[str, object]] = []
+    gone: list[int] = []
+    for o in outcomes:
+        server = rows[o.server_id]
+        # A later action already queued (a suspension behind a start, say) set the status it
+        # needs; this outcome leaves the status to it.
+        superseded = newest_open.get(server.id, 0) > o.action_id
+        await _apply(session, o, server, superseded, now)
+        if o.error is None and o.kind == ActionType.DELETE:
+            gone.append(server.id)
+        elif o.error is None and o.usage is not None:
+            samples.append(usage_row(server.id, o.usage, now))
+    await store_usage(session, samples)
+    if gone:  # the machine is gone, and its last sample with it
+        await session.execute(delete(ServerUsage).where(ServerUsage.server_id.in_(gone)))
+
+
+async def _apply(session: AsyncSession, o: Outcome, server: Server, superseded: bool, now: datetime) -> None:
+    server.updated_at = now
+    if o.error is not None:
+        server.error = o.error
+        if server.deleted_at is None and not superseded:
+            server.status = ServerStatus.ERROR
+        return
+    server.power_state = POWER_AFTER[o.kind]
+    if o.kind == ActionType.DELETE:
+        await ipam.release(session, server=server)  # the machine is gone: addresses reusable
+        return
+    if server.deleted_at is None and not superseded:
+        done = TRANSITIONS[o.kind].on_success
+        assert done is not None
+        server.status = done
+        server.error = None
+    if o.kind == ActionType.CREATE:
+        server.provisioned_at = now
+        billing.start_charging(server, now=now)
+
+
+def usage_row(server_id: int, usage: Usage, now: datetime) -> dict[str, object]:
+    return {
+        "server_id": server_id,
+        "cpu_percent": usage.cpu_percent,
+        "memory_used": usage.memory_used,
+        "disk_used": usage.disk_used,
+        "bandwidth_used": usage.bandwidth_used,
+        "sampled_at": now,
+    }
+
+
+async def store_usage(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Keep these usage samples (`usage_row`s) as each server's latest, in one upsert.
+
+    An upsert, not a read and an insert: a sampling pass and an outcome may write the same
+    server's row at once (a read, then an insert, would then break the unique key)."""
+    if rows:
+        await session.execute(_upsert_usage(session), rows)
+
+
+def _upsert_usage(session: AsyncSession) -> Any:
+    """INSERT ... ON CONFLICT (server_id) DO UPDATE, in the session's dialect."""
+    stmt = dialect_insert(session)(ServerUsage)
+    return stmt.on_conflict_do_update(
+        index_elements=[ServerUsage.server_id],
+        set_={
+            c: stmt.excluded[c]
+            for c in ("cpu_percent", "memory_used", "disk_used", "bandwidth_used", "sampled_at")
+        },
+    )
+
+
+async def note_power_state(session: AsyncSession, *, server_id: int, actual: PowerState) -> None:
+    """The hypervisor's power state, where it agrees with the status (nothing to correct)."""
+    server = await session.get(Server, server_id)
+    if server is not None:
+        server.power_state = actual
+
+
+async def correct(
+    session: AsyncSession,
+    *,
+    server_id: int,
+    seen: ServerStatus,
+    actual: PowerState,
+    asked_at: datetime,
+) -> bool:
+    """Bring a stable server in line with the power state the hypervisor reported at
+    `asked_at`, with a `sync` action saying why; False if it changed meanwhile (the next
+    pass looks again) or is left to an operator."""
+    server = await session.get(Server, server_id)
+    if (
+        server is None
+        or server.deleted_at is not None
+        or server.status != seen
+        or server.updated_at > asked_at
+        or await actions.has_open(session, server_id=server_id)
+    ):
+        return False
+    target = CORRECTION.get((seen, actual))
+    if actual == PowerState.MISSING:
+        target = ServerStatus.ERROR
+        reason = error = "the machine vanished from the hypervisor"
+    elif target is None:
+        server.power_state = actual
+        return False  # e.g. a suspended server found running: noted, left to an operator
+    else:
+        reason, error = f"the hypervisor reports the machine {actual}", None
+    log.warning("server %s: %s; status %s -> %s", server_id, reason, seen, target)
+    server.status = target
+    server.power_state = actual
+    server.error = error
+    server.updated_at = utcnow()
+    await actions.record(
+        session,
+        account_id=server.account_id,
+        server_id=server_id,
+        type=ActionType.SYNC,
+        status=ActionStatus.ERROR if error else ActionStatus.SUCCESS,
+        reason=reason,
+        error=error,
+    )
+    return True
