@@ -9,14 +9,16 @@ list every `next` link is a cursor link, from page 1 on; `page` keeps working, a
 
 Hand-written because it is short: the ready-made helpers we looked at (fastapi-pagination)
 render other envelopes (items/total/links), not this one.
+
+This module is the pages and the statements, free of HTTP (services use it); the query
+parameters and the links are vpsorg.http.pagination's.
 """
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from fastapi import Query, Request
 from pydantic import BaseModel
 from sqlalchemy import bindparam, literal_column, select
 
@@ -37,38 +39,11 @@ class PageParams(BaseModel):
         return (self.page - 1) * self.page_size
 
 
-async def page_params(
-    page: Annotated[int, Query(ge=1, le=10_000_000, description="1-based page number")] = 1,
-    page_size: Annotated[
-        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (1-200)")
-    ] = DEFAULT_PAGE_SIZE,
-) -> PageParams:
-    return PageParams(page=page, page_size=page_size)
-
-
 class Page(BaseModel, Generic[T]):
     count: int
     next: str | None
     previous: str | None
     results: list[T]
-
-
-def page_links(request: Request, params: PageParams, count: int) -> tuple[str | None, str | None]:
-    """Absolute links to the next and previous pages, keeping the other query parameters."""
-    url = request.url
-    nxt = None
-    if params.offset + params.page_size < count:
-        nxt = str(url.include_query_params(page=params.page + 1, page_size=params.page_size))
-    prev = None
-    if params.page > 1:
-        prev = str(url.include_query_params(page=params.page - 1, page_size=params.page_size))
-    return nxt, prev
-
-
-def paged(request: Request, params: PageParams, count: int, results: list[T]) -> Page[T]:
-    """One page of a longer list, with its links."""
-    nxt, prev = page_links(request, params, count)
-    return Page[T](count=count, next=nxt, previous=prev, results=results)
 
 
 def whole_page(results: list[T]) -> Page[T]:
@@ -103,26 +78,6 @@ class Cursor:
 
 class KeysetParams(PageParams):
     cursor: Cursor | None = None
-
-
-async def keyset_params(
-    page: Annotated[
-        int, Query(ge=1, le=10_000_000, description="1-based page number (ignored with `cursor`)")
-    ] = 1,
-    page_size: Annotated[
-        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (1-200)")
-    ] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[
-        str | None,
-        Query(
-            pattern=CURSOR_PATTERN,
-            description="Opaque: where the page starts, from a `next` or `previous` link; "
-            "deep pages cost what page 1 costs, and no item is skipped or repeated across pages",
-        ),
-    ] = None,
-) -> KeysetParams:
-    decoded = None if cursor is None else Cursor.decode(cursor)
-    return KeysetParams(page=page, page_size=page_size, cursor=decoded)
 
 
 OFFSET, AFTER, BEFORE = "offset", "after", "before"  # the three shapes of a keyset page's statement
@@ -161,31 +116,3 @@ def keyset_statement(
     if shape == BEFORE:
         return stmt.where(key <= bindparam("through")).order_by(key.desc()).limit(rows)
     return stmt.where(key > bindparam("after")).order_by(key).limit(rows)
-
-
-def keyset_paged(request: Request, params: KeysetParams, count: int, rows: Sequence[T]) -> Page[T]:
-    """The page of keyset_statement's rows (each with an `id`; one more than the page at most),
-    with cursor links."""
-    cursor = params.cursor
-    more = len(rows) > params.page_size
-    results = list(rows[: params.page_size])
-    if cursor is not None and cursor.backward:
-        results.reverse()
-    first: int | None = getattr(results[0], "id") if results else None  # noqa: B009
-    last: int | None = getattr(results[-1], "id") if results else None  # noqa: B009
-    url = request.url.remove_query_params(["page", "cursor"])
-
-    def link(at: int, backward: bool) -> str:
-        token = Cursor(id=at, backward=backward).encode()
-        return str(url.include_query_params(cursor=token, page_size=params.page_size))
-
-    if cursor is None:
-        nxt = link(last, False) if more and last is not None else None
-        prev = page_links(request, params, count)[1]
-    elif cursor.backward:
-        nxt = link(last if last is not None else cursor.id - 1, False)
-        prev = link(first, True) if more and first is not None else None
-    else:
-        nxt = link(last, False) if more and last is not None else None
-        prev = link(first if first is not None else min(cursor.id, MAX_ID) + 1, True)
-    return Page[T](count=count, next=nxt, previous=prev, results=results)

@@ -8,7 +8,8 @@ from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
 from vpsorg.billing import service as billing
 from vpsorg.deps import AccountId, DefaultLimits, Session
 from vpsorg.errors import AUTH_RESPONSES, ValidationFailed, errors
-from vpsorg.pagination import Page, PageParams, page_params, paged
+from vpsorg.http.pagination import page_params, paged
+from vpsorg.pagination import Page, PageParams
 
 router = APIRouter(
     prefix="/api/v1/account", tags=["account"], responses=AUTH_RESPONSES, route_class=inputs.LimitedRoute

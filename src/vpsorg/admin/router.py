@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from vpsorg import idempotency, inputs
+from vpsorg import inputs
 from vpsorg.accounts import limits
 from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut, Usage
 from vpsorg.actions import service as actions
@@ -17,7 +17,9 @@ from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
 from vpsorg.deps import AdminId, DefaultLimits, Session
 from vpsorg.errors import AUTH_RESPONSES, InvalidState, NotFound, ValidationFailed, errors
-from vpsorg.pagination import Page, PageParams, page_params, paged
+from vpsorg.http import idempotency
+from vpsorg.http.pagination import page_params, paged
+from vpsorg.pagination import Page, PageParams
 from vpsorg.schemas import RequestModel
 from vpsorg.servers.schemas import ServerBrief
 from vpsorg.servers.states import ServerStatus

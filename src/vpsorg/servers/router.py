@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import TypeAdapter
 
-from vpsorg import idempotency, inputs
+from vpsorg import inputs
 from vpsorg.accounts import service as accounts
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
@@ -18,7 +18,9 @@ from vpsorg.errors import (
     ValidationFailed,
     errors,
 )
-from vpsorg.pagination import KeysetParams, Page, PageParams, keyset_paged, keyset_params, page_params, paged
+from vpsorg.http import idempotency
+from vpsorg.http.pagination import keyset_paged, keyset_params, page_params, paged
+from vpsorg.pagination import KeysetParams, Page, PageParams
 from vpsorg.servers import service as servers
 from vpsorg.servers.schemas import (
     PowerActionResult,

@@ -185,7 +185,7 @@ async def list_servers(
     location: str | None,
     page: KeysetParams,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """The count and the page's rows, one more than the page at most (see keyset_paged).
+    """The count and the page's rows, one more than the page at most (see http.pagination.keyset_paged).
 
     The page walks the partial index (account_id, id) WHERE deleted_at IS NULL (by cursor: an
     index range at any depth). Unfiltered, the count is the account's live_servers (kept by

@@ -2,10 +2,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from vpsorg import idempotency, inputs
+from vpsorg import inputs
 from vpsorg.deps import AccountId, DefaultLimits, Session
 from vpsorg.errors import AUTH_RESPONSES, NotFound, QuotaExceeded, ValidationFailed, errors
-from vpsorg.pagination import Page, PageParams, page_params, paged
+from vpsorg.http import idempotency
+from vpsorg.http.pagination import page_params, paged
+from vpsorg.pagination import Page, PageParams
 from vpsorg.ssh_keys import service as ssh_keys
 from vpsorg.ssh_keys.schemas import SshKeyCreate, SshKeyOut
 

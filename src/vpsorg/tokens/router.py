@@ -5,7 +5,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from vpsorg import inputs
 from vpsorg.deps import Caller, Session
 from vpsorg.errors import AUTH_RESPONSES, NotFound, errors
-from vpsorg.pagination import Page, PageParams, page_params, paged
+from vpsorg.http.pagination import page_params, paged
+from vpsorg.pagination import Page, PageParams
 from vpsorg.tokens import service as tokens
 from vpsorg.tokens.schemas import TokenCreate, TokenCreated, TokenOut
 

@@ -1,0 +1,1 @@
+"""The HTTP halves (FastAPI) of modules that services use too: pagination, idempotency."""
