@@ -21,8 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsorg.batches import Batches
 from vpsorg.db import Base, UTCDateTime, utcnow
-from vpsorg.drivers.base import DriverError, MachineNotFound, Usage, VmInfo, VmSpec
-from vpsorg.servers.states import PowerState
+from vpsorg.drivers.base import DriverError, MachineNotFound, PowerState, Usage, VmInfo, VmSpec
 
 # Seconds each operation takes at time scale 1.
 DURATIONS = {"create": 5.0, "start": 2.0, "stop": 2.0, "reboot": 3.0, "destroy": 1.0}
