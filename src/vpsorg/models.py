@@ -1,10 +1,9 @@
-"""Imports every model so that Base.metadata knows all tables (for Alembic and tests)."""
+"""Imports every model so that Base.metadata knows all tables (the simulator's are its own)."""
 
 from vpsorg.accounts.models import Account, ApiToken
 from vpsorg.actions.models import Action
 from vpsorg.billing.models import LedgerEntry
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
-from vpsorg.drivers.simulator import SimFault, SimMachine
 from vpsorg.idempotency import IdempotencyRecord
 from vpsorg.ipam.models import ReleasedAddress
 from vpsorg.servers.models import Server, ServerUsage
@@ -22,7 +21,5 @@ __all__ = [
     "ReleasedAddress",
     "Server",
     "ServerUsage",
-    "SimFault",
-    "SimMachine",
     "SshKey",
 ]

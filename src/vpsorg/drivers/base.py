@@ -12,9 +12,17 @@ runs its calls in threads. Semantics every driver keeps, checked by tests/driver
 """
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
-from vpsorg.servers.states import PowerState
+
+class PowerState(StrEnum):
+    """What the hypervisor reports about a machine."""
+
+    RUNNING = "running"
+    SHUTOFF = "shutoff"
+    MISSING = "missing"
+    UNKNOWN = "unknown"
 
 
 class DriverError(Exception):

@@ -1,4 +1,4 @@
-"""The simulator: a real driver whose machines are rows in the control plane's database.
+"""The simulator: a real driver whose machines are rows in its own tables (vpsorg.drivers.simtables).
 
 Machines survive restarts, operations take realistic time (scaled by
 VPSORG_SIMULATOR_TIME_SCALE; 0 makes them immediate), usage is plausible and live, and
@@ -15,58 +15,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, delete, insert, select
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsorg.batches import Batches
-from vpsorg.db import Base, UTCDateTime, utcnow
-from vpsorg.drivers.base import DriverError, MachineNotFound, Usage, VmInfo, VmSpec
-from vpsorg.servers.states import PowerState
+from vpsorg.drivers.base import DriverError, MachineNotFound, PowerState, Usage, VmInfo, VmSpec
+from vpsorg.drivers.simtables import SimCall, SimFault, SimMachine, create_tables
+from vpsorg.sqltypes import utcnow
+
+__all__ = ["SimCall", "SimFault", "SimMachine", "SimulatorDriver", "inject_fault"]
 
 # Seconds each operation takes at time scale 1.
 DURATIONS = {"create": 5.0, "start": 2.0, "stop": 2.0, "reboot": 3.0, "destroy": 1.0}
 # Bandwidth a running machine uses, GB per hour: enough to see it grow.
 GB_PER_HOUR = 0.5
-
-
-class SimMachine(Base):
-    __tablename__ = "sim_machines"
-
-    server_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    name: Mapped[str] = mapped_column(String(63))
-    vcpus: Mapped[int]
-    memory_mib: Mapped[int]
-    storage_gb: Mapped[int]
-    power_state: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    booted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Seconds the machine ran this month before booted_at, and which month that was.
-    run_seconds: Mapped[float] = mapped_column(default=0.0)
-    run_month: Mapped[str] = mapped_column(String(7), default="")
-
-
-class SimCall(Base):
-    """Every operation the simulator was asked to do, so tests can count driver calls."""
-
-    __tablename__ = "sim_calls"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    server_id: Mapped[int] = mapped_column(index=True)
-    op: Mapped[str] = mapped_column(String(20))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class SimFault(Base):
-    __tablename__ = "sim_faults"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    op: Mapped[str] = mapped_column(String(20))
-    server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
-    mode: Mapped[str] = mapped_column(String(10))  # error | crash
-    phase: Mapped[str] = mapped_column(String(10), default="before")  # before | after
-    remaining: Mapped[int] = mapped_column(default=1)
-    message: Mapped[str] = mapped_column(String(200), default="simulated failure")
 
 
 def _month(now: datetime) -> str:
@@ -91,6 +54,7 @@ async def inject_fault(
 ) -> None:
     if op not in DURATIONS or mode not in ("error", "crash") or phase not in ("before", "after"):
         raise ValueError("unknown op, mode or phase")
+    await create_tables(session)  # a process that never ran the driver may inject first
     session.add(
         SimFault(op=op, mode=mode, phase=phase, server_id=server_id, remaining=times, message=message)
     )
@@ -147,6 +111,23 @@ class SimulatorDriver:
         )
         self._steps = Batches(self._write_steps, what="simulator operations")
         self._usage_reads = Batches(self._read_usage, what="simulator usage")
+        self._tables_ready = False
+        self._tables_lock = asyncio.Lock()
+
+    async def _tables(self) -> None:
+        """Create the simulator's tables, if the database lacks them, before its first use here."""
+        if self._tables_ready:
+            return
+        async with self._tables_lock:
+            if self._tables_ready:
+                return
+            try:
+                async with self._sessions.begin() as s:
+                    await create_tables(s)
+            except DBAPIError:  # another process created them meanwhile (PostgreSQL): look again
+                async with self._sessions.begin() as s:
+                    await create_tables(s)
+            self._tables_ready = True
 
     async def _write_steps(self, steps: list[_Step]) -> list[_Done]:
         """The steps in one transaction: one read of the armed faults and of the machines for
@@ -183,6 +164,7 @@ class SimulatorDriver:
         return done
 
     async def _operate(self, op: str, server_id: int, change: Change) -> None:
+        await self._tables()
         if self._scale <= 0:
             done = await self._steps.submit(_Step(op, server_id, True, ("before", "after"), change))
             _fire(op, done.before)
@@ -196,6 +178,7 @@ class SimulatorDriver:
         _fire(op, done.after)
 
     async def _set_power(self, server_id: int, state: PowerState, *, reboot: bool = False) -> None:
+        await self._tables()
         async with self._sessions.begin() as s:
             _power(await s.get(SimMachine, server_id), server_id, state, reboot=reboot)
 
@@ -245,11 +228,13 @@ class SimulatorDriver:
         await self._operate("destroy", server_id, remove)
 
     async def info(self, server_id: int) -> VmInfo:
+        await self._tables()
         async with self._reads() as s:
             state = await s.scalar(select(SimMachine.power_state).where(SimMachine.server_id == server_id))
         return VmInfo(server_id, PowerState(state) if state else PowerState.MISSING)
 
     async def list_machines(self) -> list[VmInfo]:
+        await self._tables()
         async with self._reads() as s:
             rows = await s.execute(
                 select(SimMachine.server_id, SimMachine.power_state).order_by(SimMachine.server_id)
@@ -268,6 +253,7 @@ class SimulatorDriver:
     async def usage_many(self, server_ids: list[int]) -> dict[int, Usage]:
         """The usage of each of these machines that exists, in one read (as a hypervisor's
         bulk statistics call, libvirt's virConnectGetAllDomainStats, answers for all)."""
+        await self._tables()
         found: dict[int, Usage] = {}
         now = utcnow()
         async with self._reads() as s:
@@ -286,6 +272,7 @@ class SimulatorDriver:
         await self._set_power(server_id, state)
 
     async def remove_behind_our_back(self, server_id: int) -> None:
+        await self._tables()
         async with self._sessions() as s, s.begin():
             await s.execute(delete(SimMachine).where(SimMachine.server_id == server_id))
 

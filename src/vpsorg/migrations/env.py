@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection
 from vpsorg import models  # noqa: F401  (registers every table on Base.metadata)
 from vpsorg.config import Settings
 from vpsorg.db import Base, make_engine
+from vpsorg.migrate import include_name
 
 target_metadata = Base.metadata
 
@@ -18,6 +19,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

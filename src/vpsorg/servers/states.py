@@ -3,6 +3,9 @@
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The hypervisor's vocabulary, defined by the drivers; re-exported for existing importers.
+from vpsorg.drivers.base import PowerState as PowerState
+
 
 class ServerStatus(StrEnum):
     PROVISIONING = "provisioning"
@@ -32,15 +35,6 @@ class ActionStatus(StrEnum):
     RUNNING = "running"
     SUCCESS = "success"
     ERROR = "error"
-
-
-class PowerState(StrEnum):
-    """What the hypervisor reports about a machine."""
-
-    RUNNING = "running"
-    SHUTOFF = "shutoff"
-    MISSING = "missing"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

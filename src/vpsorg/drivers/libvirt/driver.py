@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeVar
 import libvirt
 
 from vpsorg.config import Settings
-from vpsorg.drivers.base import DriverError, MachineNotFound, Usage, VmInfo, VmSpec
+from vpsorg.drivers.base import DriverError, MachineNotFound, PowerState, Usage, VmInfo, VmSpec
 from vpsorg.drivers.libvirt import agent
 from vpsorg.drivers.libvirt.domain import (
     DomainConfig,
@@ -46,7 +46,6 @@ from vpsorg.drivers.libvirt.errors import (
     map_error,
 )
 from vpsorg.drivers.libvirt.seed import build_iso, seed_files
-from vpsorg.servers.states import PowerState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,0 +1,64 @@
+"""The simulator's tables: its own metadata, not the product's, created by the simulator itself."""
+
+from datetime import datetime
+
+from sqlalchemy import MetaData, String
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from vpsorg.sqltypes import NAMING_CONVENTION, UTCDateTime, utcnow
+
+
+class SimBase(DeclarativeBase):
+    # The product's naming convention, so that tables the simulator creates are named as the
+    # ones its old migrations created (databases installed before keep those).
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class SimMachine(SimBase):
+    __tablename__ = "sim_machines"
+
+    server_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(63))
+    vcpus: Mapped[int]
+    memory_mib: Mapped[int]
+    storage_gb: Mapped[int]
+    power_state: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    booted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Seconds the machine ran this month before booted_at, and which month that was.
+    run_seconds: Mapped[float] = mapped_column(default=0.0)
+    run_month: Mapped[str] = mapped_column(String(7), default="")
+
+
+class SimCall(SimBase):
+    """Every operation the simulator was asked to do, so tests can count driver calls."""
+
+    __tablename__ = "sim_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(index=True)
+    op: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SimFault(SimBase):
+    __tablename__ = "sim_faults"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    op: Mapped[str] = mapped_column(String(20))
+    # No foreign key to servers: a hypervisor knows nothing of the product's tables. A database
+    # migrated before keeps the one its initial migration made (ON DELETE CASCADE).
+    server_id: Mapped[int | None]
+    mode: Mapped[str] = mapped_column(String(10))  # error | crash
+    phase: Mapped[str] = mapped_column(String(10), default="before")  # before | after
+    remaining: Mapped[int] = mapped_column(default=1)
+    message: Mapped[str] = mapped_column(String(200), default="simulated failure")
+
+
+TABLES = frozenset(SimBase.metadata.tables)
+
+
+async def create_tables(session: AsyncSession) -> None:
+    """Create those of the simulator's tables the database lacks, in the session's transaction."""
+    await session.run_sync(lambda s: SimBase.metadata.create_all(s.connection(), checkfirst=True))
