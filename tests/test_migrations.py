@@ -30,7 +30,12 @@ def old_catalog(settings: Any, extra_locations: Sequence[dict[str, str]] = ()) -
     """The default catalog in a database at an older revision: locations with Core (the
     model has columns that later migrations add)."""
     default = catalog.read_catalog(None)
-    run_db(settings, lambda s: catalog.load_catalog(s, catalog=default.model_copy(update={"locations": []})))
+    run_db(
+        settings,
+        lambda s: catalog.load_catalog(
+            s, catalog=default.model_copy(update={"locations": []}), default_hosts=False
+        ),
+    )
     rows = [loc.model_dump() for loc in default.locations] + [
         dict(loc, available=True) for loc in extra_locations
     ]

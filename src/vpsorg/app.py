@@ -27,7 +27,6 @@ from vpsorg.catalog.router import router as catalog_router
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.deps import AppState, get_state
-from vpsorg.drivers import load_driver
 from vpsorg.errors import AppError, Conflict, RateLimited, ValidationFailed
 from vpsorg.hotreads import hot_reads as make_hot_reads
 from vpsorg.public_url import PublicURLMiddleware
@@ -267,9 +266,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
             stop_metrics = prometheus.serve(settings.metrics_host, ports)
         stop = asyncio.Event()
         task = None
-        if run_worker:
-            driver = load_driver(settings, state.write_sessions)
-            worker = Worker(settings, state.write_sessions, driver)
+        if run_worker:  # every host, each with its own driver (closed when the worker stops)
+            worker = Worker(settings, state.write_sessions)
             app.state.worker = worker
             task = asyncio.create_task(worker.run(stop))
         try:
@@ -278,7 +276,6 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
             stop.set()
             if task is not None:
                 await task
-                await driver.close()
             await hot_reads.close()
             await engine.dispose()
             if stop_metrics is not None:

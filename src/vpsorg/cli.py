@@ -147,6 +147,12 @@ def catalog_load(
     file: Annotated[
         Path | None, typer.Argument(help="YAML or JSON catalog; the default catalog if omitted")
     ] = None,
+    default_hosts: Annotated[
+        bool,
+        typer.Option(
+            help="Give each location without a host its default one (named after it, driven by VPSORG_DRIVER)"
+        ),
+    ] = True,
 ) -> None:
     """Load plans, operating systems and locations (insert or update)."""
     try:
@@ -156,7 +162,9 @@ def catalog_load(
         message = " ".join(f"cannot read catalog {file}: {exc}".split())
         err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
         raise typer.Exit(1) from None
-    counts = _in_transaction(_settings(), lambda s: catalog.load_catalog(s, catalog=data))
+    counts = _in_transaction(
+        _settings(), lambda s: catalog.load_catalog(s, catalog=data, default_hosts=default_hosts)
+    )
     print(
         f"loaded {counts['plans']} plans, {counts['operating_systems']} operating systems, "
         f"{counts['locations']} locations"
@@ -417,13 +425,20 @@ def worker(
     migrate: Annotated[
         bool, typer.Option("--migrate", help="Create or upgrade the database schema first")
     ] = False,
+    host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--host",
+            help="Serve only this host (repeatable): its actions, its heartbeat; default: every host",
+        ),
+    ] = None,
 ) -> None:
-    """Run the worker alone: claim actions, drive the hypervisor, reconcile.
+    """Run the worker alone: claim actions, drive the hypervisors, reconcile.
 
-    Refuses (exit 1) a database that is not at this version's schema, unless --migrate."""
+    Refuses (exit 1) a database that is not at this version's schema, unless --migrate, and
+    a --host that names no host."""
     from vpsorg import metrics
-    from vpsorg.drivers import load_driver
-    from vpsorg.worker.service import Worker
+    from vpsorg.worker.service import UnknownHost, Worker
 
     settings = _settings()
     _prepare_schema(settings, migrate=migrate)
@@ -434,18 +449,19 @@ def worker(
     async def main() -> None:
         engine = make_engine(settings)
         sessions = make_sessionmaker(engine)
-        driver = load_driver(settings, sessions)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await Worker(settings, sessions, driver).run(stop)
+            await Worker(settings, sessions, host_names=host or None).run(stop)
         finally:
-            await driver.close()
             await engine.dispose()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except UnknownHost as exc:
+        _fail(str(exc))
 
 
 def main() -> None:

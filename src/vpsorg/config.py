@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(default=30.0, gt=0)
     # How often the worker charges the hours that have started (vpsorg.billing).
     billing_interval_seconds: float = Field(default=60.0, gt=0)
+    # Fleet (vpsorg.hosts): where a create is placed among its location's enabled hosts with
+    # room (spread: the most memory free; pack: the least that fits), and how long a host's
+    # worker may be silent before the host shows `down` (it heartbeats every quarter of it).
+    placement: Literal["spread", "pack"] = "spread"
+    host_down_seconds: float = Field(default=60.0, gt=0)
     sqlite_busy_timeout_ms: int = 30000
     # PostgreSQL connections one process keeps open (and up to half as many more at a peak):
     # a request holds one from its first query to its end, so a busy process needs about as

@@ -16,6 +16,7 @@ from vpsorg.accounts.service import Scope
 from vpsorg.config import Settings
 from vpsorg.db import session_scope
 from vpsorg.errors import Forbidden, Unauthorized
+from vpsorg.hosts import service as hosts
 from vpsorg.hotreads import HotReads, Reads
 
 log = logging.getLogger("vpsorg.deps")
@@ -70,6 +71,14 @@ async def get_default_limits(request: Request) -> limits.Defaults:
 
 
 DefaultLimits = Annotated[limits.Defaults, Depends(get_default_limits)]
+
+
+async def get_placement(request: Request) -> hosts.Policy:
+    """Where creates are placed among a location's hosts (VPSORG_PLACEMENT)."""
+    return hosts.Policy(get_state(request).settings.placement)
+
+
+Placement = Annotated[hosts.Policy, Depends(get_placement)]
 
 bearer = HTTPBearer(
     auto_error=False,

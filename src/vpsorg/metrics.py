@@ -23,6 +23,12 @@ CORRECTIONS = Counter(
     "vpsorg_reconcile_corrections_total",
     "Servers whose status reconcile corrected to the hypervisor's power state",
 )
+HOSTS = Gauge(
+    "vpsorg_hosts",
+    "Hypervisor hosts by state (enabled, disabled, draining; down: no heartbeat from its worker"
+    " within VPSORG_HOST_DOWN_SECONDS), as this worker last counted them",
+    ["state"],
+)
 RATE_LIMIT_STORAGE_ERRORS = Counter(
     "vpsorg_rate_limit_storage_errors_total",
     "Requests let through unlimited because the rate-limit storage (Redis) failed",

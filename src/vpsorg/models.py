@@ -4,6 +4,7 @@ from vpsorg.accounts.models import Account, ApiToken
 from vpsorg.actions.models import Action
 from vpsorg.billing.models import LedgerEntry
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.hosts.models import Host
 from vpsorg.idempotency import IdempotencyRecord
 from vpsorg.ipam.models import ReleasedAddress
 from vpsorg.servers.models import Server, ServerUsage
@@ -13,6 +14,7 @@ __all__ = [
     "Account",
     "Action",
     "ApiToken",
+    "Host",
     "IdempotencyRecord",
     "LedgerEntry",
     "Location",

@@ -28,6 +28,7 @@ from tests.production.cluster import Cluster
 from vpsorg.actions.models import Action
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.schemas import CatalogIn
+from vpsorg.drivers.simtables import create_tables
 from vpsorg.drivers.simulator import SimCall, SimMachine
 from vpsorg.servers.models import Server
 
@@ -321,6 +322,7 @@ def test_an_orphan_machine_is_logged_and_counted_never_destroyed(tmp_path: Path)
     try:
 
         async def plant_orphan(session: Any) -> None:
+            await create_tables(session)  # as the simulator has them once it ran
             session.add(
                 SimMachine(server_id=987654, name="stray", vcpus=1, memory_mib=512, storage_gb=10,
                            power_state="running", run_month="")

@@ -12,7 +12,8 @@ from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
-from vpsorg.drivers.simulator import SimMachine, SimulatorDriver
+from vpsorg.drivers.base import PowerState
+from vpsorg.drivers.simulator import SimulatorDriver
 from vpsorg.servers import service as servers
 from vpsorg.servers.models import Server
 from vpsorg.servers.schemas import ServerCreate
@@ -98,7 +99,8 @@ def test_an_action_that_keeps_failing_the_worker_is_given_up(tmp_path: Path) -> 
             assert action.error == "gave up after 2 attempts"
             row = await s.get(Server, server.id)
             assert row is not None and row.status == "error" and row.error == action.error
-            assert await s.get(SimMachine, server.id) is None
+        assert worker.driver is not None
+        assert (await worker.driver.info(server.id)).power_state == PowerState.MISSING  # never built
         await engine.dispose()
 
     asyncio.run(main())

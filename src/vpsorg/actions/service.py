@@ -4,7 +4,20 @@ import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, tuple_, union_all, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -15,6 +28,7 @@ from vpsorg.actions.models import Action
 from vpsorg.db import UTCDateTime, utcnow
 from vpsorg.errors import NotFound
 from vpsorg.pagination import PageParams
+from vpsorg.servers.models import Server
 from vpsorg.servers.states import ActionStatus, ActionType
 
 OPEN = (ActionStatus.QUEUED, ActionStatus.RUNNING)
@@ -27,11 +41,21 @@ CANDIDATES = 32  # a claim considers the first this many accounts in the fair or
 # cost about a tenth of the worker's CPU. `params` gives the values.
 NOW: Any = bindparam("now", type_=UTCDateTime())
 EXCLUDE: Any = bindparam("exclude", expanding=True)
+# The hosts a worker serves (`vpsorg worker --host`): only their servers' actions are its.
+HOSTS: Any = bindparam("hosts", expanding=True)
 
 
-def params(now: datetime, exclude: set[int]) -> dict[str, Any]:
-    """The values of NOW and EXCLUDE for `fair_order`, `_ranked` and `_next_claimable`."""
-    return {"now": now, "exclude": sorted(exclude)}
+def params(now: datetime, exclude: set[int], hosts: list[int] | None = None) -> dict[str, Any]:
+    """The values of NOW, EXCLUDE (and HOSTS) for `fair_order`, `_ranked` and `_next_claimable`."""
+    return {"now": now, "exclude": sorted(exclude)} | ({"hosts": hosts} if hosts is not None else {})
+
+
+def _on_hosts(action: Any, by_host: bool) -> Any:
+    """With `by_host`: the action's server is on one of HOSTS (its host now: a server moved
+    by a migration takes its later actions along)."""
+    if not by_host:
+        return true()
+    return exists().where(Server.id == action.server_id, Server.host_id.in_(HOSTS))
 
 
 class _walk_queued(FunctionElement[Any]):
@@ -151,14 +175,16 @@ def _claimable(now: datetime):  # type: ignore[no-untyped-def]
 
 
 @functools.cache
-def _next_claimable():  # type: ignore[no-untyped-def]
+def _next_claimable(by_host: bool = False):  # type: ignore[no-untyped-def]
     """The oldest queued action first in its server's line, and the oldest running one whose
     lease ran out, each found on its own (an index walk on (status, id) each: one condition
     with OR walked every finished action in id order, 18 ms on PostgreSQL late in a drain);
     the older of the two."""
 
     def oldest(*where: Any) -> Any:
-        q = select(Action.id).where(*where, _first_in_line(Action), _not_in(Action))
+        q = select(Action.id).where(
+            *where, _first_in_line(Action), _not_in(Action), _on_hosts(Action, by_host)
+        )
         return select(q.order_by(Action.id).limit(1).scalar_subquery().label("id"))
 
     both = union_all(
@@ -168,10 +194,12 @@ def _next_claimable():  # type: ignore[no-untyped-def]
     return select(func.min(both.c.id))
 
 
-async def next_claimable(session: AsyncSession, *, exclude: set[int]) -> int | None:
-    """The oldest action the worker could claim now, if any (a cheap read before the write:
-    whether to claim at all; `claim_next` decides which)."""
-    return await session.scalar(_next_claimable(), params(utcnow(), exclude))
+async def next_claimable(
+    session: AsyncSession, *, exclude: set[int], hosts: list[int] | None = None
+) -> int | None:
+    """The oldest action the worker could claim now (of servers on `hosts`, if given), if
+    any (a cheap read before the write: whether to claim at all; `claim_next` decides which)."""
+    return await session.scalar(_next_claimable(hosts is not None), params(utcnow(), exclude, hosts))
 
 
 def _not_in(action: Any) -> Any:
@@ -187,7 +215,7 @@ def _first_in_line(action: Any):  # type: ignore[no-untyped-def]
     )
 
 
-def _candidates():  # type: ignore[no-untyped-def]
+def _candidates(by_host: bool = False):  # type: ignore[no-untyped-def]
     """Per account with queued actions, its oldest claimable one, with the number of actions
     the account has running (live leases); and every running action whose lease ran out.
 
@@ -221,6 +249,7 @@ def _candidates():  # type: ignore[no-untyped-def]
             head.account_id == accounts.c.account_id,
             _first_in_line(head),
             _not_in(head),
+            _on_hosts(head, by_host),
         )
         .order_by(head.id)
         .limit(1)
@@ -246,6 +275,7 @@ def _candidates():  # type: ignore[no-untyped-def]
             lapsed.lease_expires_at < NOW,
             _first_in_line(lapsed),
             _not_in(lapsed),
+            _on_hosts(lapsed, by_host),
         )
     )
     return heads.union_all(expired).subquery("candidates")
@@ -272,9 +302,10 @@ def fair_order():  # type: ignore[no-untyped-def]
 
 
 @functools.cache
-def _ranked():  # type: ignore[no-untyped-def]
-    """`fair_order` with each candidate's account and running count."""
-    candidates = _candidates()
+def _ranked(by_host: bool = False):  # type: ignore[no-untyped-def]
+    """`fair_order` with each candidate's account and running count (of servers on HOSTS
+    only, `by_host`)."""
+    candidates = _candidates(by_host)
     return select(candidates.c.id, candidates.c.account_id, candidates.c.busy).order_by(
         candidates.c.busy, candidates.c.id
     )
@@ -319,7 +350,13 @@ async def claim_next(
 
 
 async def claim_batch(
-    session: AsyncSession, *, owner: str, lease_seconds: float, exclude: set[int], limit: int
+    session: AsyncSession,
+    *,
+    owner: str,
+    lease_seconds: float,
+    exclude: set[int],
+    limit: int,
+    hosts: list[int] | None = None,
 ) -> tuple[list[Action], bool]:
     """Claim up to `limit` actions in the caller's write transaction, in the order `claim_next`
     called `limit` times would claim them; also whether more were claimable than taken.
@@ -334,14 +371,19 @@ async def claim_batch(
     On PostgreSQL a tier's rows are locked with FOR UPDATE SKIP LOCKED: a candidate another
     worker is claiming is left to it, and the next in the fair order takes its place; on
     SQLite the write transaction (BEGIN IMMEDIATE) admits one claimer at a time. Each claim
-    is still the compare-and-set of `claim` (lease, fence + 1)."""
+    is still the compare-and-set of `claim` (lease, fence + 1).
+
+    With `hosts`, only actions of servers on those hosts are claimed (a worker per host)."""
     claimed: list[Action] = []
     skip = set(exclude)
     more = False
     while len(claimed) < limit:
         now = utcnow()
         # None: an account whose queued actions all wait behind their servers' open ones
-        rows = [r for r in (await session.execute(_ranked(), params(now, skip))).all() if r.id is not None]
+        ranked = _ranked(hosts is not None)
+        rows = [
+            r for r in (await session.execute(ranked, params(now, skip, hosts))).all() if r.id is not None
+        ]
         rows = rows[:CANDIDATES]
         locked_out = False
         taken: list[int] = []

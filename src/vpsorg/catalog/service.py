@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.catalog.schemas import CatalogIn
 from vpsorg.errors import ValidationFailed
+from vpsorg.hosts import service as hosts
 from vpsorg.ipam import service as ipam
 
 
@@ -25,8 +26,12 @@ def read_catalog(path: Path | None) -> CatalogIn:
     return CatalogIn.model_validate(data)
 
 
-async def load_catalog(session: AsyncSession, *, catalog: CatalogIn) -> dict[str, int]:
-    """Insert or update every entry (plans and OS by id, locations by code)."""
+async def load_catalog(
+    session: AsyncSession, *, catalog: CatalogIn, default_hosts: bool = True
+) -> dict[str, int]:
+    """Insert or update every entry (plans and OS by id, locations by code); with
+    `default_hosts`, a location left without a host gets its default one (see
+    hosts.ensure_default_hosts)."""
     for plan in catalog.plans:
         await session.merge(Plan(**plan.model_dump()))
     for os_ in catalog.operating_systems:
@@ -43,6 +48,8 @@ async def load_catalog(session: AsyncSession, *, catalog: CatalogIn) -> dict[str
             await session.flush()
             await ipam.rebuild(session, location=existing)  # counts from the new pools
     await session.flush()
+    if default_hosts:
+        await hosts.ensure_default_hosts(session)
     return {
         "plans": len(catalog.plans),
         "operating_systems": len(catalog.operating_systems),

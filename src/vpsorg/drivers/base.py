@@ -62,6 +62,20 @@ class VmSpec:
 
 
 @dataclass(frozen=True)
+class HostConfig:
+    """One hypervisor host, as the control plane's hosts table describes it: its name and how
+    to reach it. None for the driver or a connection field: the worker's own configuration
+    (VPSORG_DRIVER, VPSORG_LIBVIRT_URI, VPSORG_LIBVIRT_STORAGE_DIR, ...)."""
+
+    name: str
+    driver: str | None = None
+    uri: str | None = None
+    storage: str | None = None
+    network: str | None = None
+    bridge: str | None = None
+
+
+@dataclass(frozen=True)
 class VmInfo:
     server_id: int
     power_state: PowerState

@@ -1,8 +1,9 @@
 """The simulator's tables: its own metadata, not the product's, created by the simulator itself."""
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import MetaData, String
+from sqlalchemy import MetaData, String, inspect, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -19,6 +20,9 @@ class SimMachine(SimBase):
     __tablename__ = "sim_machines"
 
     server_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    # The simulated host the machine is on (a SimulatorDriver serves one host, or, with no
+    # host, all). NULL: made before hosts existed; the first host to touch it takes it.
+    host: Mapped[str | None] = mapped_column(String(63), index=True)
     name: Mapped[str] = mapped_column(String(63))
     vcpus: Mapped[int]
     memory_mib: Mapped[int]
@@ -60,5 +64,14 @@ TABLES = frozenset(SimBase.metadata.tables)
 
 
 async def create_tables(session: AsyncSession) -> None:
-    """Create those of the simulator's tables the database lacks, in the session's transaction."""
-    await session.run_sync(lambda s: SimBase.metadata.create_all(s.connection(), checkfirst=True))
+    """Create those of the simulator's tables the database lacks, and the columns later
+    versions added to them, in the session's transaction."""
+
+    def create(sync: Any) -> None:
+        connection = sync.connection()
+        SimBase.metadata.create_all(connection, checkfirst=True)
+        columns = {c["name"] for c in inspect(connection).get_columns("sim_machines")}
+        if "host" not in columns:  # a simulator from before hosts
+            connection.execute(text("ALTER TABLE sim_machines ADD COLUMN host VARCHAR(63)"))
+
+    await session.run_sync(create)

@@ -14,8 +14,9 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select, true
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -99,9 +100,14 @@ class SimulatorDriver:
 
     name = "simulator"
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, time_scale: float = 1.0) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, time_scale: float = 1.0, host: str | None = None
+    ) -> None:
         self._sessions = sessions
         self._scale = time_scale
+        # The simulated host this driver is (its machines are the rows of that host); None:
+        # every machine, as one hypervisor.
+        self.host = host
         # Reads take no write lock on SQLite (the sessions given are the worker's writing ones).
         bind = sessions.kw.get("bind")
         self._reads = (
@@ -144,6 +150,12 @@ class SimulatorDriver:
             machines: dict[int, SimMachine | None] = dict.fromkeys(ids)
             if any(step.change is not None for step in steps):
                 for m in await s.scalars(select(SimMachine).where(SimMachine.server_id.in_(ids))):
+                    if self.host is not None and m.host not in (None, self.host):
+                        # on another host: not a machine of this one (a create here is refused)
+                        machines[m.server_id] = _Elsewhere(m.host)  # type: ignore[assignment]
+                        continue
+                    if self.host is not None and m.host is None:
+                        m.host = self.host  # made before hosts existed: this host takes it
                     machines[m.server_id] = m
             now = utcnow()
             calls = [{"server_id": st.server_id, "op": st.op, "at": now} for st in steps if st.log]
@@ -155,7 +167,14 @@ class SimulatorDriver:
                 before, failure, after = _use(armed.get("before")), None, None
                 if before is None and step.change is not None:
                     try:
-                        machines[step.server_id] = await step.change(s, machines[step.server_id])
+                        found = machines[step.server_id]
+                        if isinstance(found, _Elsewhere):
+                            if step.op == "create":
+                                raise DriverError(
+                                    f"machine for server {step.server_id} exists on host {found.host}"
+                                )
+                            found = None  # not here: stop/start find nothing, destroy has nothing to do
+                        machines[step.server_id] = await step.change(s, found)
                     except DriverError as exc:  # the hypervisor's refusal: raised once logged
                         failure = exc
                     else:
@@ -190,6 +209,7 @@ class SimulatorDriver:
             now = utcnow()
             m = SimMachine(
                 server_id=spec.server_id,
+                host=self.host,
                 name=spec.name,
                 vcpus=spec.vcpus,
                 memory_mib=spec.memory_mib,
@@ -227,17 +247,27 @@ class SimulatorDriver:
 
         await self._operate("destroy", server_id, remove)
 
+    def _here(self) -> Any:
+        """This host's machines (with those made before hosts, which any host may take)."""
+        if self.host is None:
+            return true()
+        return or_(SimMachine.host == self.host, SimMachine.host.is_(None))
+
     async def info(self, server_id: int) -> VmInfo:
         await self._tables()
         async with self._reads() as s:
-            state = await s.scalar(select(SimMachine.power_state).where(SimMachine.server_id == server_id))
+            state = await s.scalar(
+                select(SimMachine.power_state).where(SimMachine.server_id == server_id, self._here())
+            )
         return VmInfo(server_id, PowerState(state) if state else PowerState.MISSING)
 
     async def list_machines(self) -> list[VmInfo]:
         await self._tables()
         async with self._reads() as s:
             rows = await s.execute(
-                select(SimMachine.server_id, SimMachine.power_state).order_by(SimMachine.server_id)
+                select(SimMachine.server_id, SimMachine.power_state)
+                .where(self._here())
+                .order_by(SimMachine.server_id)
             )
         return [VmInfo(sid, PowerState(state)) for sid, state in rows]
 
@@ -259,7 +289,8 @@ class SimulatorDriver:
         async with self._reads() as s:
             for start in range(0, len(server_ids), 1000):
                 chunk = server_ids[start : start + 1000]
-                for m in await s.scalars(select(SimMachine).where(SimMachine.server_id.in_(chunk))):
+                machines = select(SimMachine).where(SimMachine.server_id.in_(chunk), self._here())
+                for m in await s.scalars(machines):
                     found[m.server_id] = _usage(m, now)
                 s.expunge_all()
         return found
@@ -275,6 +306,13 @@ class SimulatorDriver:
         await self._tables()
         async with self._sessions() as s, s.begin():
             await s.execute(delete(SimMachine).where(SimMachine.server_id == server_id))
+
+
+@dataclass(frozen=True)
+class _Elsewhere:
+    """A machine that exists, on another host than the driver's."""
+
+    host: str | None
 
 
 @dataclass(frozen=True)

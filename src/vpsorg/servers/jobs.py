@@ -8,7 +8,7 @@ destroyed.
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg import metrics
@@ -22,22 +22,32 @@ log = logging.getLogger("vpsorg.reconcile")
 
 
 async def reconcile(sessions: async_sessionmaker[AsyncSession], driver: Driver) -> int:
-    """One pass; returns how many servers were corrected."""
+    """One pass over one hypervisor and every server; returns how many were corrected."""
+    fixed, orphans = await reconcile_host(sessions, driver)
+    metrics.ORPHAN_MACHINES.set(len(orphans))
+    return fixed
+
+
+async def reconcile_host(
+    sessions: async_sessionmaker[AsyncSession], driver: Driver, host_id: int | None = None
+) -> tuple[int, list[int]]:
+    """One pass over one host's hypervisor and the servers placed on it (every server, for
+    None); how many servers were corrected, and the machines (server ids) no server owns."""
     asked_at = utcnow()
     machines = {m.server_id: m.power_state for m in await driver.list_machines()}
+    on_host = Server.host_id == host_id if host_id is not None else true()
     async with sessions() as session:
         rows = (
             await session.execute(
                 select(Server.id, Server.status, Server.power_state).where(
-                    Server.deleted_at.is_(None), Server.provisioned_at.is_not(None)
+                    Server.deleted_at.is_(None), Server.provisioned_at.is_not(None), on_host
                 )
             )
         ).all()
-        known = set(await session.scalars(select(Server.id).where(Server.ipv4_address.is_not(None))))
+        known = set(await session.scalars(select(Server.id).where(Server.ipv4_address.is_not(None), on_host)))
     orphans = sorted(set(machines) - known)
     for orphan in orphans:
         log.warning("machine for server %s exists on the hypervisor but no live server owns it", orphan)
-    metrics.ORPHAN_MACHINES.set(len(orphans))
     fixed = 0
     for sid, status, power in rows:
         actual = machines.get(sid, PowerState.MISSING)
@@ -54,4 +64,4 @@ async def reconcile(sessions: async_sessionmaker[AsyncSession], driver: Driver) 
         if corrected:
             fixed += 1
             metrics.CORRECTIONS.inc()
-    return fixed
+    return fixed, orphans

@@ -20,6 +20,7 @@ from vpsorg.billing import service as billing
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.db import dialect_insert, utcnow
 from vpsorg.drivers.base import Usage, VmSpec
+from vpsorg.hosts import service as hosts
 from vpsorg.ipam import service as ipam
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.states import (
@@ -63,6 +64,12 @@ async def vm_specs(session: AsyncSession, server_ids: Sequence[int]) -> dict[int
         )
     ).all()
     return {server.id: _vm_spec(server, plan, os_, loc) for server, plan, os_, loc in rows}
+
+
+async def hosts_of(session: AsyncSession, server_ids: Sequence[int]) -> dict[int, int | None]:
+    """The host each of these servers is on (None: on none), in one query."""
+    rows = await session.execute(select(Server.id, Server.host_id).where(Server.id.in_(server_ids)))
+    return {sid: host_id for sid, host_id in rows}
 
 
 def _vm_spec(server: Server, plan: Plan, os_: OperatingSystem, loc: Location) -> VmSpec:
@@ -117,8 +124,22 @@ async def apply_outcomes(session: AsyncSession, outcomes: Sequence[Outcome], *, 
         elif o.error is None and o.usage is not None:
             samples.append(usage_row(server.id, o.usage, now))
     await store_usage(session, samples)
-    if gone:  # the machine is gone, and its last sample with it
+    if gone:  # the machine is gone, and its last sample with it, and its room on its host
         await session.execute(delete(ServerUsage).where(ServerUsage.server_id.in_(gone)))
+        await _leave_hosts(session, [rows[sid] for sid in gone])
+
+
+async def _leave_hosts(session: AsyncSession, servers: Sequence[Server]) -> None:
+    """Give back to their hosts what these torn-down servers took (their plans)."""
+    placed = [s for s in servers if s.host_id is not None]
+    if not placed:
+        return
+    plan_ids = {s.plan_id for s in placed}
+    plans = {p.id: p for p in await session.scalars(select(Plan).where(Plan.id.in_(plan_ids)))}
+    for server in placed:
+        assert server.host_id is not None
+        await hosts.release(session, host_id=server.host_id, need=hosts.need_of(plans[server.plan_id]))
+        server.host_id = None
 
 
 async def _apply(session: AsyncSession, o: Outcome, server: Server, superseded: bool, now: datetime) -> None:

@@ -36,6 +36,9 @@ class Server(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
     os_id: Mapped[int] = mapped_column(ForeignKey("operating_systems.id"))
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    # The host its machine is on (vpsorg.hosts): set when it is placed, at create; NULL once
+    # the worker has torn the machine down.
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), index=True)
     ssh_key_id: Mapped[int | None] = mapped_column(ForeignKey("ssh_keys.id", ondelete="SET NULL"))
     # The key as it was at create time: the machine keeps it even if the key is deleted later.
     ssh_public_key: Mapped[str | None] = mapped_column(Text)

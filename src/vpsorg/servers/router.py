@@ -7,7 +7,7 @@ from vpsorg import inputs
 from vpsorg.accounts import service as accounts
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
-from vpsorg.deps import AccountId, Admission, DefaultLimits, HotPath, Session, Token
+from vpsorg.deps import AccountId, Admission, DefaultLimits, HotPath, Placement, Session, Token
 from vpsorg.errors import (
     AUTH_RESPONSES,
     CapacityExhausted,
@@ -72,11 +72,12 @@ async def create_server(
     session: Session,
     account_id: AccountId,
     defaults: DefaultLimits,
+    placement: Placement,
     idempotency_key: idempotency.Key = None,
 ) -> ServerCreated:
     async def run() -> ServerCreated:
         server, action, out = await servers.order_server(
-            session, account_id=account_id, data=body, defaults=defaults
+            session, account_id=account_id, data=body, defaults=defaults, policy=placement
         )
         response.headers["Location"] = str(request.url_for("get_server", server_id=server.id))
         return ServerCreated.model_validate(

@@ -20,6 +20,7 @@ from vpsorg.catalog import service as catalog
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.db import dialect_insert, utcnow
 from vpsorg.errors import CapacityExhausted, InvalidState, NotFound, ValidationFailed
+from vpsorg.hosts import service as hosts
 from vpsorg.hotreads import Reads, first, rows
 from vpsorg.ipam import service as ipam
 from vpsorg.pagination import KeysetParams, keyset_statement, keyset_window
@@ -261,8 +262,11 @@ async def create_server(
     account_id: int,
     data: ServerCreate,
     defaults: limits.Defaults = limits.Defaults(),  # noqa: B008 (frozen: never mutated)
+    policy: hosts.Policy = hosts.Policy.SPREAD,
 ) -> tuple[Server, Action]:
-    server, action, _ = await order_server(session, account_id=account_id, data=data, defaults=defaults)
+    server, action, _ = await order_server(
+        session, account_id=account_id, data=data, defaults=defaults, policy=policy
+    )
     return server, action
 
 
@@ -272,6 +276,7 @@ async def order_server(
     account_id: int,
     data: ServerCreate,
     defaults: limits.Defaults = limits.Defaults(),  # noqa: B008 (frozen: never mutated)
+    policy: hosts.Policy = hosts.Policy.SPREAD,
 ) -> tuple[Server, Action, dict[str, Any]]:
     """create_server, and the new server as get_detail shows it (built from the rows the
     create read: no query)."""
@@ -299,9 +304,12 @@ async def order_server(
         monthly=monthly,
         what=plan.name + (" with backups" if data.backups_enabled else ""),
     )
+    # A host of the location with room for the plan, its room taken in this transaction.
+    host_id = await hosts.place(session, location=location, need=hosts.need_of(plan), policy=policy)
     now = utcnow()
     values = {
         "account_id": account_id,
+        "host_id": host_id,
         "name": data.name,
         "hostname": data.hostname or data.name.lower(),
         "status": ServerStatus.PROVISIONING,

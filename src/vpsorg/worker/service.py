@@ -13,7 +13,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -31,7 +31,10 @@ from vpsorg.batches import Batches
 from vpsorg.billing import jobs as billing_jobs
 from vpsorg.config import Settings
 from vpsorg.db import utcnow
-from vpsorg.drivers.base import Driver, DriverError, Usage, VmSpec
+from vpsorg.drivers import load_driver
+from vpsorg.drivers.base import Driver, DriverError, HostConfig, Usage, VmSpec
+from vpsorg.hosts import service as hosts
+from vpsorg.hosts.models import Host
 from vpsorg.servers import jobs as servers_jobs
 from vpsorg.servers import lifecycle
 from vpsorg.servers.models import Server
@@ -49,13 +52,33 @@ class _Outcome:
     usage: Usage | None
 
 
+class UnknownHost(ValueError):
+    """`vpsorg worker --host NAME` names no host."""
+
+
 class Worker:
+    """Serves hosts: claims the actions of their servers and drives each host's hypervisor.
+
+    With `driver`, that one driver serves every host (one hypervisor; tests). Without, each
+    host's driver is built from its row (`hosts`: its driver and connection, else the
+    settings'): with `host_names`, only those hosts are served (`vpsorg worker --host`), and
+    only their servers' actions claimed; without, every host (the single-machine default)."""
+
     def __init__(
-        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], driver: Driver
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        driver: Driver | None = None,
+        *,
+        host_names: Sequence[str] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.driver = driver
+        self.host_names = list(host_names) if host_names is not None else None
+        self._host_ids: list[int] | None = None  # the claim filter: None claims for every host
+        self._drivers: dict[int | None, Driver] = {}  # per host id (None: a server on no host)
+        self._action_hosts: dict[int, int | None] = {}  # claimed action: its server's host
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[int, asyncio.Task[None]] = {}  # claimed, outcome not yet recorded
         self._driving: set[int] = set()  # of those, the ones in their driver call
@@ -75,8 +98,12 @@ class Worker:
         Usage sampling and reconcile run beside the claim loop, each on its own timer, so a
         pass over thousands of machines never holds up claiming the next action."""
         s = self.settings
-        log.info("worker %s started (driver %s)", self.owner, self.driver.name)
+        served = await self._resolve_hosts()
+        what = self.driver.name if self.driver is not None else "per host"
+        hosts_served = ", ".join(h.name for h in served) if self.host_names is not None else "all"
+        log.info("worker %s started (driver %s; hosts %s)", self.owner, what, hosts_served)
         periodic = [
+            asyncio.create_task(self._every(s.host_down_seconds / 4, "host heartbeat", self.heartbeat, stop)),
             asyncio.create_task(
                 self._every(s.metrics_interval_seconds, "usage sampling", self.sample_usage, stop)
             ),
@@ -98,14 +125,7 @@ class Worker:
                     delay=True,
                 )
             ),
-            asyncio.create_task(
-                self._every(
-                    s.reconcile_interval_seconds,
-                    "reconcile",
-                    lambda: servers_jobs.reconcile(self.sessions, self.driver),
-                    stop,
-                )
-            ),
+            asyncio.create_task(self._every(s.reconcile_interval_seconds, "reconcile", self.reconcile, stop)),
         ]
         while not stop.is_set():
             # Cleared before looking: an action that finishes (or a wake) from here on
@@ -128,7 +148,83 @@ class Worker:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
+        for driver in self._drivers.values():
+            await driver.close()
+        self._drivers.clear()
         log.info("worker %s stopped", self.owner)
+
+    # -- hosts ----------------------------------------------------------------------------
+
+    async def _resolve_hosts(self) -> list[Host]:
+        """The hosts served, read now; with host names, UnknownHost for a name no host has,
+        and the claim filter set to their ids."""
+        async with self.sessions() as session:
+            served = await hosts.list_hosts(session, names=self.host_names)
+        if self.host_names is not None:
+            missing = sorted(set(self.host_names) - {h.name for h in served})
+            if missing:
+                raise UnknownHost(f"no host named {', '.join(missing)} (vpsorg hosts list)")
+            self._host_ids = [h.id for h in served]
+        return served
+
+    async def heartbeat(self) -> None:
+        """The served hosts are alive (their rows say when we last said so); count the hosts
+        by state for /metrics."""
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            if self._host_ids is not None:
+                ids = self._host_ids
+            else:  # every host, including ones added since the start
+                ids = list(await session.scalars(select(Host.id)))
+            await hosts.heartbeat(session, host_ids=ids, now=now)
+            rows = await hosts.list_hosts(session)
+        counts = dict.fromkeys(("enabled", "disabled", "draining", "down"), 0)
+        for host in rows:
+            state = hosts.shown_state(host, now=now, down_after=self.settings.host_down_seconds)
+            counts[state] = counts.get(state, 0) + 1
+        for state, n in counts.items():
+            metrics.HOSTS.labels(state).set(n)
+
+    async def driver_for(self, host_id: int | None) -> Driver:
+        """The driver of a host (built from its row on first use), or the one driver given."""
+        if self.driver is not None:
+            return self.driver
+        found = self._drivers.get(host_id)
+        if found is not None:
+            return found
+        config = None
+        if host_id is not None:
+            async with self.sessions() as session:
+                row = await hosts.get_host(session, host_id=host_id)
+            config = HostConfig(
+                name=row.name,
+                driver=row.driver,
+                uri=row.uri,
+                storage=row.storage,
+                network=row.network,
+                bridge=row.bridge,
+            )
+        driver = load_driver(self.settings, self.sessions, config)
+        self._drivers[host_id] = driver
+        return driver
+
+    async def _served_drivers(self) -> list[tuple[int | None, Driver]]:
+        """(host id, driver) of each host served; (None, the driver) for the one driver given."""
+        if self.driver is not None:
+            return [(None, self.driver)]
+        return [(h.id, await self.driver_for(h.id)) for h in await self._resolve_hosts()]
+
+    async def reconcile(self) -> None:
+        """Reconcile each served host's hypervisor with the servers placed on it."""
+        orphans: set[int] = set()
+        for host_id, driver in await self._served_drivers():
+            try:
+                _, found = await servers_jobs.reconcile_host(self.sessions, driver, host_id)
+            except DriverError as exc:
+                log.warning("reconcile of host %s: %s", host_id, exc)
+                continue
+            orphans.update(found)
+        metrics.ORPHAN_MACHINES.set(len(orphans))
 
     @staticmethod
     async def _every(
@@ -164,9 +260,10 @@ class Worker:
         the oldest claimable action of the account with the fewest actions running
         (`actions.claim_batch`). A finished action wakes the loop in `run` to fill its slot."""
         exclude = set(self._running)
+        on = self._host_ids
         if not self._more:  # a cheap read first: idle workers take no locks
             async with self.sessions() as session:
-                if await actions.next_claimable(session, exclude=exclude) is None:
+                if await actions.next_claimable(session, exclude=exclude, hosts=on) is None:
                     return False
         async with self.sessions.begin() as session:
             claimed, self._more = await actions.claim_batch(
@@ -175,9 +272,13 @@ class Worker:
                 lease_seconds=self.settings.worker_lease_seconds,
                 exclude=exclude,
                 limit=limit,
+                hosts=on,
             )
             creates = [a.server_id for a in claimed if a.type == ActionType.CREATE]
             specs = await lifecycle.vm_specs(session, creates) if creates else {}
+            if claimed and self.driver is None:
+                placed = await lifecycle.hosts_of(session, [a.server_id for a in claimed])
+                self._action_hosts.update({a.id: placed.get(a.server_id) for a in claimed})
         for action in claimed:
             self._leases[action.id] = action.fence
             task = asyncio.create_task(self.execute(action, specs.get(action.server_id)))
@@ -198,6 +299,7 @@ class Worker:
 
     def _finished(self, action_id: int, _task: object) -> None:
         self._running.pop(action_id, None)
+        self._action_hosts.pop(action_id, None)
         self._driving.discard(action_id)
         self._leases.pop(action_id, None)
         self._wake.set()  # a free slot: claim the next action now, not at the next poll
@@ -236,28 +338,31 @@ class Worker:
         started = time.monotonic()
         try:
             failpoints.hit("worker.after_claim")
-            await self._call_driver(kind, action.server_id, spec)
+            driver = await self.driver_for(self._action_hosts.get(aid))
+            await self._call_driver(driver, kind, action.server_id, spec)
             log.info("action %s: %s took %.3f s in the driver", aid, kind, time.monotonic() - started)
             failpoints.hit("worker.after_driver")
             error = None
             if kind != ActionType.DELETE:
-                usage = await self._usage(action.server_id)
+                usage = await self._usage(driver, action.server_id)
         except DriverError as exc:
             error = str(exc) or type(exc).__name__
             log.warning("action %s failed: %s", aid, error)
         self._driven(aid)  # its slot is free: the next action is claimed while this one is recorded
         await self.record(action, error, usage)
 
-    async def _call_driver(self, kind: ActionType, server_id: int, spec: VmSpec | None = None) -> None:
+    async def _call_driver(
+        self, driver: Driver, kind: ActionType, server_id: int, spec: VmSpec | None = None
+    ) -> None:
         calls: dict[ActionType, Callable[[int], Awaitable[None]]] = {
-            ActionType.START: self.driver.start,
-            ActionType.STOP: self.driver.stop,
-            ActionType.REBOOT: self.driver.reboot,
-            ActionType.DELETE: self.driver.destroy,
-            ActionType.SUSPEND: self.driver.stop,
+            ActionType.START: driver.start,
+            ActionType.STOP: driver.stop,
+            ActionType.REBOOT: driver.reboot,
+            ActionType.DELETE: driver.destroy,
+            ActionType.SUSPEND: driver.stop,
         }
         if kind == ActionType.CREATE:
-            await self.driver.create(spec or await self.spec(server_id))
+            await driver.create(spec or await self.spec(server_id))
         else:
             await calls[kind](server_id)
 
@@ -326,23 +431,31 @@ class Worker:
         await lifecycle.apply_outcomes(session, fresh, now=now)
         return recorded
 
-    async def _usage(self, server_id: int) -> Usage | None:
+    async def _usage(self, driver: Driver, server_id: int) -> Usage | None:
         try:
-            return await self.driver.usage(server_id)
+            return await driver.usage(server_id)
         except DriverError as exc:
             log.warning("usage of server %s: %s", server_id, exc)
             return None
 
     async def sample_usage(self) -> None:
-        """Ask the driver for the usage of provisioned servers and keep the latest sample.
+        """Sample the usage of the provisioned servers of each served host."""
+        for host_id, driver in await self._served_drivers():
+            await self._sample_host(driver, host_id)
+
+    async def _sample_host(self, driver: Driver, host_id: int | None) -> None:
+        """Ask a host's driver for the usage of its provisioned servers (every server's, for
+        None) and keep the latest sample.
 
         A driver with `usage_many` (one bulk call for many machines) is asked in chunks;
         otherwise machine by machine, a few at a time. The samples are written as one upsert
         per chunk, not a read and a write per server."""
         async with self.sessions() as session:
             q = select(Server.id).where(Server.deleted_at.is_(None), Server.provisioned_at.is_not(None))
+            if host_id is not None:
+                q = q.where(Server.host_id == host_id)
             ids = list(await session.scalars(q))
-        usage_many = getattr(self.driver, "usage_many", None)
+        usage_many = getattr(driver, "usage_many", None)
         if usage_many is not None:
             try:
                 found: dict[int, Usage] = await usage_many(ids)
@@ -356,7 +469,7 @@ class Worker:
 
             async def sample(sid: int) -> tuple[int, Usage | None]:
                 async with gate:
-                    return sid, await self._usage(sid)
+                    return sid, await self._usage(driver, sid)
 
             results = await asyncio.gather(*(sample(sid) for sid in ids))
             samples = [(sid, usage) for sid, usage in results if usage is not None]

@@ -1,0 +1,243 @@
+"""Hosts: the hypervisors of each location, placement on them, and their workers' heartbeats.
+
+Placement happens in the create's transaction: the host's row is updated with the plan's
+resources under a condition that it still has room (under its overcommit ratios), so two
+creates can never both take the last room of a host, with any number of API processes. On
+PostgreSQL the chosen row is locked with SKIP LOCKED first (concurrent creates spread over
+the hosts with room instead of queueing on one); if every host with room is locked, the
+create waits its turn on each in the policy's order, and the condition is checked again
+on the row as the other transaction left it. Capacity is given back when the worker has
+torn the machine down (`release`)."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.catalog.models import Location
+from vpsorg.errors import CapacityExhausted, Conflict, InvalidState, NotFound, ValidationFailed
+from vpsorg.hosts.models import Host
+from vpsorg.servers.models import Server
+from vpsorg.sqltypes import utcnow
+
+DRIVERS = ("simulator", "libvirt")
+# The capacity of the host a location gets by default (an install with one hypervisor):
+# large enough never to be what refuses a create; `vpsorg hosts update` sets the real one.
+DEFAULT_CAPACITY = {"vcpus": 1024, "memory_mib": 4 * 1024 * 1024, "disk_gb": 100_000}
+
+
+class HostState(StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    DRAINING = "draining"
+
+
+class Policy(StrEnum):
+    SPREAD = "spread"  # the host with the largest share of its memory free
+    PACK = "pack"  # the host with the smallest share free that still fits
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a server takes of a host: its plan's vCPUs, memory (MiB) and disk (GB)."""
+
+    vcpus: int
+    memory_mib: int
+    disk_gb: int
+
+
+def _room(need: Need) -> Any:
+    return (
+        (Host.used_vcpus + need.vcpus <= Host.vcpus * Host.cpu_overcommit)
+        & (Host.used_memory_mib + need.memory_mib <= Host.memory_mib * Host.memory_overcommit)
+        & (Host.used_disk_gb + need.disk_gb <= Host.disk_gb * Host.disk_overcommit)
+    )
+
+
+def _order(policy: Policy) -> tuple[Any, ...]:
+    share = Host.used_memory_mib / (Host.memory_mib * Host.memory_overcommit)
+    return (share.asc() if policy == Policy.SPREAD else share.desc(), Host.id)
+
+
+def _take(need: Need) -> dict[str, Any]:
+    return {
+        "used_vcpus": Host.used_vcpus + need.vcpus,
+        "used_memory_mib": Host.used_memory_mib + need.memory_mib,
+        "used_disk_gb": Host.used_disk_gb + need.disk_gb,
+        "servers": Host.servers + 1,
+    }
+
+
+async def place(
+    session: AsyncSession, *, location: Location, need: Need, policy: Policy, exclude: int | None = None
+) -> int:
+    """Reserve `need` on an enabled host of the location (not `exclude`); its id.
+
+    CapacityExhausted (503) when no host of the location has room."""
+    fits = (
+        (Host.location_id == location.id)
+        & (Host.state == HostState.ENABLED)
+        & _room(need)
+        & (Host.id != (exclude or 0))
+    )
+    candidates = select(Host.id).where(fits).order_by(*_order(policy))
+    # The first host with room that no other transaction holds, in one statement.
+    free = candidates.limit(1).with_for_update(skip_locked=True).scalar_subquery()
+    taken = await session.scalar(
+        update(Host).where(Host.id == free).values(_take(need)).returning(Host.id),
+        execution_options={"synchronize_session": False},
+    )
+    if taken is not None:
+        return int(taken)
+    # Every host with room is being placed on (or none has room): wait on each in turn.
+    for host_id in list(await session.scalars(candidates)):
+        taken = await session.scalar(
+            update(Host).where(Host.id == host_id, fits).values(_take(need)).returning(Host.id),
+            execution_options={"synchronize_session": False},
+        )
+        if taken is not None:
+            return int(taken)
+    raise CapacityExhausted(
+        f"No host in location {location.code!r} has room for this plan; try another location or plan",
+        details={"location": location.code},
+    )
+
+
+async def release(session: AsyncSession, *, host_id: int, need: Need) -> None:
+    """Give back what a server took of its host (its machine is gone from it)."""
+    await session.execute(
+        update(Host)
+        .where(Host.id == host_id)
+        .values(
+            used_vcpus=Host.used_vcpus - need.vcpus,
+            used_memory_mib=Host.used_memory_mib - need.memory_mib,
+            used_disk_gb=Host.used_disk_gb - need.disk_gb,
+            servers=Host.servers - 1,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def ensure_default_hosts(session: AsyncSession) -> list[Host]:
+    """Give each location without a host one, named after it, driven by the worker's own
+    configuration (VPSORG_DRIVER); the hosts made."""
+    bare = await session.scalars(
+        select(Location).where(~select(Host.id).where(Host.location_id == Location.id).exists())
+    )
+    made = []
+    taken = set(await session.scalars(select(Host.name)))
+    for location in bare:
+        name = location.code
+        n = 1
+        while name in taken:
+            n += 1
+            name = f"{location.code}-{n}"
+        taken.add(name)
+        host = Host(name=name, location_id=location.id, state=HostState.ENABLED, **DEFAULT_CAPACITY)
+        session.add(host)
+        made.append(host)
+    await session.flush()
+    return made
+
+
+@dataclass(frozen=True)
+class NewHost:
+    name: str
+    location: str
+    driver: str
+    vcpus: int
+    memory_mib: int
+    disk_gb: int
+    uri: str | None = None
+    storage: str | None = None
+    network: str | None = None
+    bridge: str | None = None
+    cpu_overcommit: float = 4.0
+    memory_overcommit: float = 1.0
+    disk_overcommit: float = 1.0
+
+
+async def add_host(session: AsyncSession, new: NewHost) -> Host:
+    if new.driver not in DRIVERS:
+        raise ValidationFailed.field("driver", f"unknown driver {new.driver!r} (simulator or libvirt)")
+    if new.network and new.bridge:
+        raise ValidationFailed.field("bridge", "give a network or a bridge, not both")
+    for field in ("vcpus", "memory_mib", "disk_gb"):
+        if getattr(new, field) < 1:
+            raise ValidationFailed.field(field, "must be at least 1")
+    for field in ("cpu_overcommit", "memory_overcommit", "disk_overcommit"):
+        if not 0 < getattr(new, field) <= 100:
+            raise ValidationFailed.field(field, "must be above 0 and at most 100")
+    location = await session.scalar(select(Location).where(Location.code == new.location))
+    if location is None:
+        raise ValidationFailed.field("location", f"no location {new.location!r}")
+    if await session.scalar(select(Host.id).where(Host.name == new.name)) is not None:
+        raise Conflict(f"A host named {new.name!r} exists already", details={"name": new.name})
+    values = {k: v for k, v in new.__dict__.items() if k != "location"}
+    host = Host(location_id=location.id, state=HostState.ENABLED, **values)
+    session.add(host)
+    await session.flush()
+    return host
+
+
+async def get_host(session: AsyncSession, *, host_id: int | None = None, name: str | None = None) -> Host:
+    where = Host.id == host_id if host_id is not None else Host.name == name
+    host = await session.scalar(select(Host).where(where))
+    if host is None:
+        raise NotFound(f"Host {host_id if host_id is not None else repr(name)} not found")
+    return host
+
+
+async def list_hosts(session: AsyncSession, *, names: list[str] | None = None) -> list[Host]:
+    q = select(Host).order_by(Host.id)
+    if names is not None:
+        q = q.where(Host.name.in_(names))
+    return list(await session.scalars(q))
+
+
+async def set_state(session: AsyncSession, *, host_id: int, state: HostState) -> Host:
+    host = await session.scalar(select(Host).where(Host.id == host_id).with_for_update())
+    if host is None:
+        raise NotFound(f"Host {host_id} not found")
+    host.state = state
+    await session.flush()
+    return host
+
+
+async def remove_host(session: AsyncSession, *, host_id: int) -> None:
+    host = await session.scalar(select(Host).where(Host.id == host_id).with_for_update())
+    if host is None:
+        raise NotFound(f"Host {host_id} not found")
+    held = await session.scalar(select(func.count()).select_from(Server).where(Server.host_id == host_id))
+    if held:
+        raise InvalidState(
+            f"Host {host.name!r} holds {held} servers; drain it first",
+            details={"host": host.name, "servers": held},
+        )
+    await session.delete(host)
+    await session.flush()
+
+
+async def heartbeat(session: AsyncSession, *, host_ids: list[int], now: datetime | None = None) -> None:
+    """The hosts' worker is alive (one statement for all)."""
+    if host_ids:
+        await session.execute(
+            update(Host).where(Host.id.in_(host_ids)).values(heartbeat_at=now or utcnow()),
+            execution_options={"synchronize_session": False},
+        )
+
+
+def shown_state(host: Host, *, now: datetime, down_after: float) -> str:
+    """The state an operator sees: `down` when the host's worker has not been heard from
+    within `down_after` seconds (or never), else the state set."""
+    if host.heartbeat_at is None or now - host.heartbeat_at > timedelta(seconds=down_after):
+        return "down"
+    return host.state
+
+
+def need_of(plan: Any) -> Need:
+    """What a server of this plan takes of a host."""
+    return Need(vcpus=plan.vcpus, memory_mib=plan.memory, disk_gb=plan.storage)
