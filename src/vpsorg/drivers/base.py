@@ -122,5 +122,14 @@ class Driver(Protocol):
     async def usage(self, server_id: int) -> Usage | None:
         """Current resource usage, or None when the machine is not running."""
 
+    async def receive(self, spec: VmSpec, source: "Driver") -> None:
+        """Cold migration, the target's half: make the server's machine exist on this host,
+        defined and shut off, with its disk copied from `source` (a driver of the same kind,
+        whose machine is shut off), leaving the source's machine and disk as they are.
+
+        Idempotent: when the machine is here already (a retried migration, perhaps after the
+        source's was destroyed), return without needing the source. A copy interrupted
+        half-way leaves nothing that counts as here. MachineNotFound when neither has it."""
+
     async def close(self) -> None:
         """Release connections; the driver is not used afterwards."""

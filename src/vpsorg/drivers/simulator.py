@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg.batches import Batches
-from vpsorg.drivers.base import DriverError, MachineNotFound, PowerState, Usage, VmInfo, VmSpec
+from vpsorg.drivers.base import Driver, DriverError, MachineNotFound, PowerState, Usage, VmInfo, VmSpec
 from vpsorg.drivers.simtables import SimCall, SimFault, SimMachine, create_tables
 from vpsorg.sqltypes import utcnow
 
@@ -252,6 +252,23 @@ class SimulatorDriver:
         if self.host is None:
             return true()
         return or_(SimMachine.host == self.host, SimMachine.host.is_(None))
+
+    async def receive(self, spec: VmSpec, source: "Driver") -> None:
+        """The machine moves to this host: its row is the source host's, and becomes this
+        one's, shut off (the disk goes with it); one transaction, so there is never a copy
+        on both hosts nor on none. Already here: nothing to do."""
+        if not isinstance(source, SimulatorDriver):
+            raise DriverError(f"cannot migrate from a {source.name} host to a simulator host")
+        await self._tables()
+        async with self._sessions.begin() as s:
+            m = await s.get(SimMachine, spec.server_id, with_for_update=True)
+            if m is not None and m.host == self.host:
+                return
+            if m is None or (source.host is not None and m.host not in (None, source.host)):
+                raise MachineNotFound(f"machine for server {spec.server_id} is on neither host")
+            s.add(SimCall(server_id=spec.server_id, op="receive", at=utcnow()))
+            _power(m, spec.server_id, PowerState.SHUTOFF)
+            m.host = self.host
 
     async def info(self, server_id: int) -> VmInfo:
         await self._tables()

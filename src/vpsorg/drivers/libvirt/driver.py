@@ -439,6 +439,9 @@ class LibvirtDriver:
             _write_atomically(path, json.dumps(state).encode())
         return int(state["bytes"]) // GIB
 
+    async def receive(self, spec: VmSpec, source: Any) -> None:
+        raise DriverError("migration between libvirt hosts is not implemented yet")
+
     async def close(self) -> None:
         with self._conn_lock:
             if self._conn is not None:
