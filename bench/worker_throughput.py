@@ -56,7 +56,9 @@ from vpsorg.catalog.models import Location
 from vpsorg.catalog.schemas import CatalogIn
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
+from vpsorg.drivers.simtables import create_tables
 from vpsorg.drivers.simulator import SimMachine
+from vpsorg.hosts.models import Host
 from vpsorg.ipam import service as ipam
 from vpsorg.servers import service as servers
 from vpsorg.servers.models import Server
@@ -138,12 +140,15 @@ async def seed(settings: Settings, args: argparse.Namespace) -> list[int]:
                 update(Account).values(server_limit=args.servers + args.creates)
             )  # an operator's override of the quota
             location = await s.scalar(select(Location.id).where(Location.code == "bench"))
+            # the location's default host (catalog load made it), as placement would have chosen
+            host = await s.scalar(select(Host.id).where(Host.location_id == location))
             now = datetime.now(UTC)
             rows = [
                 {
                     "account_id": owners[i % len(owners)], "name": f"bench-{i}",
                     "hostname": f"bench-{i}.example.com", "status": "active", "power_state": "running",
-                    "plan_id": 3, "os_id": 5, "location_id": location, "backups_enabled": False,
+                    "plan_id": 3, "os_id": 5, "location_id": location, "host_id": host,
+                    "backups_enabled": False,
                     "price_hourly": Decimal("0.01"), "price_monthly": Decimal("5"),
                     "ipv4_address": f"198.18.{2 + i // 250}.{1 + i % 250}",
                     "ipv6_address": f"2001:db8:be::{i + 2:x}",
@@ -158,11 +163,13 @@ async def seed(settings: Settings, args: argparse.Namespace) -> list[int]:
                 await s.execute(select(Server.id, Server.account_id).where(Server.location_id == location))
             )
             machines = [
-                {"server_id": sid, "name": f"vps-{sid}", "vcpus": 1, "memory_mib": 1024, "storage_gb": 25,
+                {"server_id": sid, "host": "bench", "name": f"vps-{sid}", "vcpus": 1, "memory_mib": 1024,
+                 "storage_gb": 25,
                  "power_state": "running", "created_at": now, "booted_at": now, "run_seconds": 0.0,
                  "run_month": now.strftime("%Y-%m")}
                 for sid, _ in fleet
             ]  # fmt: skip
+            await create_tables(s)  # as the simulator makes them (a host column since hosts)
             for start in range(0, len(machines), 1000):
                 await s.execute(insert(SimMachine), machines[start : start + 1000])
         # The fleet-wide reboot, in random order over accounts and servers; every tenth of the
