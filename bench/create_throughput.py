@@ -71,6 +71,8 @@ CONCURRENCY = 16
 BALANCE = Decimal("100000000.00")
 SEED_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 BATCH = 20_000
+# Per-account counters of live servers a schema may keep (by triggers, or by the application).
+COUNTERS = ("live_servers", "server_count", "monthly_commitment", "commitment_cents")
 
 
 # Seeding ---------------------------------------------------------------------------------
@@ -201,6 +203,7 @@ def seed(url: str, n: int, vpsorg: Path, env: dict[str, str], tmp: Path) -> Seed
                 "live_servers": live_of[a],
                 "server_count": live_of[a],
                 "monthly_commitment": monthly * live_of[a],
+                "commitment_cents": int(monthly * 100) * live_of[a],
             }
 
     def tokens() -> Iterator[dict[str, Any]]:
@@ -302,7 +305,22 @@ def seed(url: str, n: int, vpsorg: Path, env: dict[str, str], tmp: Path) -> Seed
     db.insert("accounts", accounts())
     db.insert("api_tokens", tokens())
     db.insert("ledger_entries", ledger())
+    # The account rows above already count their servers; triggers that keep such counters
+    # would count them again (and on PostgreSQL a million trigger updates cost minutes).
+    if db.pg:
+        db.execute("ALTER TABLE servers DISABLE TRIGGER USER")
     db.insert("servers", servers())
+    if db.pg:
+        db.execute("ALTER TABLE servers ENABLE TRIGGER USER")
+    else:  # SQLite's triggers cannot be turned off: set the counters again
+        counted = [c for c in COUNTERS if c in db.has("accounts")]
+        if counted:
+            kept = {c: v for c, v in next(accounts()).items() if c in counted}
+            assignments = ", ".join(f"{c} = ?" for c in kept)
+            db.conn.executemany(
+                f"UPDATE accounts SET {assignments} WHERE id = ?",
+                ([db.value(r[c]) for c in kept] + [r["id"]] for r in accounts()),
+            )
     db.insert("actions", actions())
     if db.has("released_addresses"):
         db.insert("released_addresses", released())

@@ -104,6 +104,14 @@ def seed(settings: Settings, servers: int) -> tuple[str, int, int]:
                 await session.execute(
                     text(f"UPDATE accounts SET live_servers = ({recount}) WHERE id = :a"), {"a": account}
                 )
+            if await session.scalar(text(columns.replace("'live_servers'", "'commitment_cents'"))):
+                cents = "CAST(round(price_monthly * 100) AS bigint)"
+                month = f"{cents} + CASE WHEN backups_enabled THEN ({cents} * 2 + 5) / 10 ELSE 0 END"
+                live = "account_id = :a AND deleted_at IS NULL"
+                recount = f"SELECT COALESCE(sum({month}), 0) FROM servers WHERE {live}"
+                await session.execute(
+                    text(f"UPDATE accounts SET commitment_cents = ({recount}) WHERE id = :a"), {"a": account}
+                )
         lo, hi = (await session.execute(text("SELECT min(id), max(id) FROM servers"))).one()
         return token, lo, hi
 

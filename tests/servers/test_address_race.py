@@ -16,20 +16,16 @@ def test_a_lost_address_race_is_retried(
 ) -> None:
     first = customer.create_server(name="first")
     taken = live.db(lambda s: s.get(servers.Server, first["id"]))
-    real_allocate = ipam.allocate
+    real_take = ipam.take
     calls: list[tuple[str, str]] = []
 
-    async def stale_then_real(session: Any, *, location: Any) -> tuple[str, str]:
+    def stale_then_real(conn: Any, *, location: Any) -> tuple[str, str]:
         # The first answer is what a concurrent transaction has just taken.
-        picked = (
-            (taken.ipv4_address, taken.ipv6_address)
-            if not calls
-            else await real_allocate(session, location=location)
-        )
+        picked = (taken.ipv4_address, taken.ipv6_address) if not calls else real_take(conn, location=location)
         calls.append(picked)
         return picked
 
-    monkeypatch.setattr(ipam, "allocate", stale_then_real)
+    monkeypatch.setattr(ipam, "take", stale_then_real)
 
     async def create(session: Any) -> tuple[str | None, str | None]:
         data = ServerCreate.model_validate(

@@ -57,12 +57,12 @@ class Defaults:
         return self.servers if resource == Resource.SERVERS else self.ssh_keys
 
 
-def override(account: Account, resource: Resource) -> int | None:
+def override(account: Any, resource: Resource) -> int | None:
     value = getattr(account, COLUMNS[resource])
     return None if value is None else int(value)
 
 
-def effective(account: Account, resource: Resource, defaults: Defaults) -> int:
+def effective(account: Any, resource: Resource, defaults: Defaults) -> int:
     own = override(account, resource)
     return defaults.of(resource) if own is None else own
 
@@ -87,8 +87,9 @@ async def require_room(
     check_room(account, resource=resource, used=count, defaults=defaults)
 
 
-def check_room(account: Account, *, resource: Resource, used: int, defaults: Defaults) -> None:
-    """require_room's rule, for a caller that locked the account and counted what it has."""
+def check_room(account: Any, *, resource: Resource, used: int, defaults: Defaults) -> None:
+    """require_room's rule, for a caller that locked the account (an entity, or a row with its
+    limit columns) and counted what it has."""
     limit = effective(account, resource, defaults)
     if used >= limit:
         raise QuotaExceeded(

@@ -1,7 +1,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String
+from sqlalchemy import BigInteger, ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsorg.db import Base, UTCDateTime, utcnow
@@ -22,6 +22,10 @@ class Account(Base):
     # The account's servers not deleted: kept by triggers on servers (migration 5b1e7d3c9a40),
     # never written by the application; the servers list's count reads it.
     live_servers: Mapped[int] = mapped_column(default=0, server_default="0")
+    # One month of those servers (vpsorg.billing.prices.monthly_price of each), in cents: kept
+    # by triggers on servers (migration 7d4e2a9c6b15), never written by the application; a
+    # create's credit check reads it with the account row locked.
+    commitment_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ApiToken(Base):

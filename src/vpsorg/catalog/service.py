@@ -1,12 +1,13 @@
 """Plans, operating systems and locations: what a customer can order."""
 
 import json
+from collections import namedtuple
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
@@ -76,30 +77,54 @@ async def list_locations(session: AsyncSession) -> list[Location]:
     return list(await session.scalars(select(Location).where(Location.available).order_by(Location.id)))
 
 
-async def orderable(
-    session: AsyncSession, *, plan_id: int, os_id: int, location: str
-) -> tuple[Plan, OperatingSystem, Location]:
-    """The plan, OS and location of an order, each checked to exist and be available."""
+_plans = Plan.__table__.c
+_oses = OperatingSystem.__table__.c
+_locations = Location.__table__.c
+# What an order reads of its plan, OS and location: flat rows (see `orderable`).
+PlanRow = namedtuple("PlanRow", "id name vcpus memory storage bandwidth price_monthly price_hourly available")
+OsRow = namedtuple("OsRow", "id name available")
+LocationRow = namedtuple("LocationRow", "id code ipv4_pool ipv4_gateway ipv6_pool ipv6_gateway available")
+_PLAN_COLUMNS = [_plans[name] for name in PlanRow._fields]
+_OS_COLUMNS = [_oses[name] for name in OsRow._fields]
+_LOCATION_COLUMNS = [_locations[name] for name in LocationRow._fields]
+_P, _O = len(_PLAN_COLUMNS), len(_PLAN_COLUMNS) + len(_OS_COLUMNS)
+_ORDERABLE = (
+    select(
+        *(c.label(f"plan_{c.key}") for c in _PLAN_COLUMNS),
+        *(c.label(f"os_{c.key}") for c in _OS_COLUMNS),
+        *(c.label(f"location_{c.key}") for c in _LOCATION_COLUMNS),
+    )
+    .select_from(
+        Plan.__table__.join(OperatingSystem.__table__, _oses.id == bindparam("os_id")).join(
+            Location.__table__, _locations.code == bindparam("location")
+        )
+    )
+    .where(_plans.id == bindparam("plan_id"))
+)
+_PLAN = select(*_PLAN_COLUMNS).where(_plans.id == bindparam("id"))
+_OS = select(*_OS_COLUMNS).where(_oses.id == bindparam("id"))
+_LOCATION = select(*_LOCATION_COLUMNS).where(_locations.code == bindparam("code"))
+
+
+def orderable(
+    conn: Connection, *, plan_id: int, os_id: int, location: str
+) -> tuple[PlanRow, OsRow, LocationRow]:
+    """The plan, OS and location of an order, each checked to exist and be available (on a
+    create's connection, see vpsorg.servers.service.order_server: Core statements built once)."""
     # One query when the order is good (a create's common case); one per part to say which
     # part is missing otherwise.
-    found = (
-        await session.execute(
-            select(Plan, OperatingSystem, Location)
-            .select_from(Plan)
-            .join(OperatingSystem, OperatingSystem.id == os_id)
-            .join(Location, Location.code == location)
-            .where(Plan.id == plan_id)
-        )
-    ).first()
-    if found is not None and all(part.available for part in found):
-        return found[0], found[1], found[2]
-    plan = await session.get(Plan, plan_id)
-    if plan is None or not plan.available:
+    found = conn.execute(_ORDERABLE, {"plan_id": plan_id, "os_id": os_id, "location": location}).first()
+    if found is not None:
+        plan, os_, loc = PlanRow._make(found[:_P]), OsRow._make(found[_P:_O]), LocationRow._make(found[_O:])
+        if plan.available and os_.available and loc.available:
+            return plan, os_, loc
+    plan_row = conn.execute(_PLAN, {"id": plan_id}).first()
+    if plan_row is None or not plan_row.available:
         raise ValidationFailed.field("plan_id", f"no plan with id {plan_id}")
-    os_ = await session.get(OperatingSystem, os_id)
-    if os_ is None or not os_.available:
+    os_row = conn.execute(_OS, {"id": os_id}).first()
+    if os_row is None or not os_row.available:
         raise ValidationFailed.field("os_id", f"no operating system with id {os_id}")
-    loc = await session.scalar(select(Location).where(Location.code == location))
-    if loc is None or not loc.available:
+    location_row = conn.execute(_LOCATION, {"code": location}).first()
+    if location_row is None or not location_row.available:
         raise ValidationFailed.field("location", f"no location with code {location!r}")
-    return plan, os_, loc
+    return PlanRow._make(plan_row), OsRow._make(os_row), LocationRow._make(location_row)

@@ -9,12 +9,13 @@ create waits its turn on each in the policy's order, and the condition is checke
 on the row as the other transaction left it. Capacity is given back when the worker has
 torn the machine down (`release`)."""
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.catalog.models import Location
@@ -72,38 +73,69 @@ def _take(need: Need) -> dict[str, Any]:
 
 
 async def place(
-    session: AsyncSession, *, location: Location, need: Need, policy: Policy, exclude: int | None = None
+    session: AsyncSession, *, location: Any, need: Need, policy: Policy, exclude: int | None = None
 ) -> int:
     """Reserve `need` on an enabled host of the location (not `exclude`); its id.
 
     CapacityExhausted (503) when no host of the location has room."""
-    fits = (
-        (Host.location_id == location.id)
-        & (Host.state == HostState.ENABLED)
-        & _room(need)
-        & (Host.id != (exclude or 0))
+    return await session.run_sync(
+        lambda sync: place_on(sync.connection(), location=location, need=need, policy=policy, exclude=exclude)
     )
-    candidates = select(Host.id).where(fits).order_by(*_order(policy))
+
+
+def place_on(
+    conn: Connection, *, location: Any, need: Need, policy: Policy, exclude: int | None = None
+) -> int:
+    """`place` on a connection (synchronous: a caller already in SQLAlchemy's sync layer,
+    as the create is). `location` has `id` and `code`."""
+    fits = _fits(location.id, need, exclude or 0)
     # The first host with room that no other transaction holds, in one statement.
-    free = candidates.limit(1).with_for_update(skip_locked=True).scalar_subquery()
-    taken = await session.scalar(
-        update(Host).where(Host.id == free).values(_take(need)).returning(Host.id),
-        execution_options={"synchronize_session": False},
-    )
+    taken = conn.execute(_place_free(policy), _params(location.id, need, exclude)).scalar()
     if taken is not None:
         return int(taken)
     # Every host with room is being placed on (or none has room): wait on each in turn.
-    for host_id in list(await session.scalars(candidates)):
-        taken = await session.scalar(
-            update(Host).where(Host.id == host_id, fits).values(_take(need)).returning(Host.id),
-            execution_options={"synchronize_session": False},
-        )
+    candidates = select(Host.id).where(fits).order_by(*_order(policy))
+    for host_id in list(conn.execute(candidates).scalars()):
+        taken = conn.execute(
+            update(Host).where(Host.id == host_id, fits).values(_take(need)).returning(Host.id)
+        ).scalar()
         if taken is not None:
             return int(taken)
     raise CapacityExhausted(
         f"No host in location {location.code!r} has room for this plan; try another location or plan",
         details={"location": location.code},
     )
+
+
+def _fits(location_id: Any, need: Any, exclude: Any) -> Any:
+    return (
+        (Host.location_id == location_id)
+        & (Host.state == HostState.ENABLED)
+        & _room(need)
+        & (Host.id != exclude)
+    )
+
+
+_NEED = Need(bindparam("vcpus"), bindparam("memory_mib"), bindparam("disk_gb"))  # type: ignore[arg-type]
+
+
+@functools.cache
+def _place_free(policy: Policy) -> Any:
+    """UPDATE the first host with room, in the policy's order, that no other transaction
+    holds (SKIP LOCKED), taking the need; RETURNING its id. Built once per policy."""
+    fits = _fits(bindparam("location_id"), _NEED, bindparam("exclude"))
+    free = select(Host.id).where(fits).order_by(*_order(policy)).limit(1).with_for_update(skip_locked=True)
+    return update(Host).where(Host.id == free.scalar_subquery()).values(_take(_NEED)).returning(Host.id)
+
+
+def _params(location_id: int, need: Need, exclude: int | None) -> dict[str, Any]:
+    return {
+        "location_id": location_id,
+        "vcpus": need.vcpus,
+        "memory_mib": need.memory_mib,
+        "disk_gb": need.disk_gb,
+        "exclude": exclude or 0,
+    }
 
 
 async def release(session: AsyncSession, *, host_id: int, need: Need) -> None:

@@ -14,11 +14,12 @@ two locations may overlap); the caller retries a lost one under a savepoint. A d
 server keeps its addresses until the worker has torn its machine down, then `release`.
 """
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.catalog.models import Location
@@ -67,45 +68,75 @@ def pools(location: Location) -> dict[int, tuple[Pool, Any, Any]]:
     }
 
 
-def _released(location_id: int, family: int) -> Any:
-    return (ReleasedAddress.location_id == location_id) & (ReleasedAddress.family == family)
+_locations = Location.__table__.c
+_released_rows = ReleasedAddress.__table__.c
+_LOCATION_ID: Any = bindparam("location_id")
 
 
-async def _take_released(session: AsyncSession, location_id: int, family: int) -> int | None:
-    """Remove and return the lowest host of the free list, if any (one statement)."""
-    lowest = (
-        select(ReleasedAddress.host)
-        .where(_released(location_id, family))
-        .order_by(ReleasedAddress.host)
+def _lowest(family: int) -> Any:
+    return (
+        select(_released_rows.host)
+        .where(_released_rows.location_id == _LOCATION_ID, _released_rows.family == family)
+        .order_by(_released_rows.host)
         .limit(1)
         .scalar_subquery()
     )
-    return await session.scalar(
-        delete(ReleasedAddress)
-        .where(_released(location_id, family), ReleasedAddress.host == lowest)
-        .returning(ReleasedAddress.host)
+
+
+# The allocator's statements, built once (see allocate).
+_COUNTERS = (
+    select(_locations.ipv4_next_host, _locations.ipv6_next_host)
+    .where(_locations.id == _LOCATION_ID)
+    .with_for_update()
+)
+# The lowest released host of each family, both removed in one statement: each branch of the
+# OR is an equality on the whole primary key (an index lookup on either database).
+_TAKE_RELEASED = (
+    delete(ReleasedAddress.metadata.tables["released_addresses"])
+    .where(
+        or_(
+            *(
+                (_released_rows.location_id == _LOCATION_ID)
+                & (_released_rows.family == family)
+                & (_released_rows.host == _lowest(family))
+                for family in (4, 6)
+            )
+        )
     )
+    .returning(_released_rows.family, _released_rows.host)
+)
+_MOVE = {
+    keys: update(Location.metadata.tables["locations"])
+    .where(_locations.id == _LOCATION_ID)
+    .values({key: bindparam(key) for key in keys})
+    for keys in (("ipv4_next_host",), ("ipv6_next_host",), ("ipv4_next_host", "ipv6_next_host"))
+}
 
 
-async def allocate(session: AsyncSession, *, location: Location) -> tuple[str, str]:
+@functools.lru_cache(maxsize=256)
+def _pool(pool: str, gateway: str) -> Pool:
+    return Pool.of(pool, gateway)
+
+
+def take(conn: Connection, *, location: Any) -> tuple[str, str]:
     """Reserve an IPv4 and an IPv6 address in the location's pools: the lowest free ones.
 
-    Four statements however many servers there are: the location's counters read with its
-    row locked, the lowest released host of each family taken, and the counters moved
-    past what was handed out. Raises CapacityExhausted when a pool is full; the caller's
-    transaction is then rolled back with whatever this took."""
-    # Read under the location's row lock, not from the possibly stale entity.
-    counters = (
-        await session.execute(
-            select(Location.ipv4_next_host, Location.ipv6_next_host)
-            .where(Location.id == location.id)
-            .with_for_update()
-        )
-    ).one()
+    `location` has the Location's id, code and pools (an entity or a row). Two or three
+    statements however many servers there are: the location's counters read with its row
+    locked, the lowest released host of each family taken (one statement), and the counters
+    moved past what the counter handed out, if it handed out any. Raises CapacityExhausted
+    when a pool is full; the caller's transaction is then rolled back with whatever this took."""
+    params = {"location_id": location.id}
+    # Read under the location's row lock, not from a possibly stale entity.
+    counters = conn.execute(_COUNTERS, params).one()
+    released = dict(conn.execute(_TAKE_RELEASED, params).all())
     taken, moved = [], {}
-    for family, next_host in zip((4, 6), counters, strict=True):
-        pool, counter, _ = pools(location)[family]
-        host = await _take_released(session, location.id, family)
+    for family, next_host, pool_text, gateway, key in (
+        (4, counters[0], location.ipv4_pool, location.ipv4_gateway, "ipv4_next_host"),
+        (6, counters[1], location.ipv6_pool, location.ipv6_gateway, "ipv6_next_host"),
+    ):
+        pool = _pool(pool_text, gateway)
+        host = released.get(family)
         if host is None:
             host = next_host + (1 if next_host == pool.gateway else 0)
             if host >= min(pool.size, MAX_HOSTS):
@@ -113,14 +144,16 @@ async def allocate(session: AsyncSession, *, location: Location) -> tuple[str, s
                     f"No free IPv{family} address in location {location.code!r}; try another location",
                     details={"location": location.code},
                 )
-            moved[counter.key] = host + 1
+            moved[key] = host + 1
         taken.append(pool.address(host))
     if moved:
-        await session.execute(
-            update(Location).where(Location.id == location.id).values(moved),
-            execution_options={"synchronize_session": False},
-        )
+        conn.execute(_MOVE[tuple(moved)], params | moved)  # type: ignore[index]
     return taken[0], taken[1]
+
+
+async def allocate(session: AsyncSession, *, location: Location) -> tuple[str, str]:
+    """`take` on the session's connection."""
+    return await session.run_sync(lambda s: take(s.connection(), location=location))
 
 
 async def release(session: AsyncSession, *, server: Server) -> None:

@@ -32,7 +32,7 @@ from vpsorg.servers.schemas import (
     ServerReplace,
     ServerSummary,
 )
-from vpsorg.servers.states import TRANSITIONS, ActionType, ServerStatus
+from vpsorg.servers.states import TRANSITIONS, ActionStatus, ActionType, ServerStatus
 
 router = APIRouter(
     prefix="/api/v1/servers", tags=["servers"], responses=AUTH_RESPONSES, route_class=inputs.LimitedRoute
@@ -76,15 +76,15 @@ async def create_server(
     idempotency_key: idempotency.Key = None,
 ) -> ServerCreated:
     async def run() -> ServerCreated:
-        server, action, out = await servers.order_server(
+        order = await servers.order_server(
             session, account_id=account_id, data=body, defaults=defaults, policy=placement
         )
-        response.headers["Location"] = str(request.url_for("get_server", server_id=server.id))
+        response.headers["Location"] = str(request.url_for("get_server", server_id=order.server_id))
         return ServerCreated.model_validate(
-            out
+            order.detail
             | {
                 "message": TRANSITIONS[ActionType.CREATE].message,
-                "action": ActionRef.model_validate(action, from_attributes=True),
+                "action": {"id": order.action_id, "type": ActionType.CREATE, "status": ActionStatus.QUEUED},
             }
         )
 

@@ -2,10 +2,13 @@
 
 import functools
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts import limits
@@ -18,7 +21,7 @@ from vpsorg.billing import prices
 from vpsorg.billing import service as billing
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
-from vpsorg.db import dialect_insert, utcnow
+from vpsorg.db import utcnow
 from vpsorg.errors import CapacityExhausted, InvalidState, NotFound, ValidationFailed
 from vpsorg.hosts import service as hosts
 from vpsorg.hotreads import Reads, first, rows
@@ -26,8 +29,8 @@ from vpsorg.ipam import service as ipam
 from vpsorg.pagination import KeysetParams, keyset_statement, keyset_window
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.schemas import ServerCreate, ServerPatch, ServerReplace
-from vpsorg.servers.states import TRANSITIONS, ActionType, ServerStatus, can_request
-from vpsorg.ssh_keys import service as ssh_keys
+from vpsorg.servers.states import TRANSITIONS, ActionStatus, ActionType, ServerStatus, can_request
+from vpsorg.ssh_keys.models import SshKey
 
 ADDRESS_ATTEMPTS = 8
 
@@ -70,9 +73,6 @@ DETAIL_COLUMNS = SUMMARY_COLUMNS + (
     _usage.bandwidth_used,
     _usage.sampled_at,
 )
-
-# The server's own columns among DETAIL_COLUMNS (created_detail reads them off the entity).
-SERVER_FIELDS = tuple(c.key for c in DETAIL_COLUMNS if getattr(c, "table", None) is Server.__table__)
 
 
 def _live(account_id: int) -> Any:
@@ -264,10 +264,37 @@ async def create_server(
     defaults: limits.Defaults = limits.Defaults(),  # noqa: B008 (frozen: never mutated)
     policy: hosts.Policy = hosts.Policy.SPREAD,
 ) -> tuple[Server, Action]:
-    server, action, _ = await order_server(
-        session, account_id=account_id, data=data, defaults=defaults, policy=policy
-    )
+    """order_server, with the new server and its action as entities (for callers that go on
+    working with them in the session)."""
+    order = await order_server(session, account_id=account_id, data=data, defaults=defaults, policy=policy)
+    server = await session.get(Server, order.server_id)
+    action = await session.get(Action, order.action_id)
+    assert server is not None and action is not None
     return server, action
+
+
+@dataclass(frozen=True)
+class Order:
+    """A server created: its id, its create action's id, and the server as get_detail shows it."""
+
+    server_id: int
+    action_id: int
+    detail: dict[str, Any]
+
+
+_ssh_keys = SshKey.__table__.c
+_SSH_KEY = select(_ssh_keys.public_key).where(
+    _ssh_keys.id == bindparam("key_id"), _ssh_keys.account_id == bindparam("account_id")
+)
+_actions = Action.__table__.c
+_ENQUEUE = insert(Action.metadata.tables["actions"]).returning(_actions.id)
+
+
+@functools.cache
+def _insert_server(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, in the dialect's words (values as parameters)."""
+    insert_ = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    return insert_(Server.metadata.tables["servers"]).on_conflict_do_nothing().returning(_servers.id)
 
 
 async def order_server(
@@ -277,42 +304,52 @@ async def order_server(
     data: ServerCreate,
     defaults: limits.Defaults = limits.Defaults(),  # noqa: B008 (frozen: never mutated)
     policy: hosts.Policy = hosts.Policy.SPREAD,
-) -> tuple[Server, Action, dict[str, Any]]:
-    """create_server, and the new server as get_detail shows it (built from the rows the
-    create read: no query)."""
-    plan, os_, location = await catalog.orderable(
-        session, plan_id=data.plan_id, os_id=data.os_id, location=data.location
+) -> Order:
+    """Create a server: check the order, the account's quota and credit, reserve addresses,
+    insert it and queue its create action, in the session's transaction.
+
+    Every statement is a Core statement built once, run on the session's connection in one
+    call into SQLAlchemy's sync layer (session.run_sync): a create costs the process about a
+    third less CPU than through the ORM, statement by statement (see README, "Tuning")."""
+    return await session.run_sync(_order, account_id, data, defaults, policy)
+
+
+def _order(
+    sync_session: Any, account_id: int, data: ServerCreate, defaults: limits.Defaults, policy: hosts.Policy
+) -> Order:
+    conn = sync_session.connection()
+    plan, os_, location = catalog.orderable(
+        conn, plan_id=data.plan_id, os_id=data.os_id, location=data.location
     )
     public_key = None
     if data.ssh_key_id is not None:
-        try:
-            key = await ssh_keys.get_key(session, account_id=account_id, key_id=data.ssh_key_id)
-        except NotFound:
-            raise ValidationFailed.field("ssh_key_id", f"no SSH key with id {data.ssh_key_id}") from None
-        public_key = key.public_key
+        public_key = conn.execute(_SSH_KEY, {"key_id": data.ssh_key_id, "account_id": account_id}).scalar()
+        if public_key is None:
+            raise ValidationFailed.field("ssh_key_id", f"no SSH key with id {data.ssh_key_id}")
     # The quota and the credit are checked with the account row locked until the transaction
     # ends (see vpsorg.accounts.limits): concurrent creates of an account are counted one
-    # after another. One lock and one read of its servers serve both checks.
-    account = await billing.lock_account(session, account_id)
-    committed, count = await billing.commitment(session, account_id=account_id)
+    # after another. The row carries the account's live servers and their month (kept by
+    # triggers): one statement serves both checks, however many servers the account has.
+    account = billing.lock_counted(conn, account_id)
+    count = account.live_servers
     limits.check_room(account, resource=limits.Resource.SERVERS, used=count, defaults=defaults)
     monthly = prices.monthly_price(plan.price_monthly, backups=data.backups_enabled)
     billing.check_credit(
         account,
-        committed=committed,
+        committed=billing.committed(account),
         count=count,
         monthly=monthly,
         what=plan.name + (" with backups" if data.backups_enabled else ""),
     )
     # A host of the location with room for the plan, its room taken in this transaction.
-    host_id = await hosts.place(session, location=location, need=hosts.need_of(plan), policy=policy)
+    host_id = hosts.place_on(conn, location=location, need=hosts.need_of(plan), policy=policy)
     now = utcnow()
     values = {
         "account_id": account_id,
         "host_id": host_id,
         "name": data.name,
         "hostname": data.hostname or data.name.lower(),
-        "status": ServerStatus.PROVISIONING,
+        "status": ServerStatus.PROVISIONING.value,
         "plan_id": plan.id,
         "os_id": data.os_id,
         "location_id": location.id,
@@ -325,21 +362,17 @@ async def order_server(
         "updated_at": now,
     }
     # The unique constraints on the address columns decide who gets an address. Creates in
-    # one location take turns on its row (ipam.allocate locks it; SQLite's write lock
-    # already does), so they do not all pick the same lowest free address; should another
+    # one location take turns on its row (ipam.take locks it; SQLite's write lock already
+    # does), so they do not all pick the same lowest free address; should another
     # transaction still hold ours (an overlapping pool of another location, say), the
     # insert does nothing (ON CONFLICT DO NOTHING: the address columns and the id are the
     # table's only unique keys) and we pick again: the next free address.
-    insert = dialect_insert(session)
+    insert_server = _insert_server(conn.dialect.name)
     for _ in range(ADDRESS_ATTEMPTS):
-        ipv4, ipv6 = await ipam.allocate(session, location=location)
-        server = await session.scalar(
-            insert(Server)
-            .values(values | {"ipv4_address": ipv4, "ipv6_address": ipv6})
-            .on_conflict_do_nothing()
-            .returning(Server)
-        )
-        if server is not None:
+        ipv4, ipv6 = ipam.take(conn, location=location)
+        addresses = {"ipv4_address": ipv4, "ipv6_address": ipv6}
+        server_id = conn.execute(insert_server, values | addresses).scalar()
+        if server_id is not None:
             break
     else:
         raise CapacityExhausted(
@@ -347,16 +380,28 @@ async def order_server(
             f"{ADDRESS_ATTEMPTS} tries (many servers are being created there); try again",
             details={"location": location.code},
         )
-    action = await actions.enqueue(
-        session, account_id=account_id, server_id=server.id, type=ActionType.CREATE
-    )
-    return server, action, _created_detail(server, plan, os_, location)
-
-
-def _created_detail(server: Server, plan: Plan, os_: OperatingSystem, location: Location) -> dict[str, Any]:
-    """get_detail's representation of a server just created, from the rows its order read."""
+    action_id = conn.execute(
+        _ENQUEUE,
+        {
+            "account_id": account_id,
+            "server_id": server_id,
+            "type": ActionType.CREATE.value,
+            "status": ActionStatus.QUEUED.value,
+            "reason": None,
+        },
+    ).scalar_one()
     row = SimpleNamespace(
-        **{name: getattr(server, name) for name in SERVER_FIELDS},
+        id=server_id,
+        name=values["name"],
+        hostname=values["hostname"],
+        status=values["status"],
+        ipv4_address=ipv4,
+        ipv6_address=ipv6,
+        provisioned_at=None,
+        created_at=now,
+        updated_at=now,
+        backups_enabled=data.backups_enabled,
+        error=None,
         location=location.code,
         plan_id=plan.id,
         plan_name=plan.name,
@@ -373,7 +418,7 @@ def _created_detail(server: Server, plan: Plan, os_: OperatingSystem, location: 
         bandwidth_used=None,
         sampled_at=None,
     )
-    return detail(row)
+    return Order(server_id, action_id, detail(row))
 
 
 async def update_server(

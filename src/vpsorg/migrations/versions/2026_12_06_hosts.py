@@ -7,7 +7,7 @@ a machine (live, or deleted and not yet torn down) is placed on its location's h
 host's usage counters are counted from their plans.
 
 Revision ID: 8e4b2c6d1f70
-Revises: 5b1e7d3c9a40
+Revises: 7d4e2a9c6b15
 Create Date: 2026-12-06 15:00:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import vpsorg.db
 
 revision: str = "8e4b2c6d1f70"
-down_revision: str | None = "5b1e7d3c9a40"
+down_revision: str | None = "7d4e2a9c6b15"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
