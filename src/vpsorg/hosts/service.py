@@ -116,24 +116,24 @@ def _fits(location_id: Any, need: Any, exclude: Any) -> Any:
     )
 
 
-_NEED = Need(bindparam("vcpus"), bindparam("memory_mib"), bindparam("disk_gb"))  # type: ignore[arg-type]
+_NEED = Need(bindparam("need_vcpus"), bindparam("need_memory_mib"), bindparam("need_disk_gb"))  # type: ignore[arg-type]
 
 
 @functools.cache
 def _place_free(policy: Policy) -> Any:
     """UPDATE the first host with room, in the policy's order, that no other transaction
     holds (SKIP LOCKED), taking the need; RETURNING its id. Built once per policy."""
-    fits = _fits(bindparam("location_id"), _NEED, bindparam("exclude"))
+    fits = _fits(bindparam("in_location"), _NEED, bindparam("exclude"))
     free = select(Host.id).where(fits).order_by(*_order(policy)).limit(1).with_for_update(skip_locked=True)
     return update(Host).where(Host.id == free.scalar_subquery()).values(_take(_NEED)).returning(Host.id)
 
 
 def _params(location_id: int, need: Need, exclude: int | None) -> dict[str, Any]:
     return {
-        "location_id": location_id,
-        "vcpus": need.vcpus,
-        "memory_mib": need.memory_mib,
-        "disk_gb": need.disk_gb,
+        "in_location": location_id,
+        "need_vcpus": need.vcpus,
+        "need_memory_mib": need.memory_mib,
+        "need_disk_gb": need.disk_gb,
         "exclude": exclude or 0,
     }
 
