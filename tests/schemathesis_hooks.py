@@ -51,8 +51,9 @@ DATA_DEPENDENT_REJECTIONS: dict[str, dict[int, Any]] = {
     # Migrating a server not active, stopped or suspended; to a host that does not exist, is
     # its own, in another location or not enabled.
     "POST /api/v1/admin/servers/{server_id}/migrate/": {
-        400: lambda e: e["code"] == "invalid_state"
-        or (e["code"] == "validation_error" and _fields(e) == {"host"}),
+        400: lambda e: (
+            e["code"] == "invalid_state" or (e["code"] == "validation_error" and _fields(e) == {"host"})
+        ),
     },
     # Filters naming an account, host or location that does not exist (as a create's location).
     "GET /api/v1/admin/servers/": {
