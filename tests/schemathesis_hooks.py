@@ -48,11 +48,23 @@ DATA_DEPENDENT_REJECTIONS: dict[str, dict[int, Any]] = {
         f"POST /api/v1/admin/servers/{{server_id}}/{action}/": {400: lambda e: e["code"] == "invalid_state"}
         for action in ("suspend", "unsuspend")
     },
+    # Migrating a server not active, stopped or suspended; to a host that does not exist, is
+    # its own, in another location or not enabled.
+    "POST /api/v1/admin/servers/{server_id}/migrate/": {
+        400: lambda e: (
+            e["code"] == "invalid_state" or (e["code"] == "validation_error" and _fields(e) == {"host"})
+        ),
+    },
+    # Filters naming an account, host or location that does not exist (as a create's location).
+    "GET /api/v1/admin/servers/": {
+        400: lambda e: e["code"] == "validation_error" and _fields(e) <= {"account", "host", "location"},
+    },
 }
 
 # not_a_server_error: a documented 503 that reports a state of the location, not a crash.
 DOCUMENTED_SERVER_ERRORS: dict[str, dict[int, Any]] = {
     "POST /api/v1/servers/": {503: lambda e: e["code"] == "capacity_exhausted"},
+    "POST /api/v1/admin/servers/{server_id}/migrate/": {503: lambda e: e["code"] == "capacity_exhausted"},
 }
 
 

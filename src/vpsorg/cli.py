@@ -1,13 +1,13 @@
-"""Operator commands: migrate, catalog, accounts, tokens, serve, worker."""
+"""Operator commands: migrate, catalog, accounts, tokens, hosts, servers, serve, worker."""
 
 import asyncio
 import logging
 import os
 import re
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -25,12 +25,15 @@ from vpsorg import models  # noqa: F401  (every mapped table, for commands that 
 from vpsorg.accounts import limits
 from vpsorg.accounts import service as accounts
 from vpsorg.accounts.service import Scope
+from vpsorg.admin import service as admin
 from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
 from vpsorg.catalog import service as catalog
 from vpsorg.config import Settings, masked
 from vpsorg.db import is_sqlite, make_engine, make_sessionmaker, run_transaction
 from vpsorg.errors import AppError
+from vpsorg.hosts import service as hosts
+from vpsorg.servers.states import ServerStatus
 from vpsorg.tokens import service as tokens
 
 app = typer.Typer(help="Operate a vpsorg control plane.", no_args_is_help=True, add_completion=False)
@@ -40,6 +43,10 @@ tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(tokens_app, name="tokens")
+hosts_app = typer.Typer(help="Hypervisor hosts: capacity, state, drains.", no_args_is_help=True)
+servers_app = typer.Typer(help="Every account's servers: where they are, migrations.", no_args_is_help=True)
+app.add_typer(hosts_app, name="hosts")
+app.add_typer(servers_app, name="servers")
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -300,6 +307,11 @@ def tokens_list(account: Annotated[int, typer.Option(help="Account id")]) -> Non
         )
         for t in rows
     ]
+    _print_table(table)
+
+
+def _print_table(table: Sequence[Sequence[str]]) -> None:
+    """Columns padded to their widest cell, two spaces apart; the first row is the header."""
     widths = [max(len(cell) for cell in column) for column in zip(*table, strict=True)]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -310,6 +322,286 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument(metavar="ID", help="To
     """Revoke a token (of any account): it stops working at once."""
     _in_transaction(_settings(), lambda s: tokens.revoke_token(s, token_id=token_id))
     err.print(f"revoked token {token_id}")
+
+
+@accounts_app.command("list")
+def accounts_list() -> None:
+    """Every account, as a table: id, email, balance, live servers, created."""
+    rows = _in_transaction(_settings(), admin.all_accounts)
+    table = [("ID", "EMAIL", "BALANCE", "SERVERS", "CREATED")]
+    table += [
+        (str(a.id), a.email, f"{a.balance:.2f}", str(a.live_servers), _when(a.created_at, "")) for a in rows
+    ]
+    _print_table(table)
+
+
+# -- hosts ----------------------------------------------------------------------------------
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    s = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit} ago"
+    return f"{s}s ago"
+
+
+@hosts_app.command("add")
+def hosts_add(
+    name: Annotated[str, typer.Argument(help="The host's name (unique)")],
+    location: Annotated[str, typer.Option(help="The code of its location")],
+    driver: Annotated[str, typer.Option(help="simulator or libvirt")],
+    vcpus: Annotated[int, typer.Option(help="Its CPUs")],
+    memory_mib: Annotated[int, typer.Option(help="Its memory, MiB")],
+    disk_gb: Annotated[int, typer.Option(help="Its disk for machines, GB")],
+    uri: Annotated[
+        str | None, typer.Option(help="libvirt connection URI (default: VPSORG_LIBVIRT_URI)")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="Directory of the machines' disks (default: VPSORG_LIBVIRT_STORAGE_DIR)"),
+    ] = None,
+    network: Annotated[str | None, typer.Option(help="libvirt network of the guests")] = None,
+    bridge: Annotated[
+        str | None, typer.Option(help="Host bridge of the guests (instead of a network)")
+    ] = None,
+    cpu_overcommit: Annotated[float, typer.Option(help="vCPUs placed per CPU")] = 4.0,
+    memory_overcommit: Annotated[float, typer.Option(help="Memory placed per MiB")] = 1.0,
+    disk_overcommit: Annotated[float, typer.Option(help="Disk placed per GB")] = 1.0,
+) -> None:
+    """Add a hypervisor host to a location (enabled: it takes new servers at once); the last
+    line printed is its id."""
+    new = hosts.NewHost(
+        name=name,
+        location=location,
+        driver=driver,
+        vcpus=vcpus,
+        memory_mib=memory_mib,
+        disk_gb=disk_gb,
+        uri=uri,
+        storage=storage,
+        network=network,
+        bridge=bridge,
+        cpu_overcommit=cpu_overcommit,
+        memory_overcommit=memory_overcommit,
+        disk_overcommit=disk_overcommit,
+    )
+    host = _in_transaction(_settings(), lambda s: hosts.add_host(s, new))
+    err.print(f"added host {host.name} in {location} ({driver}), enabled")
+    print(host.id)
+
+
+@hosts_app.command("update")
+def hosts_update(
+    name: Annotated[str, typer.Argument(help="The host's name")],
+    vcpus: Annotated[int | None, typer.Option(help="Its CPUs")] = None,
+    memory_mib: Annotated[int | None, typer.Option(help="Its memory, MiB")] = None,
+    disk_gb: Annotated[int | None, typer.Option(help="Its disk for machines, GB")] = None,
+    cpu_overcommit: Annotated[float | None, typer.Option(help="vCPUs placed per CPU")] = None,
+    memory_overcommit: Annotated[float | None, typer.Option(help="Memory placed per MiB")] = None,
+    disk_overcommit: Annotated[float | None, typer.Option(help="Disk placed per GB")] = None,
+) -> None:
+    """Set a host's capacity and overcommit ratios (e.g. a default host's real size)."""
+    given = {
+        "vcpus": vcpus,
+        "memory_mib": memory_mib,
+        "disk_gb": disk_gb,
+        "cpu_overcommit": cpu_overcommit,
+        "memory_overcommit": memory_overcommit,
+        "disk_overcommit": disk_overcommit,
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes:
+        _fail(
+            "give at least one of --vcpus, --memory-mib, --disk-gb, "
+            "--cpu-overcommit, --memory-overcommit, --disk-overcommit"
+        )
+
+    async def run(session: AsyncSession) -> Any:
+        host = await hosts.get_host(session, name=name)
+        return await hosts.update_host(session, host_id=host.id, changes=changes)
+
+    host = _in_transaction(_settings(), run)
+    err.print(
+        f"host {host.name}: {host.vcpus} vCPUs (x{host.cpu_overcommit:g}), {host.memory_mib} MiB "
+        f"(x{host.memory_overcommit:g}), {host.disk_gb} GB (x{host.disk_overcommit:g})"
+    )
+
+
+def _used(used: int, total: int, ratio: float) -> str:
+    return f"{used}/{int(total * ratio)}"
+
+
+@hosts_app.command("list")
+def hosts_list() -> None:
+    """The hosts, as a table: state (`down` when its worker has not been heard from within
+    VPSORG_HOST_DOWN_SECONDS), heartbeat age, used/room of vCPUs, memory (MiB) and disk (GB),
+    where room is the capacity times the overcommit ratio, and the servers on it."""
+    settings = _settings()
+    _, rows = _in_transaction(
+        settings, lambda s: admin.list_hosts(s, page=None, down_after=settings.host_down_seconds)
+    )
+    now = datetime.now(UTC)
+    table = [("NAME", "LOCATION", "STATE", "HEARTBEAT", "VCPU USED/ROOM", "MEMORY MIB", "DISK GB", "SERVERS")]
+    for h in rows:
+        beat = h["heartbeat_at"]
+        table.append(
+            (
+                h["name"],
+                h["location"],
+                "down" if h["down"] else h["state"],
+                _age(None if beat is None else (now - beat).total_seconds()),
+                _used(h["used_vcpus"], h["vcpus"], h["cpu_overcommit"]),
+                _used(h["used_memory_mib"], h["memory_mib"], h["memory_overcommit"]),
+                _used(h["used_disk_gb"], h["disk_gb"], h["disk_overcommit"]),
+                str(h["servers"]),
+            )
+        )
+    _print_table(table)
+    err.print("room = capacity x overcommit ratio (vpsorg hosts update)")
+
+
+def _set_host_state(name: str, state: hosts.HostState) -> None:
+    async def run(session: AsyncSession) -> Any:
+        host = await hosts.get_host(session, name=name)
+        return await hosts.set_state(session, host_id=host.id, state=state)
+
+    _in_transaction(_settings(), run)
+    err.print(f"host {name} is {state}")
+
+
+@hosts_app.command("enable")
+def hosts_enable(name: Annotated[str, typer.Argument(help="The host's name")]) -> None:
+    """Enable a host: it takes new servers."""
+    _set_host_state(name, hosts.HostState.ENABLED)
+
+
+@hosts_app.command("disable")
+def hosts_disable(name: Annotated[str, typer.Argument(help="The host's name")]) -> None:
+    """Disable a host: it takes no new servers (its servers stay)."""
+    _set_host_state(name, hosts.HostState.DISABLED)
+
+
+@hosts_app.command("drain")
+def hosts_drain(name: Annotated[str, typer.Argument(help="The host's name")]) -> None:
+    """Disable a host and migrate every server away, one at a time (placement chooses where);
+    it becomes disabled once none is left. Prints a line per server: its migration queued,
+    or why it stays."""
+    settings = _settings()
+    policy = hosts.Policy(settings.placement)
+
+    async def run(session: AsyncSession) -> Any:
+        host = await hosts.get_host(session, name=name)
+        return await admin.drain_host(
+            session, host_id=host.id, policy=policy, down_after=settings.host_down_seconds
+        )
+
+    host, drained = _in_transaction(settings, run)
+    for server, action in drained.queued:
+        print(f"server {server.id}: migration queued (action {action.id})")
+    for server, error in drained.failed:
+        print(f"server {server.id}: stays: {error}")
+    print(
+        f"host {name} is {host['state']}: {len(drained.queued)} migrations queued, "
+        f"{len(drained.failed)} servers stay"
+    )
+
+
+@hosts_app.command("remove")
+def hosts_remove(name: Annotated[str, typer.Argument(help="The host's name")]) -> None:
+    """Remove a host; refused while it holds servers (drain it first)."""
+
+    async def run(session: AsyncSession) -> None:
+        host = await hosts.get_host(session, name=name)
+        await hosts.remove_host(session, host_id=host.id)
+
+    _in_transaction(_settings(), run)
+    err.print(f"removed host {name}")
+
+
+# -- servers --------------------------------------------------------------------------------
+
+
+@servers_app.command("list")
+def servers_list(
+    account: Annotated[int | None, typer.Option(help="Only this account's")] = None,
+    host: Annotated[str | None, typer.Option(help="Only those on this host")] = None,
+    status: Annotated[ServerStatus | None, typer.Option(help="Only those in this status")] = None,
+    location: Annotated[str | None, typer.Option(help="Only those in this location (its code)")] = None,
+) -> None:
+    """Every account's servers (not deleted), as a table."""
+    filters = admin.ServerFilter(account_id=account, host=host, status=status, location=location)
+    _, rows = _in_transaction(_settings(), lambda s: admin.list_servers(s, filters=filters, page=None))
+    table = [("ID", "ACCOUNT", "NAME", "STATUS", "HOST", "LOCATION", "IPV4", "PLAN")]
+    table += [
+        (
+            str(r["id"]),
+            str(r["account_id"]),
+            r["name"],
+            r["status"],
+            r["host"] or "-",
+            r["location"],
+            r["ip_address"] or "-",
+            r["plan"]["name"],
+        )
+        for r in rows
+    ]
+    _print_table(table)
+
+
+@servers_app.command("show")
+def servers_show(server_id: Annotated[int, typer.Argument(metavar="ID", help="Server id")]) -> None:
+    """A server: its account, host, status, addresses, and its latest actions with their errors."""
+    r = _in_transaction(_settings(), lambda s: admin.server_detail(s, server_id=server_id))
+    for label, value in (
+        ("id", r["id"]),
+        ("name", r["name"]),
+        ("hostname", r["hostname"]),
+        ("account", r["account_id"]),
+        ("status", r["status"]),
+        ("power", r["power_state"]),
+        ("host", r["host"] or "-"),
+        ("location", r["location"]),
+        ("plan", r["plan"]["name"]),
+        ("ipv4", r["ip_address"] or "-"),
+        ("ipv6", r["ipv6_address"] or "-"),
+        ("error", r["error"] or "-"),
+    ):
+        print(f"{label + ':':<10}{value}")
+    print("actions (newest first):")
+    table = [("ID", "TYPE", "STATUS", "CREATED", "FINISHED", "ERROR")]
+    table += [
+        (
+            str(a.id),
+            a.type,
+            a.status,
+            _when(a.created_at, ""),
+            _when(a.finished_at, "-"),
+            " ".join((a.error or "-").split()),
+        )
+        for a in r["actions"]
+    ]
+    _print_table(table)
+
+
+@servers_app.command("migrate")
+def servers_migrate(
+    server_id: Annotated[int, typer.Argument(metavar="ID", help="Server id")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="The host to move to; default: placement chooses")
+    ] = None,
+) -> None:
+    """Move a server to another host of its location (a cold migration: stopped, moved, started
+    again if it was running); the last line printed is the action's id."""
+    settings = _settings()
+    policy = hosts.Policy(settings.placement)
+    server, action, target = _in_transaction(
+        settings, lambda s: admin.migrate_server(s, server_id=server_id, to=to, policy=policy)
+    )
+    err.print(f"server {server.id} is migrating to host {target.name}")
+    print(action.id)
 
 
 def demo_token_path(database_url: str) -> Path:

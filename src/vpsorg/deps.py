@@ -168,3 +168,11 @@ async def get_admin_id(caller: Caller) -> int:
 
 
 AdminId = Annotated[int, Depends(get_admin_id)]
+
+
+async def get_host_down_seconds(request: Request) -> float:
+    """How long a host's worker may be silent before the host shows down (VPSORG_HOST_DOWN_SECONDS)."""
+    return get_state(request).settings.host_down_seconds
+
+
+HostDownSeconds = Annotated[float, Depends(get_host_down_seconds)]

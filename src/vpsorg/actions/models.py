@@ -25,6 +25,9 @@ class Action(Base):
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
         ),
+        # A migration waits for the earlier open migrations off its source host (one at a
+        # time per host, actions.service._first_off_host): they are found on this one.
+        Index("ix_actions_source_host_id", "source_host_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,3 +44,9 @@ class Action(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A migration's (vpsorg.servers.migration): the host it leaves, the host it goes to (its
+    # room reserved there when queued), and the status the server returns to afterwards.
+    # Plain ids, no foreign keys: the history outlives a host removed later. NULL otherwise.
+    source_host_id: Mapped[int | None]
+    target_host_id: Mapped[int | None]
+    resume_status: Mapped[str | None] = mapped_column(String(20))

@@ -86,10 +86,26 @@ def _walk_queued_sqlite(element: _walk_queued, compiler: Any, **kw: Any) -> str:
 
 
 async def enqueue(
-    session: AsyncSession, *, account_id: int, server_id: int, type: ActionType, reason: str | None = None
+    session: AsyncSession,
+    *,
+    account_id: int,
+    server_id: int,
+    type: ActionType,
+    reason: str | None = None,
+    source_host_id: int | None = None,
+    target_host_id: int | None = None,
+    resume_status: str | None = None,
 ) -> Action:
+    """Queue an action (a migration with its hosts and the status to return to)."""
     action = Action(
-        account_id=account_id, server_id=server_id, type=type, status=ActionStatus.QUEUED, reason=reason
+        account_id=account_id,
+        server_id=server_id,
+        type=type,
+        status=ActionStatus.QUEUED,
+        reason=reason,
+        source_host_id=source_host_id,
+        target_host_id=target_host_id,
+        resume_status=resume_status,
     )
     session.add(action)
     await session.flush()
@@ -123,12 +139,17 @@ async def record(
     return action
 
 
-async def cancel_queued(session: AsyncSession, *, server_id: int, why: str) -> None:
-    await session.execute(
+async def cancel_queued(session: AsyncSession, *, server_id: int, why: str) -> list[Action]:
+    """Fail the server's queued actions with `why`; those cancelled (a migration among them
+    holds room on its target host, which the caller gives back)."""
+    result = await session.scalars(
         update(Action)
         .where(Action.server_id == server_id, Action.status == ActionStatus.QUEUED)
         .values(status=ActionStatus.ERROR, error=why, finished_at=utcnow())
+        .returning(Action)
+        .execution_options(synchronize_session=False)
     )
+    return list(result)
 
 
 async def has_open(session: AsyncSession, *, server_id: int, after: int = 0) -> bool:
@@ -161,7 +182,8 @@ async def get_action(session: AsyncSession, *, account_id: int | None, action_id
 
 
 def _claimable(now: datetime):  # type: ignore[no-untyped-def]
-    """Queued actions, and running ones whose lease ran out, that are first in their server's line."""
+    """Queued actions, and running ones whose lease ran out, that are first in their server's
+    line (and, a migration, first in its source host's)."""
     earlier = aliased(Action)
     return and_(
         or_(
@@ -171,6 +193,7 @@ def _claimable(now: datetime):  # type: ignore[no-untyped-def]
         ~exists().where(
             earlier.server_id == Action.server_id, earlier.id < Action.id, earlier.status.in_(OPEN)
         ),
+        _first_off_host(Action),
     )
 
 
@@ -208,10 +231,30 @@ def _not_in(action: Any) -> Any:
 
 
 def _first_in_line(action: Any):  # type: ignore[no-untyped-def]
-    """No earlier open action of its server: one server's actions run in order."""
+    """No earlier open action of its server: one server's actions run in order; and a
+    migration waits for the earlier ones off its host (`_first_off_host`)."""
     earlier = aliased(Action)
-    return ~exists().where(
-        earlier.server_id == action.server_id, earlier.id < action.id, earlier.status.in_(OPEN)
+    return and_(
+        ~exists().where(
+            earlier.server_id == action.server_id, earlier.id < action.id, earlier.status.in_(OPEN)
+        ),
+        _first_off_host(action),
+    )
+
+
+def _first_off_host(action: Any) -> Any:
+    """Not a migration, or no earlier migration off the same host is open: a host's servers
+    move one at a time (a drain queues them all; each waits for the one before). Only
+    migrations have a source host; the condition is an index probe on
+    ix_actions_source_host_id for them and nothing for the others."""
+    earlier = aliased(Action)
+    return or_(
+        action.source_host_id.is_(None),
+        ~exists().where(
+            earlier.source_host_id == action.source_host_id,
+            earlier.id < action.id,
+            earlier.status.in_(OPEN),
+        ),
     )
 
 

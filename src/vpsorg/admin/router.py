@@ -4,7 +4,7 @@
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from vpsorg import inputs
@@ -13,13 +13,24 @@ from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut, Usage
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
 from vpsorg.admin import service as admin
+from vpsorg.admin.schemas import (
+    AdminServer,
+    AdminServerDetail,
+    DrainedServer,
+    DrainResult,
+    HostOut,
+    LeftServer,
+    MigrateIn,
+    MigrationResult,
+)
 from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
-from vpsorg.deps import AdminId, DefaultLimits, Session
-from vpsorg.errors import AUTH_RESPONSES, InvalidState, NotFound, ValidationFailed, errors
+from vpsorg.deps import AdminId, DefaultLimits, HostDownSeconds, Placement, Session
+from vpsorg.errors import AUTH_RESPONSES, CapacityExhausted, InvalidState, NotFound, ValidationFailed, errors
+from vpsorg.hosts.service import HostState
 from vpsorg.http import idempotency
 from vpsorg.http.pagination import page_params, paged
-from vpsorg.pagination import Page, PageParams
+from vpsorg.pagination import MAX_ID, Page, PageParams
 from vpsorg.schemas import RequestModel
 from vpsorg.servers.schemas import ServerBrief
 from vpsorg.servers.states import ServerStatus
@@ -221,6 +232,126 @@ async def unsuspend_server(
 
 def _result(server: Any, action: Any) -> SuspensionResult:
     return SuspensionResult(
-        server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
+        server=_brief(server),
         action=ActionRef.model_validate(action, from_attributes=True) if action is not None else None,
     )
+
+
+# -- the fleet -------------------------------------------------------------------------------
+
+HostIdPath = inputs.PathId
+
+
+@router.get("/hosts/", summary="List hosts", responses=errors(ValidationFailed))
+async def list_hosts(
+    request: Request,
+    session: Session,
+    _: AdminId,
+    down_after: HostDownSeconds,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[HostOut]:
+    count, rows = await admin.list_hosts(session, page=page, down_after=down_after)
+    return paged(request, page, count, [HostOut.model_validate(r) for r in rows])
+
+
+@router.get("/hosts/{host_id}/", summary="Get a host", responses=errors(ValidationFailed, NotFound))
+async def get_host(host_id: HostIdPath, session: Session, _: AdminId, down_after: HostDownSeconds) -> HostOut:
+    return HostOut.model_validate(await admin.host_detail(session, host_id=host_id, down_after=down_after))
+
+
+async def _set_state(session: Any, host_id: int, state: HostState, down_after: float) -> HostOut:
+    return HostOut.model_validate(
+        await admin.set_host_state(session, host_id=host_id, state=state, down_after=down_after)
+    )
+
+
+@router.post(
+    "/hosts/{host_id}/enable/",
+    summary="Enable a host: it takes new servers",
+    responses=errors(ValidationFailed, NotFound),
+)
+async def enable_host(
+    host_id: HostIdPath, session: Session, _: AdminId, down_after: HostDownSeconds
+) -> HostOut:
+    return await _set_state(session, host_id, HostState.ENABLED, down_after)
+
+
+@router.post(
+    "/hosts/{host_id}/disable/",
+    summary="Disable a host: it takes no new servers (its servers stay)",
+    responses=errors(ValidationFailed, NotFound),
+)
+async def disable_host(
+    host_id: HostIdPath, session: Session, _: AdminId, down_after: HostDownSeconds
+) -> HostOut:
+    return await _set_state(session, host_id, HostState.DISABLED, down_after)
+
+
+@router.post(
+    "/hosts/{host_id}/drain/",
+    summary="Drain a host: take no new servers, migrate every server away, one at a time",
+    responses=errors(ValidationFailed, NotFound),
+)
+async def drain_host(
+    host_id: HostIdPath, session: Session, _: AdminId, down_after: HostDownSeconds, placement: Placement
+) -> DrainResult:
+    host, drained = await admin.drain_host(session, host_id=host_id, policy=placement, down_after=down_after)
+    return DrainResult(
+        host=HostOut.model_validate(host),
+        queued=[
+            DrainedServer(
+                server=_brief(server), action=ActionRef.model_validate(action, from_attributes=True)
+            )
+            for server, action in drained.queued
+        ],
+        failed=[LeftServer(server=_brief(server), error=error) for server, error in drained.failed],
+    )
+
+
+@router.get("/servers/", summary="List every account's servers", responses=errors(ValidationFailed))
+async def list_servers(
+    request: Request,
+    session: Session,
+    _: AdminId,
+    page: Annotated[PageParams, Depends(page_params)],
+    account: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Filter by account id")] = None,
+    host: Annotated[str | None, Query(min_length=1, max_length=63, description="Filter by host name")] = None,
+    status: Annotated[ServerStatus | None, Query(description="Filter by status")] = None,
+    location: Annotated[
+        str | None, Query(min_length=1, max_length=40, description="Filter by location code")
+    ] = None,
+) -> Page[AdminServer]:
+    filters = admin.ServerFilter(account_id=account, host=host, status=status, location=location)
+    count, rows = await admin.list_servers(session, filters=filters, page=page)
+    return paged(request, page, count, [AdminServer.model_validate(r) for r in rows])
+
+
+@router.get(
+    "/servers/{server_id}/",
+    summary="Get any account's server, with its host and latest actions",
+    responses=errors(ValidationFailed, NotFound),
+)
+async def get_server(server_id: ServerIdPath, session: Session, _: AdminId) -> AdminServerDetail:
+    found = await admin.server_detail(session, server_id=server_id)
+    found["actions"] = [ActionOut.model_validate(a, from_attributes=True) for a in found["actions"]]
+    return AdminServerDetail.model_validate(found)
+
+
+@router.post(
+    "/servers/{server_id}/migrate/",
+    summary="Move a server to another host of its location (a cold migration)",
+    responses=errors(ValidationFailed, InvalidState, NotFound, CapacityExhausted),
+)
+async def migrate_server(
+    server_id: ServerIdPath, session: Session, _: AdminId, placement: Placement, body: MigrateIn | None = None
+) -> MigrationResult:
+    server, action, target = await admin.migrate_server(
+        session, server_id=server_id, to=(body or MigrateIn()).host, policy=placement
+    )
+    return MigrationResult(
+        server=_brief(server), action=ActionRef.model_validate(action, from_attributes=True), host=target.name
+    )
+
+
+def _brief(server: Any) -> ServerBrief:
+    return ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status))

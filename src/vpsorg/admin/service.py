@@ -1,13 +1,24 @@
-"""What operators do through /api/v1/admin/: suspend and unsuspend any server."""
+"""What operators do through /api/v1/admin/ (and the operator CLI): suspend and unsuspend any
+server; see the fleet (hosts, every account's servers), enable, disable and drain hosts,
+migrate servers."""
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
 from vpsorg.actions.models import Action
 from vpsorg.billing.service import CURRENCY
-from vpsorg.errors import InvalidState, NotFound
-from vpsorg.servers import suspension
+from vpsorg.catalog.models import Location, Plan
+from vpsorg.db import utcnow
+from vpsorg.errors import InvalidState, NotFound, ValidationFailed
+from vpsorg.hosts import service as hosts
+from vpsorg.hosts.models import Host
+from vpsorg.pagination import PageParams
+from vpsorg.servers import migration, suspension
 from vpsorg.servers.models import Server
 from vpsorg.servers.states import ServerStatus
 
@@ -52,3 +63,204 @@ async def unsuspend_server(session: AsyncSession, *, server_id: int, reason: str
         )
     action = await suspension.lift(session, server, reason=f"suspension lifted: {reason}")
     return server, action
+
+
+# -- the fleet: hosts, any account's servers, migrations ---------------------------------
+
+
+def host_view(host: Host, location: str, *, now: datetime, down_after: float) -> dict[str, Any]:
+    """A host as operators see it (the API's HostOut, the CLI's table)."""
+    return {
+        "id": host.id,
+        "name": host.name,
+        "location": location,
+        "driver": host.driver,
+        "uri": host.uri,
+        "storage": host.storage,
+        "network": host.network,
+        "bridge": host.bridge,
+        "state": host.state,
+        "down": hosts.shown_state(host, now=now, down_after=down_after) == "down",
+        "heartbeat_at": host.heartbeat_at,
+        "vcpus": host.vcpus,
+        "memory_mib": host.memory_mib,
+        "disk_gb": host.disk_gb,
+        "cpu_overcommit": host.cpu_overcommit,
+        "memory_overcommit": host.memory_overcommit,
+        "disk_overcommit": host.disk_overcommit,
+        "used_vcpus": host.used_vcpus,
+        "used_memory_mib": host.used_memory_mib,
+        "used_disk_gb": host.used_disk_gb,
+        "servers": host.servers,
+        "created_at": host.created_at,
+    }
+
+
+async def list_hosts(
+    session: AsyncSession, *, page: PageParams | None, down_after: float
+) -> tuple[int, list[dict[str, Any]]]:
+    """The hosts in id order (a page of them, or all for None), with their count."""
+    count = await session.scalar(select(func.count()).select_from(Host)) or 0
+    q = select(Host, Location.code).join(Location, Location.id == Host.location_id).order_by(Host.id)
+    if page is not None:
+        q = q.offset(page.offset).limit(page.page_size)
+    now = utcnow()
+    rows = (await session.execute(q)).all()
+    return count, [host_view(h, code, now=now, down_after=down_after) for h, code in rows]
+
+
+async def host_detail(session: AsyncSession, *, host_id: int, down_after: float) -> dict[str, Any]:
+    row = (
+        await session.execute(
+            select(Host, Location.code)
+            .join(Location, Location.id == Host.location_id)
+            .where(Host.id == host_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"Host {host_id} not found")
+    return host_view(row[0], row[1], now=utcnow(), down_after=down_after)
+
+
+async def set_host_state(
+    session: AsyncSession, *, host_id: int, state: hosts.HostState, down_after: float
+) -> dict[str, Any]:
+    """Enable or disable a host (a disabled one takes no new servers; its servers stay)."""
+    await hosts.set_state(session, host_id=host_id, state=state)
+    return await host_detail(session, host_id=host_id, down_after=down_after)
+
+
+async def drain_host(
+    session: AsyncSession, *, host_id: int, policy: hosts.Policy, down_after: float
+) -> tuple[dict[str, Any], migration.Drain]:
+    """migration.drain_host, and the host as it is after it."""
+    drained = await migration.drain_host(session, host_id=host_id, policy=policy)
+    return await host_detail(session, host_id=host_id, down_after=down_after), drained
+
+
+_hosts = Host.__table__.c
+_servers = Server.__table__.c
+_plans = Plan.__table__.c
+_locations = Location.__table__.c
+SERVER_COLUMNS = (
+    _servers.id,
+    _servers.account_id,
+    _servers.name,
+    _servers.hostname,
+    _servers.status,
+    _servers.power_state,
+    _servers.ipv4_address,
+    _servers.ipv6_address,
+    _servers.provisioned_at,
+    _servers.error,
+    _servers.created_at,
+    _servers.updated_at,
+    _locations.code.label("location"),
+    _hosts.name.label("host"),
+    _plans.id.label("plan_id"),
+    _plans.name.label("plan_name"),
+    _plans.vcpus,
+    _plans.memory,
+    _plans.storage,
+)
+_SERVER_JOIN = (
+    Server.__table__.join(Plan.__table__, _plans.id == _servers.plan_id)
+    .join(Location.__table__, _locations.id == _servers.location_id)
+    .outerjoin(Host.__table__, _hosts.id == _servers.host_id)
+)
+
+
+def server_view(row: Any) -> dict[str, Any]:
+    """Any account's server as operators see it: with its account and host."""
+    return {
+        "id": row.id,
+        "account_id": row.account_id,
+        "name": row.name,
+        "hostname": row.hostname,
+        "status": row.status,
+        "power_state": row.power_state,
+        "host": row.host,
+        "location": row.location,
+        "ip_address": row.ipv4_address,
+        "ipv6_address": row.ipv6_address,
+        "plan": {
+            "id": row.plan_id,
+            "name": row.plan_name,
+            "vcpus": row.vcpus,
+            "memory": row.memory,
+            "storage": row.storage,
+        },
+        "error": row.error,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+@dataclass(frozen=True)
+class ServerFilter:
+    account_id: int | None = None
+    host: str | None = None
+    status: ServerStatus | None = None
+    location: str | None = None
+
+
+async def list_servers(
+    session: AsyncSession, *, filters: ServerFilter, page: PageParams | None
+) -> tuple[int, list[dict[str, Any]]]:
+    """Every account's live servers in id order, filtered (a page of them, or all for None);
+    an account, host or location that does not exist is a ValidationFailed naming the filter."""
+    where: list[Any] = [_servers.deleted_at.is_(None)]
+    if filters.account_id is not None:
+        if await session.get(Account, filters.account_id) is None:
+            raise ValidationFailed.field("account", f"no account {filters.account_id}")
+        where.append(_servers.account_id == filters.account_id)
+    if filters.host is not None:
+        host_id = await session.scalar(select(Host.id).where(Host.name == filters.host))
+        if host_id is None:
+            raise ValidationFailed.field("host", f"no host named {filters.host!r}")
+        where.append(_servers.host_id == host_id)
+    if filters.status is not None:
+        where.append(_servers.status == filters.status.value)
+    if filters.location is not None:
+        location_id = await session.scalar(select(Location.id).where(Location.code == filters.location))
+        if location_id is None:
+            raise ValidationFailed.field("location", f"no location {filters.location!r}")
+        where.append(_servers.location_id == location_id)
+    count = await session.scalar(select(func.count()).select_from(Server.__table__).where(*where)) or 0
+    q = select(*SERVER_COLUMNS).select_from(_SERVER_JOIN).where(*where).order_by(_servers.id)
+    if page is not None:
+        q = q.offset(page.offset).limit(page.page_size)
+    return count, [server_view(r) for r in (await session.execute(q)).all()]
+
+
+RECENT_ACTIONS = 10
+
+
+async def server_detail(session: AsyncSession, *, server_id: int) -> dict[str, Any]:
+    """Any account's live server, with its host and its latest actions (newest first, with
+    their errors)."""
+    row = (
+        await session.execute(
+            select(*SERVER_COLUMNS)
+            .select_from(_SERVER_JOIN)
+            .where(_servers.id == server_id, _servers.deleted_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"Server {server_id} not found")
+    recent = await session.scalars(
+        select(Action).where(Action.server_id == server_id).order_by(Action.id.desc()).limit(RECENT_ACTIONS)
+    )
+    return server_view(row) | {"actions": list(recent)}
+
+
+async def migrate_server(
+    session: AsyncSession, *, server_id: int, to: str | None, policy: hosts.Policy
+) -> tuple[Server, Action, Host]:
+    """migration.migrate_server, by an operator."""
+    return await migration.migrate_server(session, server_id=server_id, to=to, policy=policy)
+
+
+async def all_accounts(session: AsyncSession) -> list[Account]:
+    """Every account, in id order (the operator CLI's `accounts list`)."""
+    return list(await session.scalars(select(Account).order_by(Account.id)))

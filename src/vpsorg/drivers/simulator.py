@@ -28,7 +28,7 @@ from vpsorg.sqltypes import utcnow
 __all__ = ["SimCall", "SimFault", "SimMachine", "SimulatorDriver", "inject_fault"]
 
 # Seconds each operation takes at time scale 1.
-DURATIONS = {"create": 5.0, "start": 2.0, "stop": 2.0, "reboot": 3.0, "destroy": 1.0}
+DURATIONS = {"create": 5.0, "start": 2.0, "stop": 2.0, "reboot": 3.0, "destroy": 1.0, "receive": 4.0}
 # Bandwidth a running machine uses, GB per hour: enough to see it grow.
 GB_PER_HOUR = 0.5
 
@@ -260,6 +260,9 @@ class SimulatorDriver:
         if not isinstance(source, SimulatorDriver):
             raise DriverError(f"cannot migrate from a {source.name} host to a simulator host")
         await self._tables()
+        if self._scale > 0:  # the disk's copy
+            await asyncio.sleep(DURATIONS["receive"] * self._scale)
+        before = after = None
         async with self._sessions.begin() as s:
             m = await s.get(SimMachine, spec.server_id, with_for_update=True)
             if m is not None and m.host == self.host:
@@ -267,8 +270,18 @@ class SimulatorDriver:
             if m is None or (source.host is not None and m.host not in (None, source.host)):
                 raise MachineNotFound(f"machine for server {spec.server_id} is on neither host")
             s.add(SimCall(server_id=spec.server_id, op="receive", at=utcnow()))
-            _power(m, spec.server_id, PowerState.SHUTOFF)
-            m.host = self.host
+            faults = await s.scalars(
+                select(SimFault).where(SimFault.op == "receive", SimFault.remaining > 0).order_by(SimFault.id)
+            )
+            armed = _armed(list(faults), _Step("receive", spec.server_id, True, ("before", "after"), None))
+            before = _use(armed.get("before"))
+            if before is None:
+                _power(m, spec.server_id, PowerState.SHUTOFF)
+                m.host = self.host
+                after = _use(armed.get("after"))
+        # as the other operations: a failure 'before' with only the call logged, 'after' once moved
+        _fire("receive", before)
+        _fire("receive", after)
 
     async def info(self, server_id: int) -> VmInfo:
         await self._tables()

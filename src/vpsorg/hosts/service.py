@@ -10,6 +10,7 @@ on the row as the other transaction left it. Capacity is given back when the wor
 torn the machine down (`release`)."""
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg.actions.models import Action
 from vpsorg.catalog.models import Location
 from vpsorg.errors import CapacityExhausted, Conflict, InvalidState, NotFound, ValidationFailed
 from vpsorg.hosts.models import Host
@@ -138,6 +140,40 @@ def _params(location_id: int, need: Need, exclude: int | None) -> dict[str, Any]
     }
 
 
+async def reserve(session: AsyncSession, *, host: Host, need: Need) -> None:
+    """Reserve `need` on this host (an operator chose it), under the same condition as
+    `place`; CapacityExhausted (503) when it has no room left."""
+    taken = await session.scalar(
+        update(Host).where(Host.id == host.id, _room(need)).values(_take(need)).returning(Host.id),
+        execution_options={"synchronize_session": False},
+    )
+    if taken is None:
+        raise CapacityExhausted(
+            f"Host {host.name!r} has no room for this server's plan", details={"host": host.name}
+        )
+
+
+async def settle_drained(session: AsyncSession, host_ids: Sequence[int | None]) -> None:
+    """Draining hosts that hold no server any more, and expect none (no migration to them
+    open), become disabled: the drain is over."""
+    ids = [h for h in set(host_ids) if h is not None]
+    if not ids:
+        return
+    await session.execute(
+        update(Host)
+        .where(
+            Host.id.in_(ids),
+            Host.state == HostState.DRAINING,
+            ~select(Server.id).where(Server.host_id == Host.id).exists(),
+            ~select(Action.id)
+            .where(Action.target_host_id == Host.id, Action.status.in_(("queued", "running")))
+            .exists(),
+        )
+        .values(state=HostState.DISABLED),
+        execution_options={"synchronize_session": False},
+    )
+
+
 async def release(session: AsyncSession, *, host_id: int, need: Need) -> None:
     """Give back what a server took of its host (its machine is gone from it)."""
     await session.execute(
@@ -197,12 +233,7 @@ async def add_host(session: AsyncSession, new: NewHost) -> Host:
         raise ValidationFailed.field("driver", f"unknown driver {new.driver!r} (simulator or libvirt)")
     if new.network and new.bridge:
         raise ValidationFailed.field("bridge", "give a network or a bridge, not both")
-    for field in ("vcpus", "memory_mib", "disk_gb"):
-        if getattr(new, field) < 1:
-            raise ValidationFailed.field(field, "must be at least 1")
-    for field in ("cpu_overcommit", "memory_overcommit", "disk_overcommit"):
-        if not 0 < getattr(new, field) <= 100:
-            raise ValidationFailed.field(field, "must be above 0 and at most 100")
+    _check_capacity({f: getattr(new, f) for f in (*CAPACITY_FIELDS, *OVERCOMMIT_FIELDS)})
     location = await session.scalar(select(Location).where(Location.code == new.location))
     if location is None:
         raise ValidationFailed.field("location", f"no location {new.location!r}")
@@ -211,6 +242,36 @@ async def add_host(session: AsyncSession, new: NewHost) -> Host:
     values = {k: v for k, v in new.__dict__.items() if k != "location"}
     host = Host(location_id=location.id, state=HostState.ENABLED, **values)
     session.add(host)
+    await session.flush()
+    return host
+
+
+CAPACITY_FIELDS = ("vcpus", "memory_mib", "disk_gb")
+OVERCOMMIT_FIELDS = ("cpu_overcommit", "memory_overcommit", "disk_overcommit")
+
+
+def _check_capacity(values: dict[str, Any]) -> None:
+    for field in CAPACITY_FIELDS:
+        if field in values and not 1 <= values[field] <= 2**31 - 1:
+            raise ValidationFailed.field(field, "must be at least 1 (and below 2^31)")
+    for field in OVERCOMMIT_FIELDS:
+        if field in values and not 0 < values[field] <= 100:
+            raise ValidationFailed.field(field, "must be above 0 and at most 100")
+
+
+async def update_host(session: AsyncSession, *, host_id: int, changes: dict[str, Any]) -> Host:
+    """Set a host's capacity and overcommit ratios (any of CAPACITY_FIELDS and
+    OVERCOMMIT_FIELDS). A host may be given less than its servers use: it takes no more
+    until they leave (nothing is moved)."""
+    unknown = set(changes) - set(CAPACITY_FIELDS) - set(OVERCOMMIT_FIELDS)
+    if unknown:
+        raise ValidationFailed.field(sorted(unknown)[0], "not a capacity or an overcommit ratio")
+    _check_capacity(changes)
+    host = await session.scalar(select(Host).where(Host.id == host_id).with_for_update())
+    if host is None:
+        raise NotFound(f"Host {host_id} not found")
+    for field, value in changes.items():
+        setattr(host, field, value)
     await session.flush()
     return host
 
@@ -248,6 +309,12 @@ async def remove_host(session: AsyncSession, *, host_id: int) -> None:
         raise InvalidState(
             f"Host {host.name!r} holds {held} servers; drain it first",
             details={"host": host.name, "servers": held},
+        )
+    if host.servers > 0:  # room reserved for servers on their way here (migrations)
+        raise InvalidState(
+            f"Host {host.name!r} has room reserved for {host.servers} servers moving to it; "
+            "wait for their migrations",
+            details={"host": host.name, "servers": host.servers},
         )
     await session.delete(host)
     await session.flush()

@@ -42,6 +42,18 @@ CORRECTION = {
 
 
 @dataclass(frozen=True)
+class Migrated:
+    """Where a migration left the machine, as the worker found it: on the target (`moved`),
+    on the source (not moved), or unknown (None: on neither host, or the hypervisors did
+    not say); and its power state there (None: unknown)."""
+
+    target_host_id: int
+    resume_status: ServerStatus
+    moved: bool | None
+    power: PowerState | None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """A finished action whose result is the server's to take (its claim still held)."""
 
@@ -50,6 +62,7 @@ class Outcome:
     kind: ActionType
     error: str | None
     usage: Usage | None
+    migrated: Migrated | None = None  # a migration's
 
 
 async def vm_specs(session: AsyncSession, server_ids: Sequence[int]) -> dict[int, VmSpec]:
@@ -130,20 +143,70 @@ async def apply_outcomes(session: AsyncSession, outcomes: Sequence[Outcome], *, 
 
 
 async def _leave_hosts(session: AsyncSession, servers: Sequence[Server]) -> None:
-    """Give back to their hosts what these torn-down servers took (their plans)."""
+    """Give back to their hosts what these torn-down servers took (their plans); a draining
+    host left empty is disabled."""
     placed = [s for s in servers if s.host_id is not None]
     if not placed:
         return
     plan_ids = {s.plan_id for s in placed}
     plans = {p.id: p for p in await session.scalars(select(Plan).where(Plan.id.in_(plan_ids)))}
+    left = []
     for server in placed:
         assert server.host_id is not None
         await hosts.release(session, host_id=server.host_id, need=hosts.need_of(plans[server.plan_id]))
+        left.append(server.host_id)
         server.host_id = None
+    await session.flush()
+    await hosts.settle_drained(session, left)
+
+
+def _status_after_migration(resume: ServerStatus, power: PowerState | None) -> ServerStatus:
+    """The status a server returns to after its migration: the one it had, except that an
+    active server whose machine is not running (it did not start again) is stopped."""
+    if resume == ServerStatus.ACTIVE and power != PowerState.RUNNING:
+        return ServerStatus.STOPPED
+    return resume
+
+
+async def _migrated(session: AsyncSession, o: Outcome, server: Server, superseded: bool) -> None:
+    """A migration's outcome: the server on the target (its room there was reserved when the
+    migration was queued; the source's is given back), or where it was (the target's
+    reservation given back); its status back to the one it had (unless a later action, or
+    its deletion, decides it).
+
+    Unknown whereabouts (the worker gave up, or neither host has the machine) leave the
+    server on its source host, in error, for an operator to look at."""
+    m = o.migrated
+    assert m is not None
+    plan = await session.get(Plan, server.plan_id)
+    assert plan is not None
+    need = hosts.need_of(plan)
+    if m.moved:
+        source = server.host_id
+        if source is not None and source != m.target_host_id:
+            await hosts.release(session, host_id=source, need=need)
+        server.host_id = m.target_host_id
+        await session.flush()
+        await hosts.settle_drained(session, [source])
+    else:
+        await hosts.release(session, host_id=m.target_host_id, need=need)
+    if m.power is not None:
+        server.power_state = m.power
+    if server.deleted_at is not None or superseded:
+        return
+    if m.moved is None:
+        server.status = ServerStatus.ERROR
+        server.error = o.error
+        return
+    server.status = _status_after_migration(m.resume_status, m.power)
+    server.error = None
 
 
 async def _apply(session: AsyncSession, o: Outcome, server: Server, superseded: bool, now: datetime) -> None:
     server.updated_at = now
+    if o.kind == ActionType.MIGRATE:
+        await _migrated(session, o, server, superseded)
+        return
     if o.error is not None:
         server.error = o.error
         if server.deleted_at is None and not superseded:

@@ -27,6 +27,7 @@ from vpsorg.hosts import service as hosts
 from vpsorg.hotreads import Reads, first, rows
 from vpsorg.ipam import service as ipam
 from vpsorg.pagination import KeysetParams, keyset_statement, keyset_window
+from vpsorg.servers import migration
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.schemas import ServerCreate, ServerPatch, ServerReplace
 from vpsorg.servers.states import TRANSITIONS, ActionStatus, ActionType, ServerStatus, can_request
@@ -435,7 +436,10 @@ async def delete_server(session: AsyncSession, *, account_id: int, server_id: in
     """Hide the server at once and queue the teardown; queued work on it is cancelled."""
     server = await _get_for_update(session, account_id=account_id, server_id=server_id)
     server.deleted_at = server.updated_at = utcnow()
-    await actions.cancel_queued(session, server_id=server.id, why="cancelled: the server was deleted")
+    cancelled = await actions.cancel_queued(
+        session, server_id=server.id, why="cancelled: the server was deleted"
+    )
+    await migration.release_cancelled(session, cancelled)
     return await actions.enqueue(session, account_id=account_id, server_id=server.id, type=ActionType.DELETE)
 
 

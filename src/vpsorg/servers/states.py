@@ -15,6 +15,8 @@ class ServerStatus(StrEnum):
     STOPPED = "stopped"
     REBOOTING = "rebooting"
     SUSPENDED = "suspended"
+    # Moving to another host (a cold migration); back to the status it had when done.
+    MIGRATING = "migrating"
     ERROR = "error"
 
 
@@ -26,6 +28,9 @@ class ActionType(StrEnum):
     DELETE = "delete"
     # Queued by billing (balance at or below zero) or an operator: power off, stay suspended.
     SUSPEND = "suspend"
+    # Queued by an operator (or a host's drain): move the machine to another host of the
+    # location (see vpsorg.servers.migration).
+    MIGRATE = "migrate"
     # Written by reconcile when the hypervisor's view corrected ours; never queued.
     SYNC = "sync"
 
@@ -78,7 +83,18 @@ TRANSITIONS: dict[ActionType, Transition] = {
     ActionType.SUSPEND: Transition(
         frozenset(), ServerStatus.SUSPENDED, ServerStatus.SUSPENDED, "Server is suspended"
     ),
+    # Never asked for by a customer either (an operator's); on success the server returns to
+    # the status it had, which the action keeps (Action.resume_status), so no fixed one here.
+    ActionType.MIGRATE: Transition(
+        frozenset(),
+        ServerStatus.MIGRATING,
+        None,
+        "Server is moving to another host",
+    ),
 }
+
+# The statuses an operator may migrate a server from (the action keeps which, to return to it).
+MIGRATABLE = frozenset({ServerStatus.ACTIVE, ServerStatus.STOPPED, ServerStatus.SUSPENDED})
 
 # What the hypervisor should report once an action has succeeded.
 POWER_AFTER: dict[ActionType, PowerState] = {
@@ -92,7 +108,13 @@ POWER_AFTER: dict[ActionType, PowerState] = {
 
 # Statuses in which the worker owns the server; reconcile leaves them alone.
 TRANSITIONAL = frozenset(
-    {ServerStatus.PROVISIONING, ServerStatus.STARTING, ServerStatus.STOPPING, ServerStatus.REBOOTING}
+    {
+        ServerStatus.PROVISIONING,
+        ServerStatus.STARTING,
+        ServerStatus.STOPPING,
+        ServerStatus.REBOOTING,
+        ServerStatus.MIGRATING,
+    }
 )
 
 # Stable statuses and the power state they imply, for reconcile.

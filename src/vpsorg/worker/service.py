@@ -32,13 +32,13 @@ from vpsorg.billing import jobs as billing_jobs
 from vpsorg.config import Settings
 from vpsorg.db import utcnow
 from vpsorg.drivers import load_driver
-from vpsorg.drivers.base import Driver, DriverError, HostConfig, Usage, VmSpec
+from vpsorg.drivers.base import Driver, DriverError, HostConfig, PowerState, Usage, VmSpec
 from vpsorg.hosts import service as hosts
 from vpsorg.hosts.models import Host
 from vpsorg.servers import jobs as servers_jobs
 from vpsorg.servers import lifecycle
 from vpsorg.servers.models import Server
-from vpsorg.servers.states import ActionType
+from vpsorg.servers.states import ActionType, ServerStatus
 
 log = logging.getLogger("vpsorg.worker")
 
@@ -50,6 +50,7 @@ class _Outcome:
     action: Action
     error: str | None
     usage: Usage | None
+    migrated: lifecycle.Migrated | None = None
 
 
 class UnknownHost(ValueError):
@@ -331,8 +332,16 @@ class Worker:
         aid, kind = action.id, ActionType(action.type)
         log.info("action %s (%s server %s) attempt %s", aid, kind, action.server_id, action.attempts)
         if action.attempts > self.settings.worker_max_attempts:
+            given_up = f"gave up after {action.attempts - 1} attempts"
+            migrated = None
+            if kind == ActionType.MIGRATE:  # where did the tries leave the machine?
+                source = await self.driver_for(self._action_hosts.get(aid))
+                migrated = await self._find_migrated(action, source, await self._target_of(action))
             self._driven(aid)
-            await self.record(action, f"gave up after {action.attempts - 1} attempts")
+            await self.record(action, given_up, migrated=migrated)
+            return
+        if kind == ActionType.MIGRATE:
+            await self._execute_migration(action)
             return
         usage = None
         started = time.monotonic()
@@ -350,6 +359,127 @@ class Worker:
             log.warning("action %s failed: %s", aid, error)
         self._driven(aid)  # its slot is free: the next action is claimed while this one is recorded
         await self.record(action, error, usage)
+
+    async def _target_of(self, action: Action) -> Driver:
+        assert action.target_host_id is not None
+        return await self.driver_for(action.target_host_id)
+
+    async def _execute_migration(self, action: Action) -> None:
+        """Run a claimed migration to its recorded outcome (see `_migrate`)."""
+        aid = action.id
+        started = time.monotonic()
+        failpoints.hit("worker.after_claim")
+        source = await self.driver_for(self._action_hosts.get(aid))
+        target = await self._target_of(action)
+        error, migrated = await self._migrate(action, source, target)
+        log.info("action %s: migrate took %.3f s in the drivers", aid, time.monotonic() - started)
+        failpoints.hit("worker.after_driver")
+        usage = None
+        if migrated.moved and migrated.power == PowerState.RUNNING:
+            usage = await self._usage(target, action.server_id)
+        if error is not None:
+            log.warning("action %s failed: %s", aid, error)
+        self._driven(aid)
+        await self.record(action, error, usage, migrated=migrated)
+
+    async def _migrate(
+        self, action: Action, source: Driver, target: Driver
+    ) -> tuple[str | None, lifecycle.Migrated]:
+        """A cold migration from the source host (the server's host when claimed) to the
+        target (the action's): stop the machine if it runs, the target receives it (its disk
+        copied), the source's is destroyed, and it starts on the target if it was running.
+        Every step is idempotent, so a run again after a crash (kill -9 anywhere) converges:
+        a stopped machine is not stopped again, a machine the target has is not received
+        again (nor needs the source), a destroyed one is gone already.
+
+        A DriverError before the source's machine is destroyed rolls back: the target's copy,
+        if any, is removed and the source's started again if it was running, so the server
+        stays where it was, as it was. The error (None: success) and where the machine is;
+        DriverErrors never escape (anything else does: the action is retried)."""
+        sid = action.server_id
+        running = action.resume_status == ServerStatus.ACTIVE
+        resume = ServerStatus(action.resume_status or ServerStatus.STOPPED)
+        assert action.target_host_id is not None
+        if target is source:  # one hypervisor serves both hosts (tests): nothing to move
+            power = (await source.info(sid)).power_state
+            return None, lifecycle.Migrated(action.target_host_id, resume, True, power)
+        try:
+            spec = await self.spec(sid)
+            if (await source.info(sid)).power_state == PowerState.RUNNING:
+                await source.stop(sid)
+            failpoints.hit("worker.migrate_stopped")
+            await target.receive(spec, source)
+            failpoints.hit("worker.migrate_received")
+            await source.destroy(sid)
+        except DriverError as exc:
+            error = f"migration failed: {exc}"
+            return error, await self._roll_back(action, source, target, error)
+        return await self._start_moved(action, target, running)
+
+    async def _start_moved(
+        self, action: Action, target: Driver, running: bool, error: str | None = None
+    ) -> tuple[str | None, lifecycle.Migrated]:
+        """The machine is on the target only: started there if it was running."""
+        assert action.target_host_id is not None
+        resume = ServerStatus(action.resume_status or ServerStatus.STOPPED)
+        power = PowerState.SHUTOFF
+        if running:
+            try:
+                await target.start(action.server_id)
+                power = PowerState.RUNNING
+            except DriverError as exc:
+                error = f"moved to another host, but it did not start there: {exc}"
+        return error, lifecycle.Migrated(action.target_host_id, resume, True, power)
+
+    async def _roll_back(
+        self, action: Action, source: Driver, target: Driver, error: str
+    ) -> lifecycle.Migrated:
+        """After a failed step: where the source still has the machine, the server stays
+        there (the target's copy removed, the source's started again if it was running);
+        where it has not (destroyed already), the target's is the server's, and is started."""
+        sid = action.server_id
+        assert action.target_host_id is not None
+        resume = ServerStatus(action.resume_status or ServerStatus.STOPPED)
+        running = resume == ServerStatus.ACTIVE
+        try:
+            here = (await source.info(sid)).power_state
+            if here == PowerState.MISSING:
+                return await self._forward(action, target, running)
+            if (await target.info(sid)).power_state != PowerState.MISSING:
+                await target.destroy(sid)
+            if running and here != PowerState.RUNNING:
+                await source.start(sid)
+                here = PowerState.RUNNING
+            return lifecycle.Migrated(action.target_host_id, resume, False, here)
+        except DriverError as exc:
+            log.warning("action %s: rolling the migration back failed: %s", action.id, exc)
+            return lifecycle.Migrated(action.target_host_id, resume, False, PowerState.UNKNOWN)
+
+    async def _forward(self, action: Action, target: Driver, running: bool) -> lifecycle.Migrated:
+        """The source's machine is gone: the target's, if it has one, is the server's."""
+        assert action.target_host_id is not None
+        resume = ServerStatus(action.resume_status or ServerStatus.STOPPED)
+        there = (await target.info(action.server_id)).power_state
+        if there == PowerState.MISSING:  # on neither host
+            return lifecycle.Migrated(action.target_host_id, resume, None, PowerState.MISSING)
+        if there == PowerState.RUNNING or not running:
+            return lifecycle.Migrated(action.target_host_id, resume, True, there)
+        return (await self._start_moved(action, target, True))[1]
+
+    async def _find_migrated(self, action: Action, source: Driver, target: Driver) -> lifecycle.Migrated:
+        """Where a migration given up on left the machine (asked of both hosts, nothing
+        changed); unknown when they do not say."""
+        assert action.target_host_id is not None
+        resume = ServerStatus(action.resume_status or ServerStatus.STOPPED)
+        try:
+            here = (await source.info(action.server_id)).power_state
+            if here != PowerState.MISSING or target is source:
+                return lifecycle.Migrated(action.target_host_id, resume, False, here)
+            there = (await target.info(action.server_id)).power_state
+            moved = None if there == PowerState.MISSING else True
+            return lifecycle.Migrated(action.target_host_id, resume, moved, there)
+        except DriverError:
+            return lifecycle.Migrated(action.target_host_id, resume, None, None)
 
     async def _call_driver(
         self, driver: Driver, kind: ActionType, server_id: int, spec: VmSpec | None = None
@@ -392,14 +522,21 @@ class Worker:
         async with self.sessions() as session:
             return (await lifecycle.vm_specs(session, [server_id]))[server_id]
 
-    async def record(self, action: Action, error: str | None, usage: Usage | None = None) -> bool:
+    async def record(
+        self,
+        action: Action,
+        error: str | None,
+        usage: Usage | None = None,
+        *,
+        migrated: lifecycle.Migrated | None = None,
+    ) -> bool:
         """Write the outcome, the server's new state and its usage in one transaction, if
         still ours (the fence); a stale claim's outcome is discarded (False).
 
         Outcomes that finish while another batch is being written wait and are then written
         together, in one transaction, each fenced on its own: a stale one is discarded alone.
         Should a batch fail, each of its outcomes is tried alone, so one cannot sink the rest."""
-        return await self._outcomes.submit(_Outcome(action, error, usage))
+        return await self._outcomes.submit(_Outcome(action, error, usage, migrated))
 
     async def _record_batch(self, batch: list[_Outcome]) -> list[bool]:
         async with self.sessions.begin() as session:
@@ -424,7 +561,9 @@ class Worker:
                 log.warning("action %s: result discarded, the claim is stale", outcome.action.id)
             recorded.append(ok)
         fresh = [
-            lifecycle.Outcome(o.action.id, o.action.server_id, ActionType(o.action.type), o.error, o.usage)
+            lifecycle.Outcome(
+                o.action.id, o.action.server_id, ActionType(o.action.type), o.error, o.usage, o.migrated
+            )
             for o, ok in zip(batch, recorded, strict=True)
             if ok
         ]
