@@ -220,7 +220,7 @@ def _forbidden(*args: object) -> None:
 
 
 @pytest.mark.parametrize("local", [True, False], ids=["local-pool", "remote-pool"])
-async def test_an_interrupted_copy_counts_nowhere_and_a_retry_completes(
+async def test_a_copy_that_fails_leaves_nothing_and_a_retry_completes(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch, local: bool
 ) -> None:
     from vpsorg.drivers.libvirt import storage
@@ -242,11 +242,9 @@ async def test_an_interrupted_copy_counts_nowhere_and_a_retry_completes(
         await b.receive(fleet.vm, a)
     monkeypatch.undo()
 
-    landing = b.storage / (f"{name}.qcow2.part" if local else f"{name}.qcow2")
-    assert landing.exists() and landing.stat().st_size < (a.storage / f"{name}.qcow2").stat().st_size
-    # Nothing counts as on b; the machine is still a's, untouched.
+    # A failed copy cleans up after itself: nothing of the machine on b, a's untouched.
+    assert fleet.files("b") == []
     assert (await b.info(SID)).power_state == PowerState.MISSING
-    assert await b.list_machines() == []
     assert (await a.info(SID)).power_state == PowerState.SHUTOFF
     assert fleet.disk_of_domain() == str(a.storage / f"{name}.qcow2")
     assert sha256(a.storage / f"{name}.qcow2") == disk
@@ -256,6 +254,28 @@ async def test_an_interrupted_copy_counts_nowhere_and_a_retry_completes(
     assert fleet.disk_of_domain() == str(b.storage / f"{name}.qcow2")
     assert sha256(b.storage / f"{name}.qcow2") == disk
     assert fleet.files("b") == [f"{name}-seed.iso", f"{name}.net.json", f"{name}.qcow2"]
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local-pool", "remote-pool"])
+async def test_a_killed_copy_counts_nowhere_and_a_retry_completes(fleet: Fleet, local: bool) -> None:
+    """What a worker killed mid-copy leaves on the target (half the disk where the upload
+    lands, a seed ISO): not the target's machine; the next attempt replaces all of it."""
+    a, b, name = fleet.a, fleet.b, fleet.name
+    b.local_storage = local
+    disk = (a.storage / f"{name}.qcow2").read_bytes()
+    b.storage.mkdir()
+    landing = b.storage / (f"{name}.qcow2.part" if local else f"{name}.qcow2")
+    landing.write_bytes(disk[: len(disk) // 2])
+    (b.storage / f"{name}-seed.iso").write_bytes(b"half a seed")
+    assert (await b.info(SID)).power_state == PowerState.MISSING
+    assert await b.list_machines() == [] and await b.usage(SID) is None
+    assert (await a.info(SID)).power_state == PowerState.SHUTOFF
+
+    await b.receive(fleet.vm, a)
+    assert (b.storage / f"{name}.qcow2").read_bytes() == disk
+    assert fleet.files("b") == [f"{name}-seed.iso", f"{name}.net.json", f"{name}.qcow2"]
+    assert fleet.disk_of_domain() == str(b.storage / f"{name}.qcow2")
+    assert (await b.info(SID)).power_state == PowerState.SHUTOFF
 
 
 async def test_a_rolled_back_migration_leaves_the_source_whole(fleet: Fleet) -> None:

@@ -552,29 +552,57 @@ class LibvirtDriver:
         if here is not None and here.isActive():
             raise DriverError(f"{name} runs on the target's libvirtd with a disk outside {self.storage}")
 
+        made: list[str] = []  # the volumes this call makes: removed again if it fails
+        try:
+            copied = self._copy_in(spec, source, pool, src_pool, src_disk, made)
+            conn.defineXML(self._domain_xml(spec, name))  # the commit: from now on it is here
+        except BaseException:
+            for volume_name in made:  # best effort; a killed worker's leftovers are replaced by
+                try:  # the next attempt, or removed by `destroy`
+                    storage.delete_volume(pool, volume_name)
+                except libvirt.libvirtError as e:
+                    log.warning("removing %s after a failed receive: %s", volume_name, e)
+            raise
+        log.info("%s received from %s (%d bytes of disk)", name, source.uri, copied)
+
+    def _copy_in(
+        self,
+        spec: VmSpec,
+        source: "LibvirtDriver",
+        pool: libvirt.virStoragePool,
+        src_pool: libvirt.virStoragePool,
+        src_disk: libvirt.virStorageVol,
+        made: list[str],
+    ) -> int:
+        """The seed ISO, the traffic file and the disk into this host's pool (the disk last,
+        complete under its own name only once whole); the disk's bytes copied."""
+        name, src_name = self._name(spec.server_id), source._name(spec.server_id)
+        conn, src_conn = self._connection(), source._connection()
+        paths, src_paths = self._paths(name), source._paths(src_name)
+        made.append(paths["seed"].name)
         seed = storage.new_volume(pool, paths["seed"].name)
         files = seed_files(spec, instance_id=name, mac=mac_address(name), nameservers=self.nameservers)
         storage.upload_bytes(conn, seed, build_iso(files))
         src_net = storage.volume(src_pool, src_paths["net"].name)
         if src_net is not None:
             traffic = storage.download_bytes(src_conn, src_net, limit=1024 * 1024)
+            made.append(paths["net"].name)
             storage.upload_bytes(conn, storage.new_volume(pool, paths["net"].name), traffic)
         else:
             storage.delete_volume(pool, paths["net"].name)
 
         landing = paths["partial"] if self.local_storage else paths["disk"]
+        made.append(landing.name)
         disk = storage.new_volume(pool, landing.name)
         expected = storage.physical_size(src_disk)
         copied = storage.copy_volume(src_conn, src_disk, conn, disk)
         if expected is not None and copied != expected:
-            storage.delete_volume(pool, landing.name)
             raise DriverError(f"copying the disk of {name}: {copied} bytes arrived of {expected}")
         if self.local_storage:
+            made.append(paths["disk"].name)
             os.replace(landing, paths["disk"])
         pool.refresh(0)
-
-        conn.defineXML(self._domain_xml(spec, name))  # the commit: from now on it is here
-        log.info("%s received from %s (%d bytes of disk)", name, source.uri, copied)
+        return copied
 
     async def close(self) -> None:
         with self._conn_lock:
