@@ -15,7 +15,7 @@ import pytest
 
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
-from vpsorg.drivers.base import Driver, DriverError, VmSpec
+from vpsorg.drivers.base import Driver, DriverError, MachineNotFound, VmSpec
 from vpsorg.drivers.simulator import SimulatorDriver
 from vpsorg.servers.states import PowerState
 
@@ -62,11 +62,22 @@ async def hypervisor(
         finally:
             await engine.dispose()
         return
+    lv = _libvirt_hypervisor(settings, tmp_path)
+    try:
+        yield lv
+    finally:
+        await lv.driver.close()
+
+
+def _libvirt_hypervisor(settings: Settings, tmp_path: Path) -> Hypervisor:
+    """A libvirt driver on a private in-memory test:/// hypervisor, with a storage directory
+    and an OS image of its own under `tmp_path`."""
     pytest.importorskip("libvirt", reason="libvirt-python is not installed (the libvirt extra)")
     if shutil.which("qemu-img") is None:
         pytest.skip("qemu-img is not installed (Debian: qemu-utils)")
     from vpsorg.drivers.libvirt.driver import LibvirtDriver
 
+    tmp_path.mkdir(exist_ok=True)
     node = tmp_path / "node.xml"  # a private in-memory hypervisor for this test alone
     node.write_text("<node/>")
     image = tmp_path / "base.qcow2"
@@ -80,10 +91,7 @@ async def hypervisor(
             }
         )
     )
-    try:
-        yield Hypervisor(lv, str(image))
-    finally:
-        await lv.close()
+    return Hypervisor(lv, str(image))
 
 
 @pytest.fixture
@@ -153,3 +161,79 @@ async def test_usage_is_plausible_and_follows_power(driver: Driver, vm: VmSpec) 
     off = await driver.usage(4242)
     assert off is not None and off.cpu_percent == 0 and off.memory_used == 0
     assert off.disk_used == running.disk_used or 0 < off.disk_used <= 40
+
+
+# -- cold migration: receive(spec, source) on a second host of the same kind -------------------
+
+NO_STREAMS = (
+    "libvirt's in-memory test:/// hypervisor has no storage volume streams (virStorageVolUpload "
+    "is not supported there); libvirt's receive runs on qemu:///system in "
+    "tests/drivers/libvirt/test_migration.py and with a real guest in test_real_guests.py"
+)
+
+
+@dataclass
+class TwoHosts:
+    source: Driver
+    target: Driver
+    os_image: str | None
+    streams: bool = True  # the hypervisor can copy a disk between hosts
+
+
+@pytest.fixture(params=["simulator", "libvirt"])
+async def two_hosts(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
+) -> AsyncIterator[TwoHosts]:
+    if request.param == "libvirt":
+        a = _libvirt_hypervisor(settings, tmp_path / "a")
+        b = _libvirt_hypervisor(settings, tmp_path / "b")
+        try:
+            yield TwoHosts(a.driver, b.driver, a.os_image, streams=False)
+        finally:
+            await a.driver.close()
+            await b.driver.close()
+        return
+    engine = make_engine(settings)
+    try:
+        sim_a = SimulatorDriver(make_sessionmaker(engine), time_scale=0, host="a")
+        sim_b = SimulatorDriver(make_sessionmaker(engine), time_scale=0, host="b")
+        yield TwoHosts(sim_a, sim_b, None)
+        await sim_a.close()
+        await sim_b.close()
+    finally:
+        await engine.dispose()
+
+
+async def test_receive_moves_a_shut_off_machine(two_hosts: TwoHosts) -> None:
+    if not two_hosts.streams:
+        pytest.skip(NO_STREAMS)
+    a, b, vm = two_hosts.source, two_hosts.target, spec(os_image=two_hosts.os_image)
+    await a.create(vm)
+    await a.stop(4242)
+    await b.receive(vm, a)
+    assert (await b.info(4242)).power_state == PowerState.SHUTOFF
+    await a.destroy(4242)  # what the worker does next
+    assert (await a.info(4242)).power_state == PowerState.MISSING
+    assert await a.list_machines() == []
+    assert [(m.server_id, m.power_state) for m in await b.list_machines()] == [(4242, PowerState.SHUTOFF)]
+    await b.start(4242)
+    assert (await b.info(4242)).power_state == PowerState.RUNNING
+
+
+async def test_receive_is_idempotent_and_needs_no_source_once_here(two_hosts: TwoHosts) -> None:
+    if not two_hosts.streams:
+        pytest.skip(NO_STREAMS)
+    a, b, vm = two_hosts.source, two_hosts.target, spec(os_image=two_hosts.os_image)
+    await a.create(vm)
+    await a.stop(4242)
+    await b.receive(vm, a)
+    await b.receive(vm, a)  # a retried migration
+    await a.destroy(4242)
+    await b.receive(vm, a)  # retried after the source's machine was destroyed: still here
+    assert [m.server_id for m in await b.list_machines()] == [4242]
+    assert await a.list_machines() == []
+
+
+async def test_receive_of_a_machine_on_neither_host_raises(two_hosts: TwoHosts) -> None:
+    with pytest.raises(MachineNotFound):
+        await two_hosts.target.receive(spec(777, os_image=two_hosts.os_image), two_hosts.source)

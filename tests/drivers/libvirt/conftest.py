@@ -9,10 +9,12 @@ import os
 import shutil
 import subprocess
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,9 +109,19 @@ def open_lab() -> Iterator[Lab]:
                 if dom.isActive():
                     dom.destroy()
                 dom.undefine()
+        for pool in conn.listAllStoragePools(0):  # the hosts' pools (the driver defines them)
+            if (pool_target(pool) + "/").startswith(f"{storage}/"):
+                if pool.isActive():
+                    pool.destroy()
+                if pool.isPersistent():
+                    pool.undefine()
         net.destroy()
         conn.close()
         shutil.rmtree(storage, ignore_errors=True)
+
+
+def pool_target(pool: Any) -> str:
+    return ET.fromstring(pool.XMLDesc(0)).findtext("./target/path") or ""
 
 
 @pytest.fixture(scope="session")

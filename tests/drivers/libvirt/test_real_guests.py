@@ -8,12 +8,17 @@ TCG on a busy two-core machine boots a guest in one to two minutes; the times ar
 by bench/libvirt_lifecycle.py, never asserted here.
 """
 
+import asyncio
+import base64
 import ipaddress
+import json
 import time
+import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.conftest import (
     Customer,
@@ -25,7 +30,7 @@ from tests.conftest import (
     spawn,
     wait_http,
 )
-from tests.drivers.libvirt.conftest import GuestImage, Lab, domains
+from tests.drivers.libvirt.conftest import URI, GuestImage, Lab, domains
 from tests.drivers.libvirt.real import (
     LOCATION,
     OS,
@@ -35,6 +40,12 @@ from tests.drivers.libvirt.real import (
     prepare_lab_database,
 )
 from vpsorg.actions.models import Action
+from vpsorg.catalog.models import Plan
+from vpsorg.hosts import service as hosts
+from vpsorg.hosts.models import Host
+from vpsorg.servers import lifecycle
+from vpsorg.servers.models import Server
+from vpsorg.servers.states import ActionType
 
 BOOT = 900.0  # seconds: an upper bound, not an expectation
 
@@ -58,10 +69,116 @@ def in_guest(dom: Any, script: str) -> str:
     return out
 
 
+def agent_write(dom: Any, path: str, text: str) -> None:
+    """Write a file in the guest through the agent's file calls, then flush it to disk."""
+    from vpsorg.drivers.libvirt import agent
+
+    handle = agent.command(dom, "guest-file-open", path=path, mode="w")
+    try:
+        agent.command(
+            dom, "guest-file-write", handle=handle, **{"buf-b64": base64.b64encode(text.encode()).decode()}
+        )
+    finally:
+        agent.command(dom, "guest-file-close", handle=handle)
+    in_guest(dom, "sync")
+
+
+def global_addresses(dom: Any) -> list[str]:
+    """The guest's global addresses on eth0 (address/prefix), from `ip -j addr`."""
+    shown = json.loads(in_guest(dom, "ip -j addr show dev eth0"))
+    return sorted(
+        f"{a['local']}/{a['prefixlen']}" for i in shown for a in i["addr_info"] if a.get("scope") == "global"
+    )
+
+
+def disk_of(dom: Any) -> str:
+    source = ET.fromstring(dom.XMLDesc(0)).find("./devices/disk/source")
+    assert source is not None
+    return str(source.get("file"))
+
+
+async def add_second_host(session: Any, lab: Lab, storage: Path) -> str:
+    await hosts.add_host(
+        session,
+        hosts.NewHost(
+            name="lab-b", location=LOCATION, driver="libvirt", uri=URI, storage=str(storage),
+            network=lab.network, vcpus=8, memory_mib=8192, disk_gb=100,
+        ),
+    )  # fmt: skip
+    return "lab-b"
+
+
+def migrate_through_the_api(settings: Any, port: int, customer: Customer, sid: int, host: str) -> None:
+    """POST the admin migrate and wait for the customer to see it succeed."""
+    admin = Live(url=f"http://127.0.0.1:{port}", settings=settings, app=None)
+    operator = admin.account()
+    http = admin.client(admin.token(operator.account_id, "admin"))
+    r = http.post(f"/api/v1/admin/servers/{sid}/migrate/", json={"host": host})
+    assert r.status_code in (200, 201, 202), r.text
+    deadline = time.monotonic() + BOOT
+    while True:
+        listed = customer.http.get(f"/api/v1/servers/{sid}/actions/").json()["results"]
+        migrations = [a for a in listed if a["type"] == "migrate"]
+        if migrations and migrations[-1]["status"] not in ("queued", "running"):
+            break
+        assert time.monotonic() < deadline, listed
+        time.sleep(1)
+    assert migrations[-1]["status"] == "success", migrations[-1]
+    wait(customer, sid, "active")
+
+
+def migrate_by_driver_calls(settings: Any, sid: int, host: str, storage: Path) -> None:
+    """What the worker's migrate does: stop on A, B receives from A, A destroys its copy, B
+    starts it; then the server moves to host B (its room taken there, given back on A)."""
+    from vpsorg.drivers.libvirt.driver import LibvirtDriver
+
+    async def spec_and_hosts(session: Any) -> tuple[Any, int, int]:
+        server = await session.get(Server, sid)
+        spec = (await lifecycle.vm_specs(session, [sid]))[sid]
+        return spec, server.host_id, (await hosts.get_host(session, name=host)).id
+
+    spec, a_id, b_id = run_db(settings, spec_and_hosts)
+
+    async def migrate() -> None:
+        a = LibvirtDriver(settings)
+        b = LibvirtDriver(settings.model_copy(update={"libvirt_storage_dir": str(storage)}))
+        try:
+            await a.stop(sid)
+            await b.receive(spec, a)
+            await a.destroy(sid)
+            await b.start(sid)
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(migrate())
+
+    async def move(session: Any) -> None:
+        server = await session.get(Server, sid)
+        plan = await session.get(Plan, server.plan_id)
+        need = hosts.need_of(plan)
+        await hosts.release(session, host_id=a_id, need=need)
+        await session.execute(
+            update(Host)
+            .where(Host.id == b_id)
+            .values(
+                used_vcpus=Host.used_vcpus + need.vcpus,
+                used_memory_mib=Host.used_memory_mib + need.memory_mib,
+                used_disk_gb=Host.used_disk_gb + need.disk_gb,
+                servers=Host.servers + 1,
+            )
+        )
+        server.host_id = b_id
+
+    run_db(settings, move)
+
+
 def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, tmp_path: Path) -> None:
     """The API and the worker as separate processes. The first worker is killed (SIGKILL)
     once the domain is defined, while the guest boots; the next one finishes the same
-    action on the same machine. Then the server is checked from inside and power-cycled."""
+    action on the same machine. Then the server is checked from inside, power-cycled, and
+    migrated to a second host (a file written in the guest, its name and addresses kept),
+    and deleted there. One guest walks the whole way: each boot costs a minute or two."""
     import libvirt
 
     from vpsorg.drivers.libvirt import agent
@@ -137,11 +254,44 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
         assert boot_after != boot_before and done
         assert in_guest(dom, "hostname").strip() == "lab-1.example.net"  # the disk was kept
 
+        # Cold migration to a second host of the location: another storage directory on the
+        # same libvirtd (how CI runs a fleet). A file written in the guest comes along.
+        token = uuid.uuid4().hex
+        agent_write(dom, "/root/migrated.txt", token)
+        addresses_before = global_addresses(dom)
+        b_storage = lab.storage / "host-b"
+        b_host = run_db(settings, lambda s: add_second_host(s, lab, b_storage))
+        started = time.monotonic()
+        if hasattr(ActionType, "MIGRATE"):
+            migrate_through_the_api(settings, port, customer, sid, b_host)
+        else:
+            # The migrate action is not in this branch yet: the driver calls the worker will
+            # make, in its order, with the worker stopped meanwhile (its reconcile would see the
+            # machine leave host A before the control plane moved the server).
+            procs[-1].stop()
+            migrate_by_driver_calls(settings, sid, b_host, b_storage)
+            procs.append(spawn(["worker"], settings, tmp_path / "worker3.log"))
+        print(f"migration A -> B: {time.monotonic() - started:.1f} s (stop, copy, define, boot)")
+        dom = guest(lab, sid)
+        assert customer.http.get(f"/api/v1/servers/{sid}/").json()["status"] == "active"
+        assert domains(lab) == [name]  # exactly one machine, and it is host B's
+        assert disk_of(dom) == str(b_storage / f"{name}.qcow2")
+        assert list(lab.storage.glob(f"{name}*")) == []  # host A's disk, seed and log are gone
+        assert sorted(p.name for p in b_storage.glob(f"{name}*.qcow2*")) == [f"{name}.qcow2"]
+        assert in_guest(dom, "cat /root/migrated.txt") == token
+        assert in_guest(dom, "hostname").strip() == "lab-1.example.net"
+        assert global_addresses(dom) == addresses_before
+        assert f"{v4}/28" in addresses_before and f"{v6}/64" in addresses_before
+
         # Delete: domain, disk, seed ISO and console log are gone.
         assert customer.http.delete(f"/api/v1/servers/{sid}/").status_code == 204
         deadline = time.monotonic() + 120
-        while domains(lab) or list(lab.storage.glob(f"{name}*")) or list(lab.storage.glob(f".{name}*")):
-            assert time.monotonic() < deadline, (domains(lab), list(lab.storage.iterdir()))
+
+        def leftovers() -> list[str]:
+            return [p.name for d in (lab.storage, b_storage) for p in d.iterdir() if name in p.name]
+
+        while domains(lab) or leftovers():
+            assert time.monotonic() < deadline, (domains(lab), leftovers())
             time.sleep(0.5)
         assert actions_where(settings, Action.status != "success") == []
     finally:

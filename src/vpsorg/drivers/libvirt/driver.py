@@ -6,6 +6,12 @@ Per server `N` (prefix from VPSORG_LIBVIRT_NAME_PREFIX, default `vpsorg-`):
   plan's storage), `vpsorg-N-seed.iso` (cloud-init NoCloud), `vpsorg-N.console.log` and
   `vpsorg-N.net.json` (this month's traffic, kept across guest restarts).
 
+A machine is on this host when its domain is defined on this host's libvirtd AND its disk
+lives in this host's storage directory. Several hosts may share one libvirtd with different
+storage directories (how CI runs two hosts): the domain name is the same on all of them, and
+each host sees, starts, stops, counts and destroys only the domain whose disk is its own.
+`receive` (cold migration) moves a machine here through libvirt's storage streams; see there.
+
 libvirt is a blocking library: every call runs in a worker thread (asyncio.to_thread) on one
 shared connection, which libvirt allows; waiting for a guest is an async loop, so a booting
 guest holds no thread.
@@ -25,12 +31,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import libvirt
 
 from vpsorg.config import Settings
-from vpsorg.drivers.base import DriverError, MachineNotFound, PowerState, Usage, VmInfo, VmSpec
-from vpsorg.drivers.libvirt import agent
+from vpsorg.drivers.base import (
+    Driver,
+    DriverError,
+    MachineNotFound,
+    PowerState,
+    Usage,
+    VmInfo,
+    VmSpec,
+)
+from vpsorg.drivers.libvirt import agent, storage
 from vpsorg.drivers.libvirt.domain import (
     DomainConfig,
     domain_name,
@@ -69,7 +84,10 @@ class LibvirtDriver:
 
     def __init__(self, settings: Settings) -> None:
         self.uri = settings.libvirt_uri
-        self.storage = Path(settings.libvirt_storage_dir)
+        self.storage = Path(os.path.normpath(os.path.abspath(settings.libvirt_storage_dir)))
+        # The storage directory is on this machine (a local URI): files are written directly;
+        # on a remote libvirtd (qemu+ssh://...) `receive` and `destroy` go through its pool.
+        self.local_storage = urlsplit(self.uri).hostname is None
         self.prefix = settings.libvirt_name_prefix
         self.network = None if settings.libvirt_bridge else settings.libvirt_network
         self.bridge = settings.libvirt_bridge
@@ -117,13 +135,29 @@ class LibvirtDriver:
             "net": self.storage / f"{name}.net.json",
         }
 
-    def _lookup(self, name: str) -> libvirt.virDomain | None:
+    def _lookup_any(self, name: str) -> libvirt.virDomain | None:
+        """The domain of that name on this libvirtd, whichever host's it is."""
         try:
             return self._connection().lookupByName(name)
         except libvirt.libvirtError as e:
             if e.get_error_code() == ERR_NO_DOMAIN:
                 return None
             raise
+
+    def _lookup(self, name: str) -> libvirt.virDomain | None:
+        """The domain of that name if it is this host's: its disk is in this host's storage
+        directory (another host sharing the libvirtd has its own directory)."""
+        dom = self._lookup_any(name)
+        return dom if dom is not None and self._owns(dom) else None
+
+    def _owns(self, dom: libvirt.virDomain) -> bool:
+        try:
+            disk = _disk_path(dom.XMLDesc(0))
+        except libvirt.libvirtError as e:
+            if e.get_error_code() == ERR_NO_DOMAIN:  # undefined meanwhile
+                return False
+            raise
+        return disk is not None and os.path.dirname(os.path.normpath(disk)) == str(self.storage)
 
     def _need(self, name: str) -> libvirt.virDomain:
         dom = self._lookup(name)
@@ -195,25 +229,33 @@ class LibvirtDriver:
         """Define the domain unless it exists (a retry), start it unless it runs."""
         dom = self._lookup(name)
         if dom is None:
-            paths = self._paths(name)
-            config = DomainConfig(
-                name=name,
-                virt_type=self._virt_type(),
-                vcpus=spec.vcpus,
-                memory_mib=spec.memory_mib,
-                disk_path=str(paths["disk"]),
-                seed_path=str(paths["seed"]),
-                console_log=str(paths["console"]),
-                mac=mac_address(name),
-                network=self.network,
-                bridge=self.bridge,
-                kernel=spec.os_kernel,
-                initrd=spec.os_initrd,
-                kernel_args=spec.os_kernel_args,
-            )
-            dom = self._connection().defineXML(domain_xml(config))
+            if self._lookup_any(name) is not None:
+                raise DriverError(
+                    f"{name} is defined on this libvirtd with its disk outside {self.storage} "
+                    "(another host's machine)"
+                )
+            dom = self._connection().defineXML(self._domain_xml(spec, name))
         if not dom.isActive():
             dom.create()
+
+    def _domain_xml(self, spec: VmSpec, name: str) -> str:
+        paths = self._paths(name)
+        config = DomainConfig(
+            name=name,
+            virt_type=self._virt_type(),
+            vcpus=spec.vcpus,
+            memory_mib=spec.memory_mib,
+            disk_path=str(paths["disk"]),
+            seed_path=str(paths["seed"]),
+            console_log=str(paths["console"]),
+            mac=mac_address(name),
+            network=self.network,
+            bridge=self.bridge,
+            kernel=spec.os_kernel,
+            initrd=spec.os_initrd,
+            kernel_args=spec.os_kernel_args,
+        )
+        return domain_xml(config)
 
     # -- waiting for the guest --------------------------------------------------------------
 
@@ -332,6 +374,8 @@ class LibvirtDriver:
         name = self._name(server_id)
 
         def destroy() -> None:
+            # Only this host's domain: on a libvirtd shared with another host, a domain of
+            # this name whose disk is elsewhere is that host's (migrated there) and stays.
             dom = self._lookup(name)
             if dom is not None:
                 if dom.isActive():
@@ -349,6 +393,13 @@ class LibvirtDriver:
                         dom.undefine()
                     else:
                         raise
+            if not self.local_storage:  # the files are on the libvirtd's host: through its pool
+                pool = storage.find_pool(self._connection(), str(self.storage))
+                if pool is not None and pool.isActive():
+                    pool.refresh(0)
+                    for path in self._paths(name).values():
+                        storage.delete_volume(pool, path.name)
+                return
             leftovers = self.storage.glob(f".{name}[.-]*")  # a crash inside _write_atomically
             for path in [*self._paths(name).values(), *leftovers]:
                 path.unlink(missing_ok=True)
@@ -374,7 +425,7 @@ class LibvirtDriver:
             found = []
             for dom in self._connection().listAllDomains(0):
                 m = pattern.fullmatch(dom.name())
-                if m:
+                if m and self._owns(dom):
                     found.append(VmInfo(server_id=int(m.group(1)), power_state=_power_state(dom)))
             return sorted(found, key=lambda vm: vm.server_id)
 
@@ -439,8 +490,119 @@ class LibvirtDriver:
             _write_atomically(path, json.dumps(state).encode())
         return int(state["bytes"]) // GIB
 
-    async def receive(self, spec: VmSpec, source: Any) -> None:
-        raise DriverError("migration between libvirt hosts is not implemented yet")
+    # -- cold migration ---------------------------------------------------------------------
+
+    async def receive(self, spec: VmSpec, source: Driver) -> None:
+        """Cold migration, this host's half: the machine defined here, shut off, with its disk
+        copied from `source` (another libvirt host; its machine shut off). Everything goes
+        through libvirt: storage pools on both hosts (their storage directories), the disk
+        streamed from a download on the source's connection into an upload on this one's, so
+        either may be local or qemu+ssh://.
+
+        - The overlay disk is copied byte for byte: its header names the OS image as the
+          backing file, at the same absolute path on every host (the operator's contract,
+          checked here through libvirt). The seed ISO is rebuilt here from the spec (same
+          instance id and MAC, so cloud-init sees the same instance); the month's traffic
+          file comes along; the console log does not (QEMU truncates it at the next start).
+        - What counts as here: this host's domain (its disk in this host's storage
+          directory), defined only once every volume is complete. On a local pool the disk
+          is uploaded to `<name>.qcow2.part` and renamed when complete, so a `<name>.qcow2`
+          is always whole; a remote pool cannot rename (libvirt has no such call), so the
+          disk is uploaded under its own name and only the domain's definition makes it
+          count. A copy interrupted at any point leaves volumes that a retry replaces and
+          `destroy` removes, and no domain of this host's.
+        - On a libvirtd shared with the source host, defining the domain here replaces the
+          source's definition of the same name: from then on the machine is this host's,
+          and the source's `destroy` removes only the source's files.
+        """
+        if not isinstance(source, LibvirtDriver):
+            raise DriverError(f"cannot migrate from a {source.name} host to a libvirt host")
+        name = self._name(spec.server_id)
+        try:
+            await self._run(f"receiving {name}", self._receive, spec, source)
+        except (RuntimeError, ValueError, OSError) as e:
+            raise DriverError(f"receiving {name}: {e}") from None
+
+    def _receive(self, spec: VmSpec, source: "LibvirtDriver") -> None:
+        name, src_name = self._name(spec.server_id), source._name(spec.server_id)
+        if self.uri == source.uri and self.storage == source.storage:
+            raise DriverError(f"cannot migrate {name}: the source and the target are the same host")
+        conn, paths, src_paths = self._connection(), self._paths(name), source._paths(src_name)
+        pool = storage.ensure_pool(conn, str(self.storage))
+        pool.refresh(0)
+        if self._lookup(name) is not None and storage.volume(pool, paths["disk"].name) is not None:
+            return  # here already: a retried migration, whether or not the source still has it
+
+        src_conn = source._connection()
+        src_pool = storage.ensure_pool(src_conn, str(source.storage))
+        src_pool.refresh(0)
+        src_disk = storage.volume(src_pool, src_paths["disk"].name)
+        if src_disk is None:
+            raise MachineNotFound(f"machine {name} is on neither host (no disk in {source.storage})")
+        src_dom = source._lookup(src_name)
+        if src_dom is not None and src_dom.isActive():
+            raise DriverError(f"{src_name} is running on the source host; it must be shut off to migrate")
+        backing = storage.backing_path(src_disk)
+        if backing is not None and not storage.file_exists(conn, backing):
+            raise DriverError(
+                f"the OS image {backing} (the backing file of {name}'s disk) is not on the target "
+                f"host; copy it there to the same path"
+            )
+        here = self._lookup_any(name)  # on a shared libvirtd: the source's, shut off (above)
+        if here is not None and here.isActive():
+            raise DriverError(f"{name} runs on the target's libvirtd with a disk outside {self.storage}")
+
+        made: list[str] = []  # the volumes this call makes: removed again if it fails
+        try:
+            copied = self._copy_in(spec, source, pool, src_pool, src_disk, made)
+            conn.defineXML(self._domain_xml(spec, name))  # the commit: from now on it is here
+        except BaseException:
+            for volume_name in made:  # best effort; a killed worker's leftovers are replaced by
+                try:  # the next attempt, or removed by `destroy`
+                    storage.delete_volume(pool, volume_name)
+                except libvirt.libvirtError as e:
+                    log.warning("removing %s after a failed receive: %s", volume_name, e)
+            raise
+        log.info("%s received from %s (%d bytes of disk)", name, source.uri, copied)
+
+    def _copy_in(
+        self,
+        spec: VmSpec,
+        source: "LibvirtDriver",
+        pool: libvirt.virStoragePool,
+        src_pool: libvirt.virStoragePool,
+        src_disk: libvirt.virStorageVol,
+        made: list[str],
+    ) -> int:
+        """The seed ISO, the traffic file and the disk into this host's pool (the disk last,
+        complete under its own name only once whole); the disk's bytes copied."""
+        name, src_name = self._name(spec.server_id), source._name(spec.server_id)
+        conn, src_conn = self._connection(), source._connection()
+        paths, src_paths = self._paths(name), source._paths(src_name)
+        made.append(paths["seed"].name)
+        seed = storage.new_volume(pool, paths["seed"].name)
+        files = seed_files(spec, instance_id=name, mac=mac_address(name), nameservers=self.nameservers)
+        storage.upload_bytes(conn, seed, build_iso(files))
+        src_net = storage.volume(src_pool, src_paths["net"].name)
+        if src_net is not None:
+            traffic = storage.download_bytes(src_conn, src_net, limit=1024 * 1024)
+            made.append(paths["net"].name)
+            storage.upload_bytes(conn, storage.new_volume(pool, paths["net"].name), traffic)
+        else:
+            storage.delete_volume(pool, paths["net"].name)
+
+        landing = paths["partial"] if self.local_storage else paths["disk"]
+        made.append(landing.name)
+        disk = storage.new_volume(pool, landing.name)
+        expected = storage.physical_size(src_disk)
+        copied = storage.copy_volume(src_conn, src_disk, conn, disk)
+        if expected is not None and copied != expected:
+            raise DriverError(f"copying the disk of {name}: {copied} bytes arrived of {expected}")
+        if self.local_storage:
+            made.append(paths["disk"].name)
+            os.replace(landing, paths["disk"])
+        pool.refresh(0)
+        return copied
 
     async def close(self) -> None:
         with self._conn_lock:
@@ -466,6 +628,16 @@ def count_traffic(state: dict[str, Any], counter: int | None, month: str) -> dic
         state["bytes"] = int(state["bytes"]) + (counter - last if counter >= last else counter)
         state["last"] = counter
     return state
+
+
+def _disk_path(xml: str) -> str | None:
+    """The file behind the domain's first disk (vda), from its XML."""
+    for disk in ET.fromstring(xml).findall("./devices/disk"):
+        target = disk.find("target")
+        source = disk.find("source")
+        if target is not None and target.get("dev") == "vda" and source is not None:
+            return source.get("file")
+    return None
 
 
 def _power_state(dom: libvirt.virDomain) -> PowerState:
