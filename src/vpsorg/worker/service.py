@@ -445,8 +445,9 @@ class Worker:
             here = (await source.info(sid)).power_state
             if here == PowerState.MISSING:
                 return await self._forward(action, target, running)
-            if (await target.info(sid)).power_state != PowerState.MISSING:
-                await target.destroy(sid)
+            # Whatever the target holds of it (a whole copy, or the leftovers of one cut short,
+            # which count as no machine there): destroy removes only the target's own.
+            await target.destroy(sid)
             if running and here != PowerState.RUNNING:
                 await source.start(sid)
                 here = PowerState.RUNNING

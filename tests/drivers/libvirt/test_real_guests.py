@@ -8,7 +8,6 @@ TCG on a busy two-core machine boots a guest in one to two minutes; the times ar
 by bench/libvirt_lifecycle.py, never asserted here.
 """
 
-import asyncio
 import base64
 import ipaddress
 import json
@@ -18,7 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from tests.conftest import (
     Customer,
@@ -40,12 +39,7 @@ from tests.drivers.libvirt.real import (
     prepare_lab_database,
 )
 from vpsorg.actions.models import Action
-from vpsorg.catalog.models import Plan
 from vpsorg.hosts import service as hosts
-from vpsorg.hosts.models import Host
-from vpsorg.servers import lifecycle
-from vpsorg.servers.models import Server
-from vpsorg.servers.states import ActionType
 
 BOOT = 900.0  # seconds: an upper bound, not an expectation
 
@@ -125,52 +119,6 @@ def migrate_through_the_api(settings: Any, port: int, customer: Customer, sid: i
         time.sleep(1)
     assert migrations[-1]["status"] == "success", migrations[-1]
     wait(customer, sid, "active")
-
-
-def migrate_by_driver_calls(settings: Any, sid: int, host: str, storage: Path) -> None:
-    """What the worker's migrate does: stop on A, B receives from A, A destroys its copy, B
-    starts it; then the server moves to host B (its room taken there, given back on A)."""
-    from vpsorg.drivers.libvirt.driver import LibvirtDriver
-
-    async def spec_and_hosts(session: Any) -> tuple[Any, int, int]:
-        server = await session.get(Server, sid)
-        spec = (await lifecycle.vm_specs(session, [sid]))[sid]
-        return spec, server.host_id, (await hosts.get_host(session, name=host)).id
-
-    spec, a_id, b_id = run_db(settings, spec_and_hosts)
-
-    async def migrate() -> None:
-        a = LibvirtDriver(settings)
-        b = LibvirtDriver(settings.model_copy(update={"libvirt_storage_dir": str(storage)}))
-        try:
-            await a.stop(sid)
-            await b.receive(spec, a)
-            await a.destroy(sid)
-            await b.start(sid)
-        finally:
-            await a.close()
-            await b.close()
-
-    asyncio.run(migrate())
-
-    async def move(session: Any) -> None:
-        server = await session.get(Server, sid)
-        plan = await session.get(Plan, server.plan_id)
-        need = hosts.need_of(plan)
-        await hosts.release(session, host_id=a_id, need=need)
-        await session.execute(
-            update(Host)
-            .where(Host.id == b_id)
-            .values(
-                used_vcpus=Host.used_vcpus + need.vcpus,
-                used_memory_mib=Host.used_memory_mib + need.memory_mib,
-                used_disk_gb=Host.used_disk_gb + need.disk_gb,
-                servers=Host.servers + 1,
-            )
-        )
-        server.host_id = b_id
-
-    run_db(settings, move)
 
 
 def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, tmp_path: Path) -> None:
@@ -262,15 +210,7 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
         b_storage = lab.storage / "host-b"
         b_host = run_db(settings, lambda s: add_second_host(s, lab, b_storage))
         started = time.monotonic()
-        if hasattr(ActionType, "MIGRATE"):
-            migrate_through_the_api(settings, port, customer, sid, b_host)
-        else:
-            # The migrate action is not in this branch yet: the driver calls the worker will
-            # make, in its order, with the worker stopped meanwhile (its reconcile would see the
-            # machine leave host A before the control plane moved the server).
-            procs[-1].stop()
-            migrate_by_driver_calls(settings, sid, b_host, b_storage)
-            procs.append(spawn(["worker"], settings, tmp_path / "worker3.log"))
+        migrate_through_the_api(settings, port, customer, sid, b_host)
         print(f"migration A -> B: {time.monotonic() - started:.1f} s (stop, copy, define, boot)")
         dom = guest(lab, sid)
         assert customer.http.get(f"/api/v1/servers/{sid}/").json()["status"] == "active"
