@@ -73,15 +73,16 @@ async def fire(url: str, tokens: list[str], n: int) -> list[httpx.Response]:
         )
 
 
-def check_fill(cluster: Cluster, small: dict[str, dict[str, Any]], creates: int, accounts: int) -> None:
-    settings = cluster.settings
+def check_fill(
+    settings: Settings, url: str, small: dict[str, dict[str, Any]], creates: int, accounts: int
+) -> None:
     ids, barred = fleet(settings, small)
     tokens = [account_token(settings)[1] for _ in range(accounts)]
     starter = plan(settings)
     fit = {name: fits(starter, spec) for name, spec in small.items()}
     assert sum(fit.values()) < creates  # capacity, not the number of creates, is the limit
 
-    answers = asyncio.run(fire(cluster.url, tokens, creates))
+    answers = asyncio.run(fire(url, tokens, creates))
 
     codes = Counter(r.status_code for r in answers)
     assert codes == {201: sum(fit.values()), 503: creates - sum(fit.values())}, codes
@@ -116,21 +117,20 @@ def test_200_concurrent_creates_on_two_api_processes_fill_10_small_hosts_exactly
     answer 503 capacity_exhausted; counters and the servers' host_ids agree."""
     cluster = Cluster(tmp_path, api_processes=2)
     try:
-        check_fill(cluster, SMALL_HOSTS, creates=200, accounts=10)
+        check_fill(cluster.settings, cluster.url, SMALL_HOSTS, creates=200, accounts=10)
     finally:
         cluster.close()
 
 
 @pytest.mark.skipif(on_postgresql(), reason="the two-process test covers PostgreSQL")
 def test_concurrent_creates_on_one_api_process_fill_small_hosts_exactly(tmp_path: Path) -> None:
-    """The same on SQLite, smaller: one API process, 5 small hosts (18 fit), 40 creates."""
-    cluster = Cluster(tmp_path)
-    try:
-        check_fill(
-            cluster, {k: SMALL_HOSTS[k] for k in ("s0", "s1", "s2", "s3", "s4")}, creates=40, accounts=4
-        )
-    finally:
-        cluster.close()
+    """The same on SQLite, smaller: one API process (in this one), 5 small hosts (18 fit),
+    40 creates."""
+    settings = test_settings(tmp_path / "fill.db")
+    prepare_database(settings)
+    small = {k: SMALL_HOSTS[k] for k in ("s0", "s1", "s2", "s3", "s4")}
+    with serve_in_thread(settings, run_worker=False) as live:
+        check_fill(settings, live.url, small, creates=40, accounts=4)
 
 
 @pytest.mark.parametrize(
