@@ -57,8 +57,10 @@ def fleet(settings: Settings, small: dict[str, dict[str, Any]]) -> tuple[dict[st
 
 
 async def fire(url: str, tokens: list[str], n: int) -> list[httpx.Response]:
-    """n creates at once, the accounts' tokens taking turns."""
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    """n creates at once, the accounts' tokens taking turns, on up to 64 connections (each
+    API process's database pool holds 48: more requests in flight would wait for one)."""
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         return list(
             await asyncio.gather(
                 *(
