@@ -230,3 +230,114 @@ def test_the_address_migration_continues_where_the_servers_left_off(tmp_path: Pa
     assert allocations("mid", 2) == [("198.19.0.1", "2001:db8:c::2"), ("198.19.0.4", "2001:db8:c::5")]
     assert allocations("mid", 1) == [("198.19.0.6", "2001:db8:c::6")]
     assert allocations("us-east", 1) == [("198.51.100.2", "2001:db8:2::2")]
+
+
+def test_the_hosts_migration_puts_every_server_with_a_machine_on_its_locations_host(tmp_path: Path) -> None:
+    """Each location gets one host named after its code (driver NULL: the worker's own); live
+    servers and deleted ones not yet torn down are on it, torn-down ones on none; its
+    counters are the sums of their plans. The downgrade takes it all away again, and the
+    triggers that count an account's live servers still count."""
+    settings = test_settings(tmp_path / "old.db")
+    config = migrate.alembic_config(settings)
+    command.upgrade(config, "5b1e7d3c9a40")  # the revision before hosts
+    old_catalog(settings)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    ts = UTCDateTime()
+    columns = ("id", "account_id", "name", "hostname", "status", "power_state", "plan_id", "os_id")
+    columns += ("location_id", "backups_enabled", "ipv4_address", "ipv6_address")
+    servers = sa.table(
+        "servers",
+        *(sa.column(c) for c in columns),
+        *(sa.column(c, sa.Numeric(10, 4)) for c in ("price_hourly", "price_monthly")),
+        *(sa.column(c, ts) for c in ("created_at", "updated_at", "deleted_at", "provisioned_at")),
+    )
+    rows = [  # (id, location, plan, status, IPv4, deleted): plans 1 (2/4096/80), 2 (4/8192/160), 3 (1/1024/25), 4 (1/2048/50)
+        (1, "us-west", 3, "active", "203.0.113.2", False),
+        (2, "us-west", 1, "provisioning", "203.0.113.3", False),
+        (3, "us-west", 2, "active", "203.0.113.4", True),  # deleted, its machine not yet torn down
+        (4, "us-west", 1, "active", None, True),  # deleted and torn down: its room is back
+        (5, "us-east", 4, "stopped", "198.51.100.2", False),
+    ]
+
+    async def old_rows(session: Any) -> None:
+        await session.execute(
+            sa.text(
+                "INSERT INTO accounts (id, email, balance, created_at) VALUES (1, 'a@example.com', 0, '2026-11-01')"
+            )
+        )
+        ids = dict((await session.execute(sa.text("SELECT code, id FROM locations"))).all())
+        base = {"account_id": 1, "power_state": "running", "os_id": 5, "backups_enabled": False}
+        base |= {"price_hourly": Decimal("0.01"), "price_monthly": Decimal("6.00")}
+        base |= {"created_at": now, "updated_at": now, "provisioned_at": now}
+        await session.execute(
+            servers.insert(),
+            [
+                base
+                | {"id": sid, "name": f"s{sid}", "hostname": f"s{sid}.example.com", "location_id": ids[code]}
+                | {"plan_id": plan, "status": status, "ipv4_address": v4}
+                | {"ipv6_address": v4 and f"2001:db8::{sid}", "deleted_at": now if deleted else None}
+                for sid, code, plan, status, v4, deleted in rows
+            ],
+        )
+
+    run_db(settings, old_rows)
+    migrate.upgrade(settings)
+    hosts_t = sa.table(
+        "hosts",
+        *(sa.column(c) for c in ("id", "name", "location_id", "driver", "state", "vcpus", "memory_mib")),
+        *(sa.column(c) for c in ("used_vcpus", "used_memory_mib", "used_disk_gb", "servers")),
+    )
+
+    async def after(session: Any) -> Any:
+        codes = dict((await session.execute(sa.text("SELECT id, code FROM locations"))).all())
+        found = (await session.execute(sa.select(hosts_t))).mappings().all()
+        by_name = {h["name"]: dict(h) for h in found}
+        placed = dict((await session.execute(sa.text("SELECT id, host_id FROM servers"))).all())
+        return codes, by_name, placed
+
+    codes, by_name, placed = run_db(settings, after)
+    assert sorted(by_name) == sorted(codes.values())  # one host per location, named after its code
+    for name, host in by_name.items():
+        assert codes[host["location_id"]] == name
+        assert (host["driver"], host["state"]) == (None, "enabled")
+        assert host["vcpus"] > 0 and host["memory_mib"] > 0
+    west, east = by_name["us-west"], by_name["us-east"]
+    assert placed == {1: west["id"], 2: west["id"], 3: west["id"], 4: None, 5: east["id"]}
+    counters = {
+        n: (h["used_vcpus"], h["used_memory_mib"], h["used_disk_gb"], h["servers"])
+        for n, h in by_name.items()
+    }
+    assert counters["us-west"] == (1 + 2 + 4, 1024 + 4096 + 8192, 25 + 80 + 160, 3)
+    assert counters["us-east"] == (1, 2048, 50, 1)
+    assert {counters[n] for n in by_name if n not in ("us-west", "us-east")} == {(0, 0, 0, 0)}
+
+    command.downgrade(config, "5b1e7d3c9a40")
+
+    async def downgraded(session: Any) -> Any:
+        tables = await session.run_sync(lambda s: sa.inspect(s.connection()).get_table_names())
+        columns = await session.run_sync(lambda s: sa.inspect(s.connection()).get_columns("servers"))
+        live_before = await session.scalar(sa.text("SELECT live_servers FROM accounts WHERE id = 1"))
+        west_id = await session.scalar(sa.text("SELECT id FROM locations WHERE code = 'us-west'"))
+        await session.execute(
+            servers.insert(),
+            [
+                {"id": 6, "account_id": 1, "name": "s6", "hostname": "s6.example.com", "status": "active"}
+                | {"power_state": "running", "plan_id": 3, "os_id": 5, "location_id": west_id}
+                | {"backups_enabled": False, "ipv4_address": "203.0.113.9", "ipv6_address": "2001:db8::9"}
+                | {"price_hourly": Decimal("0.01"), "price_monthly": Decimal("6.00")}
+                | {"created_at": now, "updated_at": now, "deleted_at": None, "provisioned_at": now}
+            ],
+        )
+        live_after = await session.scalar(sa.text("SELECT live_servers FROM accounts WHERE id = 1"))
+        return set(tables), {c["name"] for c in columns}, live_before, live_after
+
+    tables, server_columns, live_before, live_after = run_db(settings, downgraded)
+    assert "hosts" not in tables and "host_id" not in server_columns
+    assert (live_before, live_after) == (3, 4)  # the live-server triggers survived the downgrade
+    migrate.upgrade(settings)  # and up again
+    assert (
+        run_db(
+            settings, lambda s: s.scalar(sa.text("SELECT count(*) FROM servers WHERE host_id IS NOT NULL"))
+        )
+        == 5
+    )

@@ -5,7 +5,7 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -61,14 +61,15 @@ class Cluster:
             base_url=self.url, headers={"Authorization": f"Bearer {token or self.token()}"}, timeout=timeout
         )
 
-    def worker(self, failpoint: str | None = None, **overrides: Any) -> Proc:
-        """Start a worker and return once it works (has logged its start), so a test's own
-        timeouts count the work, not the start-up of a Python process on a busy machine.
-        Workers log at info (the production default): the start line, and each action."""
+    def worker(self, failpoint: str | None = None, *, args: Sequence[str] = (), **overrides: Any) -> Proc:
+        """Start a worker (`vpsorg worker ARGS`, with the settings' `overrides`) and return
+        once it works (has logged its start), so a test's own timeouts count the work, not
+        the start-up of a Python process on a busy machine. Workers log at info (the
+        production default): the start line, and each action."""
         settings = self.settings.model_copy(update={"log_level": "info"} | overrides)
         n = len(self.procs)
         env = self.env | ({"VPSORG_FAILPOINTS": failpoint} if failpoint else {})
-        proc = spawn(["worker"], settings, self.tmp / f"worker{n}.log", env=env)
+        proc = spawn(["worker", *args], settings, self.tmp / f"worker{n}.log", env=env)
         self.procs.append(proc)
 
         def started() -> bool:
