@@ -1,5 +1,6 @@
-"""Helpers for the placement and worker-per-host tests: hosts added as an operator would (hosts.service), accounts
-allowed many servers, and each host's counters beside the sums of its servers' plans."""
+"""Helpers for the placement and worker-per-host tests: hosts added as an operator would
+(hosts.service), accounts allowed many servers, and each host's counters beside the sums of
+its servers' plans."""
 
 import math
 from decimal import Decimal
