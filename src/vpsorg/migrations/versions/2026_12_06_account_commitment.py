@@ -121,5 +121,6 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER {name} ON servers" if postgresql else f"DROP TRIGGER {name}")
         if postgresql:
             op.execute(f"DROP FUNCTION {name}()")
-    with op.batch_alter_table("accounts") as batch:
-        batch.drop_column("commitment_cents")
+    # In place (SQLite 3.35+ drops a plain column so): a batch copy of accounts would drop
+    # and recreate a table other tables' rows refer to, which SQLite refuses with data in it.
+    op.drop_column("accounts", "commitment_cents")
