@@ -92,7 +92,8 @@ def check_fill(
     answers = asyncio.run(fire(url, tokens, creates))
 
     codes = Counter(r.status_code for r in answers)
-    assert codes == {201: sum(fit.values()), 503: creates - sum(fit.values())}, codes
+    other = {r.text for r in answers if r.status_code != 201}
+    assert codes == {201: sum(fit.values()), 503: creates - sum(fit.values())}, (codes, other)
     for r in answers:
         if r.status_code == 503:
             assert r.json() == {
