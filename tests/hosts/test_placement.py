@@ -255,3 +255,5 @@ def test_catalog_load_gives_a_new_location_its_default_host_unless_told_not_to(t
     assert found and all(rows == [(code, None, "enabled")] for code, rows in found.items())
     load(str(files["new-a"]))  # loaded again: still its one host
     assert hosts_by_location()["new-a"] == [("new-a", None, "enabled")]
+    load()  # a later load of other locations gives none to the one kept without a host
+    assert hosts_by_location()["new-b"] == []

@@ -31,16 +31,18 @@ async def load_catalog(
     session: AsyncSession, *, catalog: CatalogIn, default_hosts: bool = True
 ) -> dict[str, int]:
     """Insert or update every entry (plans and OS by id, locations by code); with
-    `default_hosts`, a location left without a host gets its default one (see
-    hosts.ensure_default_hosts)."""
+    `default_hosts`, a location this load adds gets its default host (see
+    hosts.ensure_default_hosts); one loaded before keeps the hosts it has, or none."""
     for plan in catalog.plans:
         await session.merge(Plan(**plan.model_dump()))
     for os_ in catalog.operating_systems:
         await session.merge(OperatingSystem(**os_.model_dump()))
+    added = []
     for loc in catalog.locations:
         existing = await session.scalar(select(Location).where(Location.code == loc.code))
         if existing is None:
             session.add(Location(**loc.model_dump()))
+            added.append(loc.code)
             continue
         before = _pools(existing)
         for key, value in loc.model_dump().items():
@@ -49,8 +51,8 @@ async def load_catalog(
             await session.flush()
             await ipam.rebuild(session, location=existing)  # counts from the new pools
     await session.flush()
-    if default_hosts:
-        await hosts.ensure_default_hosts(session)
+    if default_hosts and added:
+        await hosts.ensure_default_hosts(session, codes=added)
     return {
         "plans": len(catalog.plans),
         "operating_systems": len(catalog.operating_systems),

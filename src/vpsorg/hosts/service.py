@@ -189,12 +189,13 @@ async def release(session: AsyncSession, *, host_id: int, need: Need) -> None:
     )
 
 
-async def ensure_default_hosts(session: AsyncSession) -> list[Host]:
-    """Give each location without a host one, named after it, driven by the worker's own
-    configuration (VPSORG_DRIVER); the hosts made."""
-    bare = await session.scalars(
-        select(Location).where(~select(Host.id).where(Host.location_id == Location.id).exists())
-    )
+async def ensure_default_hosts(session: AsyncSession, *, codes: Sequence[str] | None = None) -> list[Host]:
+    """Give each location (of `codes`, else any) without a host one, named after it, driven
+    by the worker's own configuration (VPSORG_DRIVER); the hosts made."""
+    q = select(Location).where(~select(Host.id).where(Host.location_id == Location.id).exists())
+    if codes is not None:
+        q = q.where(Location.code.in_(codes))
+    bare = await session.scalars(q)
     made = []
     taken = set(await session.scalars(select(Host.name)))
     for location in bare:
