@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, String
+from sqlalchemy import BigInteger, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsorg.db import Base, UTCDateTime, utcnow
@@ -27,15 +27,15 @@ class Host(Base):
     network: Mapped[str | None] = mapped_column(String(100))
     bridge: Mapped[str | None] = mapped_column(String(100))
     vcpus: Mapped[int]
-    memory_mib: Mapped[int]
-    disk_gb: Mapped[int]
+    memory_mib: Mapped[int] = mapped_column(BigInteger)
+    disk_gb: Mapped[int] = mapped_column(BigInteger)
     cpu_overcommit: Mapped[float] = mapped_column(Float, default=4.0)
     memory_overcommit: Mapped[float] = mapped_column(Float, default=1.0)
     disk_overcommit: Mapped[float] = mapped_column(Float, default=1.0)
     state: Mapped[str] = mapped_column(String(20), default="enabled")
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_vcpus: Mapped[int] = mapped_column(default=0, server_default="0")
-    used_memory_mib: Mapped[int] = mapped_column(default=0, server_default="0")
-    used_disk_gb: Mapped[int] = mapped_column(default=0, server_default="0")
+    used_memory_mib: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    used_disk_gb: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     servers: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -28,8 +28,9 @@ from vpsorg.sqltypes import utcnow
 
 DRIVERS = ("simulator", "libvirt")
 # The capacity of the host a location gets by default (an install with one hypervisor):
-# large enough never to be what refuses a create; `vpsorg hosts update` sets the real one.
-DEFAULT_CAPACITY = {"vcpus": 1024, "memory_mib": 4 * 1024 * 1024, "disk_gb": 100_000}
+# never what refuses a create (a million vCPUs, 2**40 MiB and GB); `vpsorg hosts update`
+# sets the real one.
+DEFAULT_CAPACITY = {"vcpus": 1_000_000, "memory_mib": 2**40, "disk_gb": 2**40}
 
 
 class HostState(StrEnum):

@@ -24,7 +24,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # vpsorg.hosts.service.DEFAULT_CAPACITY, as it was when this migration was written.
-DEFAULT_VCPUS, DEFAULT_MEMORY_MIB, DEFAULT_DISK_GB = 1024, 4 * 1024 * 1024, 100_000
+DEFAULT_VCPUS, DEFAULT_MEMORY_MIB, DEFAULT_DISK_GB = 1_000_000, 2**40, 2**40
 
 
 def upgrade() -> None:
@@ -39,16 +39,16 @@ def upgrade() -> None:
         sa.Column("network", sa.String(length=100), nullable=True),
         sa.Column("bridge", sa.String(length=100), nullable=True),
         sa.Column("vcpus", sa.Integer(), nullable=False),
-        sa.Column("memory_mib", sa.Integer(), nullable=False),
-        sa.Column("disk_gb", sa.Integer(), nullable=False),
+        sa.Column("memory_mib", sa.BigInteger(), nullable=False),
+        sa.Column("disk_gb", sa.BigInteger(), nullable=False),
         sa.Column("cpu_overcommit", sa.Float(), nullable=False),
         sa.Column("memory_overcommit", sa.Float(), nullable=False),
         sa.Column("disk_overcommit", sa.Float(), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("heartbeat_at", vpsorg.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("used_vcpus", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("used_memory_mib", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("used_disk_gb", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("used_memory_mib", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("used_disk_gb", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("servers", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", vpsorg.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
