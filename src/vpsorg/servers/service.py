@@ -342,12 +342,9 @@ def _order(
         monthly=monthly,
         what=plan.name + (" with backups" if data.backups_enabled else ""),
     )
-    # A host of the location with room for the plan, its room taken in this transaction.
-    host_id = hosts.place_on(conn, location=location, need=hosts.need_of(plan), policy=policy)
     now = utcnow()
     values = {
         "account_id": account_id,
-        "host_id": host_id,
         "name": data.name,
         "hostname": data.hostname or data.name.lower(),
         "status": ServerStatus.PROVISIONING.value,
@@ -369,9 +366,15 @@ def _order(
     # insert does nothing (ON CONFLICT DO NOTHING: the address columns and the id are the
     # table's only unique keys) and we pick again: the next free address.
     insert_server = _insert_server(conn.dialect.name)
+    host_id = None
     for _ in range(ADDRESS_ATTEMPTS):
         ipv4, ipv6 = ipam.take(conn, location=location)
-        addresses = {"ipv4_address": ipv4, "ipv6_address": ipv6}
+        if host_id is None:
+            # A host of the location with room for the plan, its room taken in this
+            # transaction; placed under the location's row lock that ipam.take holds, so the
+            # creates of a location never queue on a host's row, only migrations might.
+            host_id = hosts.place_on(conn, location=location, need=hosts.need_of(plan), policy=policy)
+        addresses = {"ipv4_address": ipv4, "ipv6_address": ipv6, "host_id": host_id}
         server_id = conn.execute(insert_server, values | addresses).scalar()
         if server_id is not None:
             break
