@@ -33,14 +33,6 @@ def add_hosts(settings: Settings, location: str, specs: dict[str, dict[str, Any]
     return dict(run_db(settings, add))
 
 
-def set_state(settings: Settings, name: str, state: str) -> None:
-    async def change(session: Any) -> None:
-        host = await hosts.get_host(session, name=name)
-        await hosts.set_state(session, host_id=host.id, state=hosts.HostState(state))
-
-    run_db(settings, change)
-
-
 def fits(plan: Plan, host: dict[str, Any]) -> int:
     """How many servers of `plan` an empty host takes under its overcommit ratios."""
     room = [

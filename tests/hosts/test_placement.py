@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from tests.conftest import prepare_database, run_db, serve_in_thread, test_settings, vpsorg_env
 from tests.databases import on_postgresql
-from tests.hosts.capacity import PLAN_ID, account_token, add_hosts, fits, host_of, plan, set_state, usage
+from tests.hosts.capacity import PLAN_ID, account_token, add_hosts, fits, host_of, plan, usage
+from tests.hosts.fleet import set_state
 from tests.operator_cli import vpsorg_in_process
 from tests.production.cluster import Cluster
 from vpsorg import migrate

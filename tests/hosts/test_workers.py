@@ -11,7 +11,8 @@ import httpx
 from sqlalchemy import select
 
 from tests.conftest import free_port, prepare_database, test_settings, vpsorg_env
-from tests.hosts.capacity import PLAN_ID, account_token, add_hosts, host_of, set_state
+from tests.hosts.capacity import PLAN_ID, account_token, add_hosts, host_of
+from tests.hosts.fleet import set_state
 from tests.production.cluster import Cluster
 from vpsorg.actions.models import Action
 from vpsorg.db import make_engine, make_sessionmaker
