@@ -23,15 +23,15 @@ BUILD_SCRIPT = ROOT / "scripts" / "build-debian-image.sh"
 URI = "qemu:///system"
 
 
-def _missing() -> str | None:
-    """Why real guests cannot run here, or None."""
+def missing(tools: tuple[str, ...], root_for: str) -> str | None:
+    """Why libvirt tests needing `tools` (and root, for `root_for`) cannot run here, or None."""
     try:
         import libvirt
     except ImportError:
         return "libvirt-python is not installed (the `libvirt` extra; needs libvirt-dev)"
     if os.geteuid() != 0:
-        return "building the guest image needs root"
-    for tool in ("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4"):
+        return f"{root_for} needs root"
+    for tool in tools:
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     try:
@@ -41,16 +41,21 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def real_libvirt() -> None:
+def require(why: str | None, skipped: str) -> None:
+    """Skip (`skipped`: what, and why) or fail as VPSORG_TEST_LIBVIRT says, when `why`."""
     mode = os.environ.get("VPSORG_TEST_LIBVIRT", "")
     if mode == "0":
         pytest.skip("VPSORG_TEST_LIBVIRT=0")
-    why = _missing()
     if why and mode == "required":
         pytest.fail(f"VPSORG_TEST_LIBVIRT=required, but {why}")
     if why:
-        pytest.skip(f"real-guest tests skipped: {why} (see README, 'Real servers')")
+        pytest.skip(skipped.format(why=why))
+
+
+@pytest.fixture(scope="session")
+def real_libvirt() -> None:
+    why = missing(("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4"), "building the guest image")
+    require(why, "real-guest tests skipped: {why} (see README, 'Real servers')")
 
 
 @dataclass(frozen=True)

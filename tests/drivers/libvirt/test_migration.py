@@ -9,7 +9,6 @@ guests (unset: skipped with the reason; `required`: a failure; `0`: skipped).
 
 import hashlib
 import os
-import shutil
 import subprocess
 import uuid
 import xml.etree.ElementTree as ET
@@ -20,42 +19,19 @@ from typing import Any
 
 import pytest
 
+from tests.drivers.libvirt.conftest import URI, missing, require
 from tests.drivers.test_contract import spec
 from vpsorg.config import Settings
 from vpsorg.drivers.base import DriverError, MachineNotFound, PowerState, VmSpec
 
 pytestmark = pytest.mark.anyio
-URI = "qemu:///system"
 SID = 4243
-
-
-def _missing() -> str | None:
-    try:
-        import libvirt
-    except ImportError:
-        return "libvirt-python is not installed (the `libvirt` extra)"
-    if os.geteuid() != 0:
-        return "storage pools over test directories need root"
-    for tool in ("qemu-img", "qemu-io"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (Debian: qemu-utils)"
-    try:
-        libvirt.open(URI).close()
-    except libvirt.libvirtError as e:
-        return f"libvirtd is not reachable at {URI}: {e.get_error_message()}"
-    return None
 
 
 @pytest.fixture(scope="module")
 def system_libvirt() -> None:
-    mode = os.environ.get("VPSORG_TEST_LIBVIRT", "")
-    if mode == "0":
-        pytest.skip("VPSORG_TEST_LIBVIRT=0")
-    why = _missing()
-    if why and mode == "required":
-        pytest.fail(f"VPSORG_TEST_LIBVIRT=required, but {why}")
-    if why:
-        pytest.skip(f"migration tests on qemu:///system skipped: {why}")
+    why = missing(("qemu-img", "qemu-io"), "storage pools over test directories")
+    require(why, "migration tests on qemu:///system skipped: {why}")
 
 
 @dataclass
