@@ -21,13 +21,6 @@ from vpsorg.servers.states import EXPECTED_POWER, PowerState, ServerStatus
 log = logging.getLogger("vpsorg.reconcile")
 
 
-async def reconcile(sessions: async_sessionmaker[AsyncSession], driver: Driver) -> int:
-    """One pass over one hypervisor and every server; returns how many were corrected."""
-    fixed, orphans = await reconcile_host(sessions, driver)
-    metrics.ORPHAN_MACHINES.set(len(orphans))
-    return fixed
-
-
 async def reconcile_host(
     sessions: async_sessionmaker[AsyncSession], driver: Driver, host_id: int | None = None
 ) -> tuple[int, list[int]]:
