@@ -94,6 +94,8 @@ def test_settings(db_path: Path, **overrides: Any) -> Settings:
         # token (schemathesis sends thousands), and none of them may be throttled; a day's
         # window does not reset mid-test. The rate-limit tests (tests/ratelimit/) set their own.
         "rate_limit": "1000000/day",
+        # Browser and panel tests log in from 127.0.0.1 many times a minute (tests/web sets its own).
+        "login_rate_limit": "1000000/day",
     }
     values.update(overrides)
     if "database_url" not in values:  # a fresh PostgreSQL database only when one is used

@@ -61,13 +61,18 @@ def _no_serving() -> Iterator[None]:
         yield
 
 
-def vpsorg_in_process(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """`vpsorg ARGS` with exactly the environment `env`, in this process, to completion."""
+def vpsorg_in_process(
+    args: list[str], env: Mapping[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`vpsorg ARGS` with exactly the environment `env` (and `stdin` on standard input), in
+    this process, to completion."""
     for name in (clock.ENV, failpoints.ENV):
         assert env.get(name) == os.environ.get(name), f"{name} is read by every thread: use a process"
     outside = {k for k in os.environ if k not in env}
     with _no_serving():
-        result = RUNNER.invoke(app, list(args), env=dict(env) | dict.fromkeys(outside), prog_name="vpsorg")
+        result = RUNNER.invoke(
+            app, list(args), input=stdin, env=dict(env) | dict.fromkeys(outside), prog_name="vpsorg"
+        )
     stderr = result.stderr
     code = result.exit_code
     if result.exception is not None and not isinstance(result.exception, SystemExit):

@@ -30,6 +30,7 @@ from tests.conftest import (
     wait_http,
 )
 from tests.operator_cli import vpsorg_in_process
+from tests.web.panel import browser_client_at, log_in
 from vpsorg.accounts import service as accounts
 from vpsorg.app import create_app
 from vpsorg.config import Settings
@@ -138,6 +139,13 @@ def wait_token(proc: Proc) -> str:
         time.sleep(0.05)
 
 
+def demo_password(proc: Proc) -> str:
+    """The panel password `serve --demo` prints with the token."""
+    found = re.search(r"^  password:\s+(\S+)", proc.log.read_text(errors="replace"), re.MULTILINE)
+    assert found, proc.log.read_text()
+    return found.group(1)
+
+
 def stop(proc: Proc) -> int:
     """SIGTERM, as a service manager would; the exit code."""
     proc.popen.send_signal(signal.SIGTERM)
@@ -236,20 +244,29 @@ def test_serve_demo_on_an_empty_database_and_again(tmp_path: Path) -> None:
             assert r.status_code == 201, r.text
             server_id = r.json()["id"]
             wait_status(http, server_id, "active")  # the in-process worker, time scale 0
+        # The panel: the printed password logs in the demo customer and the demo operator.
+        password = demo_password(first)
+        for email, operator in (("demo@vpsorg.local", False), ("operator@vpsorg.local", True)):
+            with browser_client_at(url) as browser:
+                assert log_in(browser, email, password).status_code == 303
+                assert ("/admin/" in browser.get("/servers/").text) is operator
     finally:
         code = stop(first)
     assert_served_and_shut_down(first, code)
     assert saved.read_text().strip() == token
     assert saved.stat().st_mode & 0o777 == 0o600
+    password_file = tmp_path / "vpsorg-demo-password"
+    assert password_file.read_text().strip() == password and password_file.stat().st_mode & 0o777 == 0o600
     counts = table_counts(settings)
     assert counts["plans"] > 0 and counts["operating_systems"] > 0 and counts["locations"] > 0
-    assert counts["accounts"] == 1
+    assert counts["accounts"] == 2  # the demo customer and the demo operator
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     second = spawn(["serve", "--demo", "--port", str(port)], settings, tmp_path / "second.log", cwd=tmp_path)
     try:
         assert wait_token(second) == token  # reused, not a new token at every start
+        assert demo_password(second) == password  # and so is the panel's password
         wait_http(f"{url}/healthz", timeout=TIMEOUT)
         with client(url, token) as http:
             r = http.get("/api/v1/servers/")  # the same demo account: it sees the first run's server

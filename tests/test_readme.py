@@ -13,6 +13,7 @@ import httpx
 import yaml
 
 from tests.conftest import free_port, new_public_key, wait_http
+from tests.web.panel import browser_client_at, log_in
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -72,6 +73,13 @@ def test_make_run_prints_a_working_token_and_the_curl_examples_work(tmp_path: Pa
             assert time.monotonic() < deadline, server
             time.sleep(0.1)
         assert server["ip_address"] and server["ipv6_address"]
+        # The quick start's web panel: the printed password logs the demo account in.
+        password = re.search(r"^  password:\s+(\S+)", log.read_text(), re.MULTILINE)
+        assert password and "demo@vpsorg.local" in README.split("## Use it", 1)[0]
+        with browser_client_at(base) as browser:
+            assert browser.get("/").headers["location"] == "/login"
+            assert log_in(browser, "demo@vpsorg.local", password.group(1)).status_code == 303
+            assert "web-server-02" in browser.get("/servers/").text
         assert httpx.get(base + "/docs").status_code == 200
         assert httpx.get(base + "/openapi.json").status_code == 200
         run_use_it_examples(tmp_path, base, token.group(1), curl_server=created["id"])

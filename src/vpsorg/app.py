@@ -11,8 +11,10 @@ from typing import Any
 from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from limits import parse as parse_limit
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -34,6 +36,12 @@ from vpsorg.schemas import ErrorBody
 from vpsorg.servers.router import router as servers_router
 from vpsorg.ssh_keys.router import router as ssh_keys_router
 from vpsorg.tokens.router import router as tokens_router
+from vpsorg.web import errors as web_errors
+from vpsorg.web.auth import LoginRequired
+from vpsorg.web.login import login_redirect
+from vpsorg.web.router import router as web_router
+from vpsorg.web.security import SecurityHeaders
+from vpsorg.web.templating import STATIC_DIR
 from vpsorg.worker.service import Worker
 
 log = logging.getLogger("vpsorg.app")
@@ -77,14 +85,25 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 
-async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
+    if web_errors.wants_html(request):
+        return web_errors.html_error(request, exc.status_code, exc.message)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return login_redirect(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if web_errors.wants_html(request):
+        return web_errors.html_error(
+            request, 400, "The form holds a value that is not allowed; go back and check it."
+        )
     errs = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errs):
         return error_response(400, "invalid_json", "The request body is not valid JSON")
@@ -119,7 +138,7 @@ def _allowed_methods(request: Request, allow: str) -> str:
     return ", ".join(sorted(methods))
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if isinstance(exc, inputs.Refusal):
         return await _app_error(request, exc.error)
@@ -128,10 +147,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = getattr(exc, "headers", None)
     if exc.status_code == 405:
         headers = {**(headers or {}), "Allow": _allowed_methods(request, (headers or {}).get("Allow", ""))}
+    if web_errors.wants_html(request):
+        shown = "There is no such page." if exc.status_code == 404 else str(exc.detail)
+        return web_errors.html_error(request, exc.status_code, shown, headers)
     return error_response(exc.status_code, code, message, headers=headers)
 
 
-async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+async def _conflict(request: Request, exc: Exception) -> Response:
     """A constraint the database enforces (unique, foreign key) refused the change: a race the
     service's own checks could not see, such as two requests making the same change at once."""
     log.warning("integrity error (request %s): %s", correlation_id.get(), exc)
@@ -139,7 +161,7 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
     return await _app_error(request, Conflict(message))
 
 
-async def _db_error(request: Request, exc: Exception) -> JSONResponse:
+async def _db_error(request: Request, exc: Exception) -> Response:
     """503 only when the database does not answer (a lost or refused connection, a lock or
     timeout); any other database error is a bug: 500."""
     assert isinstance(exc, DBAPIError)
@@ -154,8 +176,10 @@ async def _db_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error (request %s)", correlation_id.get(), exc_info=exc)
+    if web_errors.wants_html(request):
+        return web_errors.html_error(request, 500, f"Internal error; quote request {correlation_id.get()}.")
     return error_response(500, "internal_error", "Internal server error")
 
 
@@ -250,14 +274,16 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
         hot_reads = make_hot_reads(settings.database_url, engine, pool_size=settings.database_pool_size)
+        limiter = ratelimit.Limiter.from_settings(settings)
         await hot_reads.open()
         state = AppState(
             settings=settings,
             engine=engine,
             write_sessions=make_sessionmaker(engine),
             read_sessions=make_sessionmaker(engine, write=False),
-            limiter=ratelimit.Limiter.from_settings(settings),
+            limiter=limiter,
             hot_reads=hot_reads,
+            login_limiter=ratelimit.Limiter(parse_limit(settings.login_rate_limit), limiter.storage),
         )
         app.state.vpsorg = state
         stop_metrics = None
@@ -301,9 +327,12 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
     app.add_middleware(CorrelationIdMiddleware, validator=_sane_request_id)
     # Every authenticated response carries the RateLimit headers get_caller computed.
     app.add_middleware(ratelimit.RateLimitHeaders)
+    # The panel's pages and static files carry a strict CSP and the other security headers.
+    app.add_middleware(SecurityHeaders)
     if settings.public_url:
         app.add_middleware(PublicURLMiddleware, public_url=settings.public_url)
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _conflict)
@@ -317,8 +346,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
         account_router,
         tokens_router,
         admin_router,
+        web_router,
     ):
         app.include_router(router)
+    # htmx, the stylesheet and the script, vendored into the package (never from a CDN).
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:

@@ -4,7 +4,9 @@ import asyncio
 import logging
 import os
 import re
+import secrets
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -22,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg import migrate as migrations
 from vpsorg import models  # noqa: F401  (every mapped table, for commands that write)
-from vpsorg.accounts import limits
+from vpsorg.accounts import limits, logins
 from vpsorg.accounts import service as accounts
 from vpsorg.accounts.service import Scope
 from vpsorg.admin import service as admin
@@ -53,6 +55,9 @@ T = TypeVar("T")
 DEMO_EMAIL = "demo@vpsorg.local"
 DEMO_CREDIT = Decimal("1000.00")
 DEMO_TOKEN_FILE = "vpsorg-demo-token"
+# The demo's operator: the same password, and the panel's /admin/ pages.
+DEMO_OPERATOR_EMAIL = "operator@vpsorg.local"
+DEMO_PASSWORD_FILE = "vpsorg-demo-password"
 
 
 def _fail(message: str) -> NoReturn:
@@ -185,16 +190,60 @@ def _parse_credit(value: str) -> Decimal:
         raise typer.BadParameter(f"not a number: {value}") from None
 
 
+def _password_from_stdin() -> str:
+    """The password on standard input's first line (never an argument: argv is public)."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        logins.check_password(password)
+    except AppError as exc:
+        _fail(f"password: {exc.message}")
+    return password
+
+
 @accounts_app.command("create")
 def accounts_create(
     email: Annotated[str, typer.Option(help="The customer's email address")],
     credit: Annotated[str, typer.Option(help="Starting credit in USD")] = "0",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read a web panel password from standard input")
+    ] = False,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="An operator: may use the panel's /admin/ pages")
+    ] = False,
 ) -> None:
     """Create an account; the last line printed is its id."""
     amount = _parse_credit(credit)
-    account = _in_transaction(_settings(), lambda s: accounts.create_account(s, email=email, credit=amount))
+    password = _password_from_stdin() if password_stdin else None
+
+    async def create(session: AsyncSession) -> Any:
+        account = await accounts.create_account(session, email=email, credit=amount)
+        if password is not None:
+            await logins.set_password(session, account_id=account.id, password=password)
+        if admin:
+            await logins.set_admin(session, account_id=account.id, admin=True)
+        return account
+
+    account = _in_transaction(_settings(), create)
     err.print(f"created account {account.email} with a balance of {account.balance:.2f} USD")
     print(account.id)
+
+
+@accounts_app.command("set-password")
+def accounts_set_password(account: Annotated[int, typer.Option(help="Account id")]) -> None:
+    """Set an account's web panel password from standard input; its open sessions end."""
+    password = _password_from_stdin()
+    _in_transaction(_settings(), lambda s: logins.set_password(s, account_id=account, password=password))
+    err.print(f"password set for account {account}; its panel sessions have ended")
+
+
+@accounts_app.command("set-admin")
+def accounts_set_admin(
+    account: Annotated[int, typer.Option(help="Account id")],
+    revoke: Annotated[bool, typer.Option("--revoke", help="Take the operator role away")] = False,
+) -> None:
+    """Make an account an operator of the web panel (or, with --revoke, no longer one)."""
+    _in_transaction(_settings(), lambda s: logins.set_admin(s, account_id=account, admin=not revoke))
+    err.print(f"account {account} {'is no longer' if revoke else 'is now'} an operator")
 
 
 @accounts_app.command("credit")
@@ -629,19 +678,32 @@ def _write_secret(path: Path, secret: str) -> None:
     os.replace(tmp, path)
 
 
-async def _demo(session: AsyncSession, saved: str | None) -> tuple[str, bool]:
-    """Catalog and a demo account with credit on an empty database; the saved token while it
-    still authenticates for the demo account, else a new one (token, whether it is new)."""
+async def _demo(
+    session: AsyncSession, saved: str | None, saved_password: str | None
+) -> tuple[str, bool, str]:
+    """Catalog, a demo account with credit and a demo operator on an empty database; the saved
+    token while it still authenticates for the demo account, else a new one; the saved panel
+    password while it still logs the demo account in, else a new one for both accounts
+    (token, whether it is new, password)."""
     if not await catalog.list_plans(session):
         await catalog.load_catalog(session, catalog=catalog.read_catalog(None))
     account = await accounts.find_account(session, email=DEMO_EMAIL)
     if account is None:
         account = await accounts.create_account(session, email=DEMO_EMAIL, credit=DEMO_CREDIT)
+    operator = await accounts.find_account(session, email=DEMO_OPERATOR_EMAIL)
+    if operator is None:
+        operator = await accounts.create_account(session, email=DEMO_OPERATOR_EMAIL, credit=Decimal(0))
+        await logins.set_admin(session, account_id=operator.id, admin=True)
+    password = saved_password
+    if password is None or await logins.verify_login(session, email=DEMO_EMAIL, password=password) is None:
+        password = secrets.token_urlsafe(12)
+        for who in (account.id, operator.id):
+            await logins.set_password(session, account_id=who, password=password)
     if saved is not None:
         use = await accounts.authenticate(session, token=saved)
         if use is not None and use.account_id == account.id:
-            return saved, False
-    return await accounts.create_token(session, account_id=account.id, name="demo"), True
+            return saved, False, password
+    return await accounts.create_token(session, account_id=account.id, name="demo"), True, password
 
 
 @app.command()
@@ -683,13 +745,22 @@ def serve(
     _setup_logging(settings)
     if demo:
         path = demo_token_path(settings.database_url)
-        token, new = _in_transaction(settings, lambda s: _demo(s, _read_secret(path)))
+        password_path = path.with_name(DEMO_PASSWORD_FILE)
+        saved_password = _read_secret(password_path)
+        token, new, password = _in_transaction(
+            settings, lambda s: _demo(s, _read_secret(path), saved_password)
+        )
         if new:
             _write_secret(path, token)
+        if password != saved_password:
+            _write_secret(password_path, password)
         base = f"http://{host}:{port}"
         print(
             f"\nDemo account: {DEMO_EMAIL}\nAPI token:    {token}\n"
             f"Token file:   {path} ({'a new token' if new else 'the saved token, reused'})\n\n"
+            f"Web panel:    {base}/login\n"
+            f"  customer:   {DEMO_EMAIL}\n  operator:   {DEMO_OPERATOR_EMAIL}\n"
+            f"  password:   {password}  (both; saved in {password_path})\n\n"
             f'Try:  curl -H "Authorization: Bearer {token}" {base}/api/v1/servers/\n'
             f"Docs: {base}/docs\n",
             flush=True,

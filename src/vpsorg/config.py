@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     # ("redis://host:6379/0": shared by every API process).
     rate_limit: str = "600/minute"
     rate_limit_storage: str = Field(default="memory://", pattern=r"^(async\+)?(memory|redis|rediss)://")
+    # The web panel's login attempts, per email and per client address, in the same storage.
+    login_rate_limit: str = "10/minute"
     # Connections (vpsorg.edge): open connections per process, then 503; seconds a connection
     # may sit idle between requests, and may take to send a request head; how often
     # connection-level events (refusals, timeouts) are logged, as one summary line.
@@ -110,7 +112,7 @@ class Settings(BaseSettings):
     # A request body larger than this is refused (413) before it is read (vpsorg.inputs).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "login_rate_limit")
     @classmethod
     def _parsable_rate_limit(cls, value: str) -> str:
         parse(value)  # ValueError for what the limits library cannot read

@@ -32,6 +32,8 @@ class AppState:
     read_sessions: async_sessionmaker[AsyncSession]
     limiter: ratelimit.Limiter
     hot_reads: HotReads  # vpsorg.hotreads
+    # The panel's logins per email and per address (VPSORG_LOGIN_RATE_LIMIT), in limiter's storage.
+    login_limiter: ratelimit.Limiter
 
 
 def get_state(request: Request) -> AppState:

@@ -1,7 +1,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Numeric, String
+from sqlalchemy import BigInteger, ForeignKey, Numeric, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsorg.db import Base, UTCDateTime, utcnow
@@ -26,6 +26,11 @@ class Account(Base):
     # by triggers on servers (migration 7d4e2a9c6b15), never written by the application; a
     # create's credit check reads it with the account row locked.
     commitment_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The web panel's login (vpsorg.accounts.logins): an argon2id hash; NULL: no password, so
+    # no login (the API's tokens work regardless).
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    # An operator: the panel's /admin/ pages (the admin API goes by its token's scope).
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class ApiToken(Base):
@@ -45,3 +50,17 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Written at most once a minute per token (vpsorg.accounts.service.touch_token).
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginSession(Base):
+    """A web panel login: the cookie holds a random secret, this row only its SHA-256 hash.
+    Logging out or an operator deleting the row ends it at once, in every process."""
+
+    __tablename__ = "login_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    # The synchronizer token every form and htmx request of this session must send back.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,9 @@
+"""Every panel route, and the static files they use."""
+
+from fastapi import APIRouter
+
+from vpsorg.web import login, servers
+
+router = APIRouter(include_in_schema=False)
+for module in (login, servers):
+    router.include_router(module.router)

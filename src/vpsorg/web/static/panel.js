@@ -1,0 +1,26 @@
+// vpsorg panel: the few behaviours that need a script. Every form works without it.
+"use strict";
+
+// Copy buttons: <button data-copy="text">Copy</button>.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button || !navigator.clipboard) return;
+  navigator.clipboard.writeText(button.dataset.copy).then(() => {
+    const label = button.textContent;
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = label; }, 1500);
+  });
+});
+
+// Confirm by typing: <input data-confirm-match="name" data-confirm-for="button-id">
+// enables the button only when the typed text matches (the server checks it again).
+function syncConfirm(input) {
+  const button = document.getElementById(input.dataset.confirmFor);
+  if (button) button.disabled = input.value !== input.dataset.confirmMatch;
+}
+document.addEventListener("input", (event) => {
+  if (event.target.matches("[data-confirm-match]")) syncConfirm(event.target);
+});
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-confirm-match]").forEach(syncConfirm);
+});
