@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from vpsorg.billing.prices import BillingState, charges_due, month_total, monthly_price
+from vpsorg.billing.prices import BillingState, charges_due, hourly_price, month_total, monthly_price
 
 H = timedelta(hours=1)
 STANDARD = {"hourly": Decimal("0.0360"), "monthly": Decimal("24.00")}
@@ -69,3 +69,15 @@ def test_charging_in_any_steps_gives_the_same_total(step_hours: int) -> None:
         "2027-02": Decimal("28.80"),
         "2027-03": month_total(960 - 158 - 672, 960 - 158 - 672, **STANDARD),
     }
+
+
+def test_an_hour_with_backups_adds_the_surcharge_as_the_month_total_charges_it() -> None:
+    hourly = STANDARD["hourly"]
+    assert hourly_price(hourly, backups=False) == hourly
+    assert hourly_price(hourly, backups=True) == Decimal("0.0432")
+    # one hour's charge with backups is the hour's price, rounded as the month's total is
+    one = month_total(1, 1, **STANDARD)
+    assert one == Decimal("0.04") + Decimal("0.01")
+    assert month_total(100, 100, **STANDARD) == (100 * hourly_price(hourly, backups=True)).quantize(
+        Decimal("0.01")
+    )

@@ -163,12 +163,14 @@ async def has_open(session: AsyncSession, *, server_id: int, after: int = 0) -> 
 
 
 async def list_for_server(
-    session: AsyncSession, *, server_id: int, page: PageParams
+    session: AsyncSession, *, server_id: int, page: PageParams, newest_first: bool = False
 ) -> tuple[int, list[Action]]:
+    """The server's actions, oldest first (the API's order) or newest first (the panel's log)."""
     where = Action.server_id == server_id
     count = await session.scalar(select(func.count()).select_from(Action).where(where)) or 0
+    order = Action.id.desc() if newest_first else Action.id
     rows = await session.scalars(
-        select(Action).where(where).order_by(Action.id).offset(page.offset).limit(page.page_size)
+        select(Action).where(where).order_by(order).offset(page.offset).limit(page.page_size)
     )
     return count, list(rows)
 

@@ -36,6 +36,11 @@ def monthly_price(monthly: Decimal, *, backups: bool) -> Decimal:
     return cents(monthly) + (backup_cap(monthly) if backups else Decimal("0.00"))
 
 
+def hourly_price(hourly: Decimal, *, backups: bool) -> Decimal:
+    """What an hour of a server adds to its month (before the month's cap), backups included."""
+    return hourly * (1 + BACKUP_SURCHARGE) if backups else hourly
+
+
 def month_total(hours: int, backup_hours: int, *, hourly: Decimal, monthly: Decimal) -> Decimal:
     """What a server costs in a month in which `hours` of its hours started, `backup_hours`
     of them with backups (the formula above)."""

@@ -106,6 +106,9 @@ _DETAIL_QUERY = (
     .select_from(_DETAIL_JOIN)
     .where(_servers.id == bindparam("server_id"), _live_rows(bindparam("account_id")))
 )
+# ... with the prices the server keeps (the panel shows what backups add); the API's detail
+# does not show them, so its statement does not read them.
+_PRICED_DETAIL_QUERY = _DETAIL_QUERY.add_columns(_servers.price_hourly, _servers.price_monthly)
 
 
 def summary(row: Any) -> dict[str, Any]:
@@ -156,12 +159,25 @@ _status_param = _servers.status == bindparam("status")
 _location_param = _servers.location_id == (
     select(_locations.id).where(_locations.code == bindparam("location")).scalar_subquery()
 )
+# A name search: a case-insensitive substring (LIKE with the pattern's own % and _ escaped).
+_name_param = func.lower(_servers.name).like(bindparam("name"), escape="\\")
 _counted = select(func.count().label("n")).select_from(Server.__table__)
-_FILTERED_COUNTS = {
-    (True, False): _counted.where(_live_param, _status_param),
-    (False, True): _counted.where(_live_param, _location_param),
-    (True, True): _counted.where(_live_param, _status_param, _location_param),
-}
+
+
+def _filters(by_status: bool, by_location: bool, by_name: bool) -> list[Any]:
+    where = [_live_param]
+    if by_status:
+        where.append(_status_param)
+    if by_location:
+        where.append(_location_param)
+    if by_name:
+        where.append(_name_param)
+    return where
+
+
+@functools.cache
+def _filtered_count(by_status: bool, by_location: bool, by_name: bool) -> Any:
+    return _counted.where(*_filters(by_status, by_location, by_name))
 
 
 # An unfiltered page carries the account's count in each row: one statement, one snapshot.
@@ -169,14 +185,17 @@ _TOTAL = _LIVE_COUNT.scalar_subquery().label("total")
 
 
 @functools.cache
-def _page_statement(by_status: bool, by_location: bool, shape: str, limit: int) -> Any:
-    where = [_live_param]
-    if by_status:
-        where.append(_status_param)
-    if by_location:
-        where.append(_location_param)
-    columns = SUMMARY_COLUMNS if by_status or by_location else (*SUMMARY_COLUMNS, _TOTAL)
+def _page_statement(by_status: bool, by_location: bool, shape: str, limit: int, by_name: bool = False) -> Any:
+    filtered = by_status or by_location or by_name
+    columns = SUMMARY_COLUMNS if filtered else (*SUMMARY_COLUMNS, _TOTAL)
+    where = _filters(by_status, by_location, by_name)
     return keyset_statement(columns, _SERVER_JOIN, _servers.id, where, shape, limit)
+
+
+def name_pattern(name: str) -> str:
+    """The LIKE pattern of a name search: the text anywhere in the name, any case."""
+    escaped = name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 async def list_servers(
@@ -186,23 +205,28 @@ async def list_servers(
     status: ServerStatus | None,
     location: str | None,
     page: KeysetParams,
+    name: str | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """The count and the page's rows, one more than the page at most (see http.pagination.keyset_paged).
 
     The page walks the partial index (account_id, id) WHERE deleted_at IS NULL (by cursor: an
     index range at any depth). Unfiltered, the count is the account's live_servers (kept by
-    triggers), read with the page; a filter's count counts the rows it matches. Every
+    triggers), read with the page; a filter's count counts the rows it matches. `name`
+    keeps the servers whose name holds it, in any case (the panel's search). Every
     statement is built once."""
     params: dict[str, Any] = {"account_id": account_id}
     if status is not None:
         params["status"] = status.value
     if location is not None:
         params["location"] = location
-    filters = (status is not None, location is not None)
+    if name:
+        params["name"] = name_pattern(name)
+    filters = (status is not None, location is not None, bool(name))
     shape, limit, window = keyset_window(page)
-    if filters != (False, False):  # counts the account's matching rows: not on the loop
-        count = (await rows(reads, _FILTERED_COUNTS[filters], params, on_loop=False))[0].n
-        found = await rows(reads, _page_statement(*filters, shape, limit), params | window, on_loop=False)
+    if any(filters):  # counts the account's matching rows: not on the loop
+        count = (await rows(reads, _filtered_count(*filters), params, on_loop=False))[0].n
+        statement = _page_statement(filters[0], filters[1], shape, limit, filters[2])
+        found = await rows(reads, statement, params | window, on_loop=False)
         return count, [summary(r) for r in found]
     on_loop = window.get("offset", 0) <= LOOP_OFFSET_LIMIT
     found = await rows(reads, _page_statement(False, False, shape, limit), params | window, on_loop=on_loop)
@@ -241,11 +265,20 @@ async def get_detail_by_token(reads: Reads, *, token: str, server_id: int, admit
     return detail(row)
 
 
-async def get_detail(reads: Reads, *, account_id: int, server_id: int) -> dict[str, Any]:
-    row = await first(reads, _DETAIL_QUERY, {"server_id": server_id, "account_id": account_id})
+async def get_detail(
+    reads: Reads, *, account_id: int, server_id: int, with_prices: bool = False
+) -> dict[str, Any]:
+    """The server as the API's detail shows it; with_prices adds its own "price_hourly" and
+    "price_monthly" (the plan's prices when it was created, which it keeps)."""
+    query = _PRICED_DETAIL_QUERY if with_prices else _DETAIL_QUERY
+    row = await first(reads, query, {"server_id": server_id, "account_id": account_id})
     if row is None:
         raise NotFound(f"Server {server_id} not found")
-    return detail(row)
+    out = detail(row)
+    if with_prices:
+        out["price_hourly"] = row.price_hourly
+        out["price_monthly"] = row.price_monthly
+    return out
 
 
 async def _get_for_update(session: AsyncSession, *, account_id: int, server_id: int) -> Server:

@@ -1,28 +1,165 @@
-"""The customer's servers."""
+"""The customer's servers: the list (filtered, paged, live) and the live parts of a server's page.
 
-from fastapi import APIRouter, Request
+Live means polled with htmx: a fragment route answers 204 (htmx swaps nothing) while what it
+would show is unchanged, so a region is replaced (and announced, aria-live) only when it
+changed. It polls every few seconds while something is on its way (a transitional status, an
+open action), and slowly otherwise, so a change made elsewhere (the API, billing) still shows.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from vpsorg.deps import HotPath
-from vpsorg.pagination import KeysetParams
+from vpsorg.catalog import service as catalog
+from vpsorg.deps import HotPath, Session
+from vpsorg.errors import ValidationFailed
+from vpsorg.http.pagination import keyset_paged
+from vpsorg.pagination import Cursor, KeysetParams
 from vpsorg.servers import service as servers
+from vpsorg.servers.states import TRANSITIONAL, ServerStatus
 from vpsorg.web.auth import SignedIn
-from vpsorg.web.templating import render
+from vpsorg.web.templating import render, url
 
 router = APIRouter(prefix="/servers", include_in_schema=False)
 
 PAGE_SIZE = 50
+FAST_POLL_SECONDS = 3  # while a server or an action is on its way
+SLOW_POLL_SECONDS = 30  # otherwise: a change made elsewhere still shows
+STATUSES = [s.value for s in ServerStatus]
+SHOWN = ("id", "name", "status", "ip_address", "location")  # a row's fields the table shows (and its plan)
+
+
+def poll_seconds(busy: bool) -> int:
+    return FAST_POLL_SECONDS if busy else SLOW_POLL_SECONDS
+
+
+def digest(*parts: Any) -> str:
+    """A short fingerprint of what a live region shows: equal digests, nothing to swap."""
+    text = json.dumps(parts, default=str, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The list's filters and place, as the GET form and the pager links carry them."""
+
+    status: ServerStatus | None
+    location: str | None
+    name: str | None
+    cursor: str | None
+
+    def query(self, **extra: str) -> str:
+        """The query string of this list (and `extra`), without empty values."""
+        values = {"status": self.status.value if self.status else None, "location": self.location}
+        values |= {"name": self.name, "cursor": self.cursor} | extra
+        return urlencode({k: v for k, v in values.items() if v})
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.status or self.location or self.name)
+
+
+def list_query(
+    status: Annotated[str, Query(max_length=20)] = "",
+    location: Annotated[str, Query(max_length=40)] = "",
+    name: Annotated[str, Query(max_length=63)] = "",
+    cursor: Annotated[str, Query(max_length=12)] = "",
+) -> ListQuery:
+    """The filters; an empty field (the form's "any") filters nothing."""
+    if status and status not in STATUSES:
+        raise ValidationFailed.field("status", f"no such status {status!r}")
+    if cursor:
+        Cursor.decode(cursor)  # a malformed one: 400
+    return ListQuery(
+        status=ServerStatus(status) if status else None,
+        location=location.strip() or None,
+        name=name.strip() or None,
+        cursor=cursor or None,
+    )
+
+
+@dataclass(frozen=True)
+class ServerRows:
+    count: int
+    rows: list[dict[str, Any]]
+    next: str | None  # the pager's links, as query strings of this page
+    previous: str | None
+    busy: bool  # any row on its way to another status
+    version: str
+
+
+def _relative(link: str | None) -> str | None:
+    return None if link is None else f"?{urlsplit(link).query}"
+
+
+async def server_rows(request: Request, reads: HotPath, account_id: int, q: ListQuery) -> ServerRows:
+    """One page of the account's servers, through the same service call as GET /api/v1/servers/."""
+    page = KeysetParams(page=1, page_size=PAGE_SIZE, cursor=Cursor.decode(q.cursor) if q.cursor else None)
+    count, found = await servers.list_servers(
+        reads, account_id=account_id, status=q.status, location=q.location, page=page, name=q.name
+    )
+    paged = keyset_paged(request, page, count, [SimpleNamespace(**r) for r in found])
+    rows = [vars(r) for r in paged.results]
+    busy = any(r["status"] in TRANSITIONAL for r in rows)
+    shown = [[r[k] for k in SHOWN] + [r["plan"]["name"]] for r in rows]
+    return ServerRows(
+        count=count,
+        rows=rows,
+        next=_relative(paged.next),
+        previous=_relative(paged.previous),
+        busy=busy,
+        version=digest(count, shown),
+    )
+
+
+def _rows_context(request: Request, q: ListQuery, page: ServerRows) -> dict[str, Any]:
+    return {
+        "q": q,
+        "page": page,
+        "poll": poll_seconds(page.busy),
+        "rows_url": url(request, "/servers/rows") + "?" + q.query(v=page.version),
+    }
 
 
 @router.get("/")
-async def list_page(request: Request, reads: HotPath, viewer: SignedIn) -> Response:
-    count, rows = await servers.list_servers(
-        reads,
-        account_id=viewer.account_id,
-        status=None,
-        location=None,
-        page=KeysetParams(page=1, page_size=PAGE_SIZE),
-    )
+async def list_page(
+    request: Request,
+    reads: HotPath,
+    session: Session,
+    viewer: SignedIn,
+    q: Annotated[ListQuery, Depends(list_query)],
+    deleted: Annotated[str, Query(max_length=63)] = "",
+) -> Response:
+    page = await server_rows(request, reads, viewer.account_id, q)
+    locations = await catalog.list_locations(session)
     return render(
-        request, "servers/list.html", viewer, section="servers", count=count, servers=rows[:PAGE_SIZE]
+        request,
+        "servers/list.html",
+        viewer,
+        section="servers",
+        statuses=STATUSES,
+        locations=locations,
+        deleted=deleted,
+        **_rows_context(request, q, page),
     )
+
+
+@router.get("/rows")
+async def list_rows(
+    request: Request,
+    reads: HotPath,
+    viewer: SignedIn,
+    q: Annotated[ListQuery, Depends(list_query)],
+    v: Annotated[str, Query(max_length=40)] = "",
+) -> Response:
+    """The list's table body, for htmx's polling: 204 while it is what the page shows (`v`)."""
+    page = await server_rows(request, reads, viewer.account_id, q)
+    if page.version == v:
+        return Response(status_code=204)
+    return render(request, "servers/_rows.html", viewer, **_rows_context(request, q, page))

@@ -24,3 +24,15 @@ document.addEventListener("input", (event) => {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-confirm-match]").forEach(syncConfirm);
 });
+
+// A form marked data-once is sent once: a second click while the first is on its way does
+// not order a second server. Coming back to the page (the back button) allows it again.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-once]");
+  if (!form) return;
+  if (form.dataset.sent) { event.preventDefault(); return; }
+  form.dataset.sent = "1";
+});
+window.addEventListener("pageshow", () => {
+  document.querySelectorAll("form[data-once]").forEach((form) => { delete form.dataset.sent; });
+});

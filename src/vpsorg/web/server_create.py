@@ -1,0 +1,234 @@
+"""Creating a server: the form, its price, an SSH key added on the way, and the order.
+
+The order is the API's (servers.order_server with the same defaults and placement as POST
+/api/v1/servers/), validated by the same schema (ServerCreate); a refusal (credit, quota,
+capacity, a bad field) re-renders the form with the user's choices and the message in words.
+"""
+
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.billing import prices
+from vpsorg.catalog import service as catalog
+from vpsorg.catalog.models import Plan
+from vpsorg.deps import DefaultLimits, Placement, Session
+from vpsorg.errors import AppError
+from vpsorg.pagination import MAX_PAGE_SIZE, PageParams
+from vpsorg.servers import service as servers
+from vpsorg.servers.schemas import ServerCreate
+from vpsorg.ssh_keys import service as ssh_keys
+from vpsorg.ssh_keys.schemas import SshKeyCreate
+from vpsorg.web import formerrors
+from vpsorg.web.auth import SignedIn
+from vpsorg.web.formerrors import Refusal
+from vpsorg.web.templating import render, url
+
+router = APIRouter(prefix="/servers", include_in_schema=False)
+
+Text = Annotated[str, Form(max_length=300)]
+
+
+@dataclass(frozen=True)
+class Choices:
+    """The form's values as sent (strings: a refused form shows them back as they were)."""
+
+    name: str = ""
+    hostname: str = ""
+    plan_id: str = ""
+    os_id: str = ""
+    location: str = ""
+    ssh_key_id: str = ""
+    backups_enabled: bool = False
+    key_name: str = ""
+    public_key: str = ""
+
+    def order(self) -> dict[str, Any]:
+        """The body POST /api/v1/servers/ would get (empty optional fields left out)."""
+        body: dict[str, Any] = {
+            "name": self.name,
+            "plan_id": self.plan_id,
+            "os_id": self.os_id,
+            "location": self.location,
+            "backups_enabled": self.backups_enabled,
+        }
+        if self.hostname:
+            body["hostname"] = self.hostname
+        if self.ssh_key_id:
+            body["ssh_key_id"] = self.ssh_key_id
+        return body
+
+
+def choices_form(
+    name: Text = "",
+    hostname: Text = "",
+    plan_id: Text = "",
+    os_id: Text = "",
+    location: Text = "",
+    ssh_key_id: Text = "",
+    backups_enabled: Text = "",
+    key_name: Text = "",
+    public_key: Annotated[str, Form(max_length=20_000)] = "",
+) -> Choices:
+    return Choices(
+        name=name.strip(),
+        hostname=hostname.strip(),
+        plan_id=plan_id,
+        os_id=os_id,
+        location=location,
+        ssh_key_id=ssh_key_id,
+        backups_enabled=bool(backups_enabled),
+        key_name=key_name.strip(),
+        public_key=public_key.strip(),
+    )
+
+
+SentChoices = Annotated[Choices, Depends(choices_form)]
+
+
+def price(plans: list[Plan], plan_id: str, backups: bool) -> dict[str, Any] | None:
+    """What the chosen plan costs, with the backups surcharge if chosen (billing.prices)."""
+    plan = next((p for p in plans if str(p.id) == plan_id), None)
+    if plan is None:
+        return None
+    return {
+        "plan": plan,
+        "monthly": prices.monthly_price(plan.price_monthly, backups=backups),
+        "hourly": prices.hourly_price(plan.price_hourly, backups=backups),
+        "backups": backups,
+        "surcharge": prices.backup_cap(plan.price_monthly),
+    }
+
+
+async def form_context(session: AsyncSession, account_id: int, choices: Choices) -> dict[str, Any]:
+    """The catalog and the account's keys, what is chosen (the first of each by default) and its price."""
+    plans = await catalog.list_plans(session)
+    oses = await catalog.list_operating_systems(session)
+    locations = await catalog.list_locations(session)
+    _, keys = await ssh_keys.list_keys(
+        session, account_id=account_id, page=PageParams(page=1, page_size=MAX_PAGE_SIZE)
+    )
+    if not choices.plan_id and plans:
+        choices = replace(choices, plan_id=str(plans[0].id))
+    if not choices.os_id and oses:
+        choices = replace(choices, os_id=str(oses[0].id))
+    if not choices.location and locations:
+        choices = replace(choices, location=locations[0].code)
+    surcharge = int(prices.BACKUP_SURCHARGE * 100)
+    return {
+        "plans": plans,
+        "oses": oses,
+        "locations": locations,
+        "keys": keys,
+        "choices": choices,
+        "price": price(plans, choices.plan_id, choices.backups_enabled),
+        "surcharge_percent": surcharge,
+    }
+
+
+async def _form(
+    request: Request,
+    session: AsyncSession,
+    viewer: SignedIn,
+    choices: Choices,
+    *,
+    refusal: Refusal | None = None,
+    template: str = "servers/new.html",
+    key_refusal: Refusal | None = None,
+    status_code: int | None = None,
+) -> Response:
+    if refusal is not None or key_refusal is not None:
+        await session.rollback()  # nothing of the refused order is kept
+    context = await form_context(session, viewer.account_id, choices)
+    shown = refusal or key_refusal
+    return render(
+        request,
+        template,
+        viewer,
+        status_code=status_code or (shown.status if shown else 200),
+        section="servers",
+        refusal=refusal,
+        key_refusal=key_refusal,
+        **context,
+    )
+
+
+@router.get("/new")
+async def new_server(request: Request, session: Session, viewer: SignedIn) -> Response:
+    return await _form(request, session, viewer, Choices())
+
+
+@router.get("/new/price")
+async def new_server_price(
+    request: Request,
+    session: Session,
+    viewer: SignedIn,
+    plan_id: Annotated[str, Query(max_length=20)] = "",
+    backups_enabled: Annotated[str, Query(max_length=10)] = "",
+) -> Response:
+    """The price of the chosen plan (and backups), for htmx as the choice changes."""
+    plans = await catalog.list_plans(session)
+    found = price(plans, plan_id, bool(backups_enabled))
+    surcharge = int(prices.BACKUP_SURCHARGE * 100)
+    return render(request, "servers/_price.html", viewer, price=found, surcharge_percent=surcharge)
+
+
+@router.post("/new/ssh-keys")
+async def add_key(
+    request: Request, session: Session, viewer: SignedIn, defaults: DefaultLimits, choices: SentChoices
+) -> Response:
+    """Save a key (as POST /api/v1/ssh-keys/) and show the form again with it chosen. htmx
+    swaps only the keys' fieldset (a refusal shown in it); without JS the whole form comes
+    back, every choice kept."""
+    fragment = request.headers.get("HX-Request") == "true"
+    template = "servers/_keys.html" if fragment else "servers/new.html"
+    try:
+        body = SshKeyCreate.model_validate({"name": choices.key_name, "public_key": choices.public_key})
+        key = await ssh_keys.create_key(
+            session,
+            account_id=viewer.account_id,
+            name=body.name,
+            public_key=body.public_key,
+            defaults=defaults,
+        )
+    except (ValidationError, AppError) as exc:
+        refused = (
+            formerrors.from_validation(exc, SshKeyCreate)
+            if isinstance(exc, ValidationError)
+            else formerrors.from_error(exc)
+        )
+        # htmx swaps a 200 only: the refusal is in the fragment
+        status = 200 if fragment else refused.status
+        return await _form(
+            request, session, viewer, choices, key_refusal=refused, template=template, status_code=status
+        )
+    added = replace(choices, ssh_key_id=str(key.id), key_name="", public_key="")
+    return await _form(request, session, viewer, added, template=template)
+
+
+@router.post("/new")
+async def create(
+    request: Request,
+    session: Session,
+    viewer: SignedIn,
+    defaults: DefaultLimits,
+    placement: Placement,
+    choices: SentChoices,
+) -> Response:
+    """Order the server (as POST /api/v1/servers/) and go to its page, where it provisions."""
+    try:
+        data = ServerCreate.model_validate(choices.order(), strict=False)
+    except ValidationError as exc:
+        refusal = formerrors.from_validation(exc, ServerCreate)
+        return await _form(request, session, viewer, choices, refusal=refusal)
+    try:
+        order = await servers.order_server(
+            session, account_id=viewer.account_id, data=data, defaults=defaults, policy=placement
+        )
+    except AppError as exc:
+        return await _form(request, session, viewer, choices, refusal=formerrors.from_error(exc))
+    return RedirectResponse(url(request, f"/servers/{order.server_id}/"), status_code=303)
