@@ -59,7 +59,14 @@ def counting(app: Any) -> Iterator[list[str]]:
         event.remove(state.engine.sync_engine, "before_cursor_execute", on_execute)
 
 
-def add_servers(run_db: Callable[[Any], Any], account_id: int, n: int, *, active: bool = True) -> list[int]:
+def add_servers(
+    run_db: Callable[[Any], Any],
+    account_id: int,
+    n: int,
+    *,
+    active: bool = True,
+    locations: tuple[str, ...] = LOCATIONS,
+) -> list[int]:
     """n servers of the account, ordered through the service (named srv-0001, ... over a few
     plans and locations, the credit for them added); `active` marks them provisioned, as the worker would."""
 
@@ -74,7 +81,7 @@ def add_servers(run_db: Callable[[Any], Any], account_id: int, n: int, *, active
                     "name": f"srv-{i + 1:04d}",
                     "plan_id": PLANS[i % len(PLANS)],
                     "os_id": 5,
-                    "location": LOCATIONS[i % len(LOCATIONS)],
+                    "location": locations[i % len(locations)],
                 }
             )
             done = await servers.order_server(session, account_id=account_id, data=data, defaults=ROOMY)
