@@ -25,6 +25,7 @@ from vpsorg import (
     metrics,
     models,  # noqa: F401  (every mapped table, for a worker started alone)
 )
+from vpsorg.accounts import jobs as accounts_jobs
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
 from vpsorg.batches import Batches
@@ -122,6 +123,15 @@ class Worker:
                     3600.0,
                     "idempotency key purge",
                     lambda: idempotency.purge(self.sessions),
+                    stop,
+                    delay=True,
+                )
+            ),
+            asyncio.create_task(
+                self._every(
+                    3600.0,
+                    "login session purge",
+                    lambda: accounts_jobs.purge_login_sessions(self.sessions),
                     stop,
                     delay=True,
                 )
