@@ -26,6 +26,10 @@ class Account(Base):
     # by triggers on servers (migration 7d4e2a9c6b15), never written by the application; a
     # create's credit check reads it with the account row locked.
     commitment_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # An operator's suspension of the whole account (vpsorg.admin.accounts): its servers are
+    # suspended and its creates refused until an operator lifts it. NULL: not suspended.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    suspended_reason: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class ApiToken(Base):
