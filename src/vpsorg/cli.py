@@ -1,7 +1,8 @@
 """Operator commands: migrate, catalog, accounts, tokens, hosts, servers, audit, serve, worker.
 
-Every change an operator makes here is recorded in the audit log (vpsorg.admin.audit) with no
-actor: the operator CLI runs on the control plane's machine, with its database settings."""
+The changes made here to accounts, tokens, hosts and servers are recorded in the audit log
+(vpsorg.admin.audit) with no actor: the operator CLI runs on the control plane's machine,
+with its database settings, and has no account."""
 
 import asyncio
 import json

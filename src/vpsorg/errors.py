@@ -141,8 +141,8 @@ def errors(*classes: type[AppError]) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {}
     for c in classes:
         said = " ".join((c.__doc__ or c.code).split())
-        if c.status_code in out:
-            said = f"{out[c.status_code]['description']} Or: {said}"
+        if c.status_code in out:  # joined as vpsorg.app joins the answers it adds
+            said = f"{out[c.status_code]['description'].rstrip('.')}; or: {said}"
         out[c.status_code] = {"model": ErrorBody, "description": said}
     return out
 
