@@ -2,6 +2,7 @@
 
 from vpsorg.accounts.models import Account, ApiToken
 from vpsorg.actions.models import Action
+from vpsorg.admin.models import AuditEntry
 from vpsorg.billing.models import LedgerEntry
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.hosts.models import Host
@@ -14,6 +15,7 @@ __all__ = [
     "Account",
     "Action",
     "ApiToken",
+    "AuditEntry",
     "Host",
     "IdempotencyRecord",
     "LedgerEntry",

@@ -79,10 +79,12 @@ async def _settle(session: AsyncSession, account: Account) -> None:
     """Suspend the account's servers while its balance is at or below zero; lift the
     suspensions billing made once it is above."""
     if account.balance <= 0:
-        n = await suspension.suspend_account(
-            session,
-            account_id=account.id,
-            reason=f"suspended: the account's balance is {account.balance:.2f} {CURRENCY}",
+        n = len(
+            await suspension.suspend_account(
+                session,
+                account_id=account.id,
+                reason=f"suspended: the account's balance is {account.balance:.2f} {CURRENCY}",
+            )
         )
         if n:
             log.warning("account %s: balance %s, %s servers suspended", account.id, account.balance, n)
@@ -163,6 +165,8 @@ _LOCK_COUNTED = (
         _accounts.ssh_key_limit,
         _accounts.live_servers,
         _accounts.commitment_cents,
+        _accounts.suspended_at,
+        _accounts.suspended_reason,
     )
     .where(_accounts.id == bindparam("account_id"))
     .with_for_update()
@@ -209,35 +213,6 @@ def check_credit(account: Any, *, committed: Decimal, count: int, monthly: Decim
                 "currency": CURRENCY,
             },
         )
-
-
-async def summary(session: AsyncSession, *, account_id: int) -> dict[str, Any]:
-    """The account with its balance and available credit."""
-    account = await session.get(Account, account_id)
-    if account is None:
-        raise NotFound(f"No account with id {account_id}")
-    committed, count = await commitment(session, account_id=account_id)
-    return {
-        "id": account.id,
-        "email": account.email,
-        "balance": account.balance,
-        "credit": account.balance,
-        "available_credit": account.balance - committed,
-        "monthly_commitment": committed,
-        "servers": count,
-        "currency": CURRENCY,
-        "created_at": account.created_at,
-    }
-
-
-async def list_accounts(session: AsyncSession, *, page: PageParams) -> tuple[int, list[dict[str, Any]]]:
-    count = await session.scalar(select(func.count()).select_from(Account)) or 0
-    ids = list(
-        await session.scalars(
-            select(Account.id).order_by(Account.id).offset(page.offset).limit(page.page_size)
-        )
-    )
-    return count, [await summary(session, account_id=i) for i in ids]
 
 
 async def list_ledger(
