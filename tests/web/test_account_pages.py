@@ -102,10 +102,16 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(live: Live) -> None:
     for sent in (body, {**body, "csrf_token": "not the token"}):
         refused = http.post("/ssh-keys/", data=sent)
         assert refused.status_code == 403 and "text/html" in refused.headers["content-type"]
-    token_page = http.get("/tokens/").text
-    assert http.post("/tokens/", data={"name": "forged"}).status_code == 403
-    assert api(live, account_id).get("/api/v1/ssh-keys/").json()["count"] == 0
-    assert "forged" not in http.get("/tokens/").text and "forged" not in token_page
+    assert http.post("/tokens/", data={"name": "forged", "csrf_token": "x"}).status_code == 403
+    # A page of another session holds another token: it does not open this session's forms.
+    elsewhere, _ = signed_in(live)
+    stolen = form_csrf(elsewhere.get("/tokens/").text)
+    assert http.post("/tokens/", data={"name": "forged", "csrf_token": stolen}).status_code == 403
+    key = http.get("/ssh-keys/").text
+    assert post_form(http, "/ssh-keys/1/delete", key.replace(form_csrf(key), "x")).status_code == 403
+    client = api(live, account_id)
+    assert client.get("/api/v1/ssh-keys/").json()["count"] == 0
+    assert [t["name"] for t in client.get("/api/v1/tokens/").json()["results"]] == ["token"]
 
 
 def test_another_accounts_key_and_token_are_not_found(live: Live) -> None:
