@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from vpsorg.web import login, servers
+from vpsorg.web import billing, login, servers, ssh_keys, tokens
 
 router = APIRouter(include_in_schema=False)
-for module in (login, servers):
+for module in (login, servers, ssh_keys, tokens, billing):
     router.include_router(module.router)
