@@ -4,9 +4,9 @@ Raw samples (tier 0), 5-minute means (tier 300) and hourly means (tier 3600), ke
 (server_id, tier, time), time in epoch seconds; the index on (tier, time) serves the roll-up
 and the retention. Starts empty: the latest samples in server_usage are not copied over.
 
-Revision ID: 4f2b8d6a1c93
-Revises: 3c7a9e1b5d24
-Create Date: 2026-12-06 18:00:00
+Revision ID: b81e5c7d2a46
+Revises: 4f2a8c1e9b63
+Create Date: 2026-12-06 18:30:00
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "4f2b8d6a1c93"
-down_revision: str | None = "3c7a9e1b5d24"
+revision: str = "b81e5c7d2a46"
+down_revision: str | None = "4f2a8c1e9b63"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
