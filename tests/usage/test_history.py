@@ -321,3 +321,29 @@ def test_a_roll_up_leaves_the_pass_to_the_worker_that_holds_the_lock(tmp_path: P
         assert (await jobs.roll_up(sessions, now=at))["rolled into 5m"] == 12
 
     run(settings, main)
+
+
+def test_the_worker_rolls_the_history_up_on_its_timer(tmp_path: Path) -> None:
+    settings = test_settings(tmp_path / "timer.db", usage_rollup_interval_seconds=0.05)
+    prepare_database(settings)
+
+    async def main(sessions: async_sessionmaker[AsyncSession]) -> None:
+        (sid,) = await new_servers(sessions, 1)
+        half_an_hour_ago = tiers.epoch(datetime.now(UTC)) - 30 * MINUTE
+        async with sessions.begin() as s:
+            await usage.store_samples(s, [sample(sid, half_an_hour_ago + 10 * i, i) for i in range(60)])
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            Worker(settings, sessions, SimulatorDriver(sessions, time_scale=0)).run(stop)
+        )
+        try:
+            for _ in range(200):
+                if tier_rows(await dump(sessions), sid, 300):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await task
+        assert sum(n for n, *_ in tier_rows(await dump(sessions), sid, 300).values()) == 60
+
+    run(settings, main)
