@@ -31,7 +31,7 @@ from vpsorg.servers.states import (
     PowerState,
     ServerStatus,
 )
-from vpsorg.usage import service as usage
+from vpsorg.usage import service as usage_history
 
 log = logging.getLogger("vpsorg.lifecycle")
 
@@ -140,7 +140,7 @@ async def apply_outcomes(session: AsyncSession, outcomes: Sequence[Outcome], *, 
     await store_usage(session, samples)
     if gone:  # the machine is gone, and its samples with it, and its room on its host
         await session.execute(delete(ServerUsage).where(ServerUsage.server_id.in_(gone)))
-        await usage.forget(session, gone)
+        await usage_history.forget(session, gone)
         await _leave_hosts(session, [rows[sid] for sid in gone])
 
 
@@ -247,7 +247,7 @@ async def store_usage(session: AsyncSession, rows: list[dict[str, object]]) -> N
     server's row at once (a read, then an insert, would then break the unique key)."""
     if rows:
         await session.execute(_upsert_usage(session), rows)
-        await usage.store_samples(session, rows)
+        await usage_history.store_samples(session, rows)
 
 
 def _upsert_usage(session: AsyncSession) -> Any:
