@@ -10,6 +10,7 @@ from vpsorg.idempotency import IdempotencyRecord
 from vpsorg.ipam.models import ReleasedAddress
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.ssh_keys.models import SshKey
+from vpsorg.usage.models import UsageHistory
 
 __all__ = [
     "Account",
@@ -26,4 +27,5 @@ __all__ = [
     "Server",
     "ServerUsage",
     "SshKey",
+    "UsageHistory",
 ]
