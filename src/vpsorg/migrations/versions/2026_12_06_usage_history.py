@@ -5,7 +5,7 @@ Raw samples (tier 0), 5-minute means (tier 300) and hourly means (tier 3600), ke
 and the retention. Starts empty: the latest samples in server_usage are not copied over.
 
 Revision ID: b81e5c7d2a46
-Revises: 4f2a8c1e9b63
+Revises: 5d8b1f3a7c62
 Create Date: 2026-12-06 18:30:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "b81e5c7d2a46"
-down_revision: str | None = "4f2a8c1e9b63"
+down_revision: str | None = "5d8b1f3a7c62"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
