@@ -40,6 +40,7 @@ from vpsorg.servers import jobs as servers_jobs
 from vpsorg.servers import lifecycle
 from vpsorg.servers.models import Server
 from vpsorg.servers.states import ActionType, ServerStatus
+from vpsorg.usage import jobs as usage_jobs
 
 log = logging.getLogger("vpsorg.worker")
 
@@ -114,6 +115,15 @@ class Worker:
                     s.billing_interval_seconds,
                     "billing",
                     lambda: billing_jobs.charge_due(self.sessions),
+                    stop,
+                    delay=True,
+                )
+            ),
+            asyncio.create_task(
+                self._every(
+                    s.usage_rollup_interval_seconds,
+                    "usage roll-up",
+                    lambda: usage_jobs.roll_up(self.sessions),
                     stop,
                     delay=True,
                 )
@@ -595,11 +605,12 @@ class Worker:
 
     async def _sample_host(self, driver: Driver, host_id: int | None) -> None:
         """Ask a host's driver for the usage of its provisioned servers (every server's, for
-        None) and keep the latest sample.
+        None) and keep the latest sample, and each in the history (vpsorg.usage).
 
         A driver with `usage_many` (one bulk call for many machines) is asked in chunks;
-        otherwise machine by machine, a few at a time. The samples are written as one upsert
-        per chunk, not a read and a write per server."""
+        otherwise machine by machine, a few at a time. Each chunk of samples is written in one
+        transaction, as two statements (the latest samples, the history's raw rows), not a
+        read and a write per server."""
         async with self.sessions() as session:
             q = select(Server.id).where(Server.deleted_at.is_(None), Server.provisioned_at.is_not(None))
             if host_id is not None:
