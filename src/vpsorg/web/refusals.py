@@ -20,8 +20,9 @@ class Refusal:
     fields: dict[str, str] = field(default_factory=dict)  # a field's name -> what is wrong with it
 
 
-def _words(error: ErrorDetails) -> str:
-    """A pydantic error as a person reads it (its own messages name types and patterns)."""
+def _words(error: ErrorDetails, described: str | None = None) -> str:
+    """A pydantic error as a person reads it (its own messages name types and patterns);
+    `described`: the field's description, which says what its pattern allows."""
     kind, ctx = error["type"], error.get("ctx", {})
     if kind in ("missing", "string_too_short") and ctx.get("min_length", 1) == 1:
         return "must not be empty"
@@ -30,7 +31,7 @@ def _words(error: ErrorDetails) -> str:
     if kind == "string_too_long":
         return f"must be at most {ctx['max_length']} characters"
     if kind == "string_pattern_mismatch":
-        return "must not contain control characters (such as a line break)"
+        return described or "must not contain control characters (such as a line break)"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "must be a whole number"
     if kind == "greater_than_equal":
@@ -42,14 +43,19 @@ def _words(error: ErrorDetails) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def parse(model: type[M], data: dict[str, Any]) -> M:
-    """The form's fields read by the API's schema; refused: ValidationFailed naming each field."""
+def parse(model: type[M], data: dict[str, Any], *, lax: bool = False) -> M:
+    """The form's fields read by the API's schema; refused: ValidationFailed naming each field.
+
+    `lax`: strings stand for the numbers and booleans they spell ("3", "on"), as a form has
+    nothing but strings (the API's JSON is read strictly)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=False if lax else None)
     except ValidationError as exc:
-        fields = [
-            {"name": str(e["loc"][0]) if e["loc"] else "form", "message": _words(e)} for e in exc.errors()
-        ]
+        fields = []
+        for e in exc.errors():
+            name = str(e["loc"][0]) if e["loc"] else "form"
+            known = model.model_fields.get(name)
+            fields.append({"name": name, "message": _words(e, known.description if known else None)})
         shown = "; ".join(f"{f['name']}: {f['message']}" for f in fields)
         raise ValidationFailed(f"Invalid form: {shown}", details={"fields": fields}) from None
 

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.billing import prices
@@ -23,9 +22,9 @@ from vpsorg.servers import service as servers
 from vpsorg.servers.schemas import ServerCreate
 from vpsorg.ssh_keys import service as ssh_keys
 from vpsorg.ssh_keys.schemas import SshKeyCreate
-from vpsorg.web import formerrors
+from vpsorg.web import refusals
 from vpsorg.web.auth import SignedIn
-from vpsorg.web.formerrors import Refusal
+from vpsorg.web.refusals import Refusal
 from vpsorg.web.templating import render, url
 
 router = APIRouter(prefix="/servers", include_in_schema=False)
@@ -187,7 +186,7 @@ async def add_key(
     fragment = request.headers.get("HX-Request") == "true"
     template = "servers/_keys.html" if fragment else "servers/new.html"
     try:
-        body = SshKeyCreate.model_validate({"name": choices.key_name, "public_key": choices.public_key})
+        body = refusals.parse(SshKeyCreate, {"name": choices.key_name, "public_key": choices.public_key})
         key = await ssh_keys.create_key(
             session,
             account_id=viewer.account_id,
@@ -195,12 +194,8 @@ async def add_key(
             public_key=body.public_key,
             defaults=defaults,
         )
-    except (ValidationError, AppError) as exc:
-        refused = (
-            formerrors.from_validation(exc, SshKeyCreate)
-            if isinstance(exc, ValidationError)
-            else formerrors.from_error(exc)
-        )
+    except AppError as exc:
+        refused = refusals.refusal(exc)
         # htmx swaps a 200 only: the refusal is in the fragment
         status = 200 if fragment else refused.status
         return await _form(
@@ -221,14 +216,10 @@ async def create(
 ) -> Response:
     """Order the server (as POST /api/v1/servers/) and go to its page, where it provisions."""
     try:
-        data = ServerCreate.model_validate(choices.order(), strict=False)
-    except ValidationError as exc:
-        refusal = formerrors.from_validation(exc, ServerCreate)
-        return await _form(request, session, viewer, choices, refusal=refusal)
-    try:
+        data = refusals.parse(ServerCreate, choices.order(), lax=True)
         order = await servers.order_server(
             session, account_id=viewer.account_id, data=data, defaults=defaults, policy=placement
         )
     except AppError as exc:
-        return await _form(request, session, viewer, choices, refusal=formerrors.from_error(exc))
+        return await _form(request, session, viewer, choices, refusal=refusals.refusal(exc))
     return RedirectResponse(url(request, f"/servers/{order.server_id}/"), status_code=303)

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 
 from vpsorg import inputs
 from vpsorg.actions import service as actions
@@ -22,9 +21,9 @@ from vpsorg.pagination import PageParams
 from vpsorg.servers import service as servers
 from vpsorg.servers.schemas import ServerPatch
 from vpsorg.servers.states import TRANSITIONAL, ActionType, ServerStatus, can_request
-from vpsorg.web import formerrors
+from vpsorg.web import refusals
 from vpsorg.web.auth import SignedIn
-from vpsorg.web.formerrors import Refusal
+from vpsorg.web.refusals import Refusal
 from vpsorg.web.servers import digest, poll_seconds
 from vpsorg.web.templating import render, url
 
@@ -131,12 +130,12 @@ async def power(
         if kind not in POWER:
             raise ValueError(action)
     except ValueError:
-        refusal = Refusal(f"There is no power action {action!r}.", 400)
+        refusal = Refusal(400, f"There is no power action {action!r}.")
         return await _page(request, reads, session, viewer, found, refusal=refusal, form="power")
     try:
         await servers.request_power(session, account_id=viewer.account_id, server_id=found, type=kind)
     except AppError as exc:
-        refusal = formerrors.from_error(exc)
+        refusal = refusals.refusal(exc)
         return await _page(request, reads, session, viewer, found, refusal=refusal, form="power")
     return _back(request, found)
 
@@ -152,16 +151,13 @@ async def _patch(
 ) -> Response:
     """A change of some of the server's fields, as PATCH /api/v1/servers/{id}/ makes it."""
     try:
-        data = ServerPatch.model_validate(values, strict=False)
+        data = refusals.parse(ServerPatch, values, lax=True)
         await servers.update_server(session, account_id=viewer.account_id, server_id=server_id, data=data)
-    except (ValidationError, AppError) as exc:
-        refusal = (
-            formerrors.from_validation(exc, ServerPatch)
-            if isinstance(exc, ValidationError)
-            else formerrors.from_error(exc)
-        )
+    except AppError as exc:
         shown = {k: str(v) for k, v in values.items()}
-        page = _page(request, reads, session, viewer, server_id, refusal=refusal, form=form, values=shown)
+        page = _page(
+            request, reads, session, viewer, server_id, refusal=refusals.refusal(exc), form=form, values=shown
+        )
         return await page
     return _back(request, server_id)
 
@@ -209,7 +205,7 @@ async def delete(
     found = server_id_of(server_id)
     server = await servers.get_detail(reads, account_id=viewer.account_id, server_id=found)
     if confirm_name.strip() != server["name"]:
-        refusal = Refusal(f"Type the server's name, {server['name']}, to delete it.", 400)
+        refusal = Refusal(400, f"Type the server's name, {server['name']}, to delete it.")
         shown = {"confirm_name": confirm_name}
         page = _page(request, reads, session, viewer, found, refusal=refusal, form="delete", values=shown)
         return await page
