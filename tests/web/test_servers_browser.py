@@ -78,6 +78,10 @@ def test_create_a_server_watch_it_turn_active_reboot_and_delete_it(page: Page, s
     assert not_reloaded(page)  # the live region turned it active
     expect(page.get_by_role("button", name="Copy the IPv4 address")).to_be_visible()
     expect(page.get_by_role("button", name="Start")).to_be_disabled()
+    page.reload()  # the usage charts are drawn when the page is
+    for metric in ("CPU", "Memory", "Disk", "Bandwidth"):
+        for span in ("last 24 hours", "last 7 days"):
+            expect(page.get_by_role("img", name=re.compile(f"^{metric}, {span}"))).to_be_visible()
     assert_accessible(page)
     assert_keyboard_operable(page)
 

@@ -354,6 +354,13 @@ def test_the_server_page_shows_its_facts_and_the_power_buttons_its_status_allows
     for shown in (server["plan"]["name"], server["os"]["name"], server["location"], server["hostname"]):
         assert shown in page
     assert "UTC</time>" in page and '<section id="usage"' in page and "<h1>facts</h1>" in page
+    usage = re.search(r'<section id="usage".*?</section>', page, re.S)
+    assert usage
+    titles = re.findall(r'<svg [^>]*role="img"[^>]*>\s*<title id="[^"]+">([^<]+)</title>', usage.group(0))
+    spans = ("last 24 hours", "last 7 days")
+    assert titles == [f"{m}, {span}" for m in ("CPU", "Memory", "Disk", "Bandwidth") for span in spans]
+    cpu_today = usage.group(0).split("</svg>")[0]
+    assert "chart-empty" not in cpu_today and "<desc" in cpu_today  # the create's sample is drawn
     for status in (ServerStatus.ACTIVE, ServerStatus.STOPPED, ServerStatus.REBOOTING, ServerStatus.ERROR):
         set_status(live, server["id"], status)
         page = http.get(f"/servers/{server['id']}/").text

@@ -103,6 +103,62 @@ async def series(
 Row = tuple[int, int, float]  # time, samples, value
 
 
+async def series_all(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    server_id: int,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    now: datetime | None = None,
+) -> dict[Metric, Series]:
+    """`series` of every metric over one range, as series() makes each, in one check of the
+    server and one read of each tier it takes (not one per metric: the panel draws them all)."""
+    now = now or utcnow()
+    start, end = _range(start, end, now)
+    await servers.ensure_visible(session, account_id=account_id, server_id=server_id)
+    tier = tiers.pick(start, now)
+    low = tiers.bucket(tiers.epoch(start), tier)
+    levels = await _levels(session, server_id, TIERS.index(tier), low, math.ceil(end.timestamp()))
+    found = {}
+    for metric, info in METRICS.items():
+        rows = _fold_levels(levels, VALUES.index(info.column), info.counter)
+        points = [(datetime.fromtimestamp(t, UTC), value) for t, _, value in rows]
+        found[metric] = Series(metric, info.unit, start, end, tier, points)
+    return found
+
+
+Level = tuple[Tier, list[tuple[Any, ...]]]  # a tier and its rows: time, samples, *VALUES
+
+
+async def _levels(session: AsyncSession, server_id: int, index: int, low: int, high: int) -> list[Level]:
+    """_rows's reads for every metric at once: the tier's rows in [low, high), then the finer
+    tiers' after its last bucket, coarsest first (each tier read once)."""
+    tier = TIERS[index]
+    stmt = (
+        select(_h.time, _h.samples, *(_h[c] for c in VALUES))
+        .where(_h.server_id == server_id, _h.tier == tier.step, _h.time >= low, _h.time < high)
+        .order_by(_h.time)
+    )
+    rows = [tuple(r) for r in await session.execute(stmt)]
+    if index == 0:
+        return [(tier, rows)]
+    after = rows[-1][0] + tier.step if rows else low
+    if after >= high:
+        return [(tier, rows)]
+    return [(tier, rows), *await _levels(session, server_id, index - 1, after, high)]
+
+
+def _fold_levels(levels: Sequence[Level], column: int, counter: bool) -> list[Row]:
+    """One metric's rows from _levels, as _rows makes them: each tier's own, then the finer
+    tiers' folded into its buckets."""
+    made: list[Row] = []
+    for tier, rows in reversed(levels):  # the finest first: folded into each coarser one
+        own: list[Row] = [(r[0], r[1], r[2 + column]) for r in rows]
+        made = own + (fold(made, tier, counter) if made else [])
+    return made
+
+
 async def _rows(
     session: AsyncSession, server_id: int, index: int, low: int, high: int, info: tiers.MetricInfo
 ) -> list[Row]:

@@ -5,15 +5,18 @@ delete_server), and every refusal re-renders the page with the API's message in 
 status, the buttons and the action log are one live region (see vpsorg.web.servers).
 """
 
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg import inputs
 from vpsorg.actions import service as actions
 from vpsorg.billing import prices
+from vpsorg.db import utcnow
 from vpsorg.deps import HotPath, Session
 from vpsorg.errors import AppError, NotFound
 from vpsorg.hotreads import Reads
@@ -21,7 +24,9 @@ from vpsorg.pagination import PageParams
 from vpsorg.servers import service as servers
 from vpsorg.servers.schemas import ServerPatch
 from vpsorg.servers.states import TRANSITIONAL, ActionType, ServerStatus, can_request
-from vpsorg.web import refusals
+from vpsorg.usage import service as usage
+from vpsorg.usage.tiers import Metric
+from vpsorg.web import charts, refusals
 from vpsorg.web.auth import SignedIn
 from vpsorg.web.refusals import Refusal
 from vpsorg.web.servers import digest, poll_seconds
@@ -31,6 +36,13 @@ router = APIRouter(prefix="/servers", include_in_schema=False)
 
 ACTION_LOG = 20  # the newest actions the page shows
 POWER = (ActionType.START, ActionType.STOP, ActionType.REBOOT)
+CHART_METRICS = (
+    (Metric.CPU, "CPU"),
+    (Metric.MEMORY, "Memory"),
+    (Metric.DISK, "Disk"),
+    (Metric.BANDWIDTH, "Bandwidth"),
+)
+CHART_RANGES = (("24h", "Last 24 hours", timedelta(hours=24)), ("7d", "Last 7 days", timedelta(days=7)))
 Text = Annotated[str, Form(max_length=300)]
 
 
@@ -67,6 +79,35 @@ async def server_context(
     }
 
 
+async def usage_charts(session: AsyncSession, account_id: int, server_id: int) -> list[dict[str, Any]]:
+    """Each metric over the last 24 hours and the last 7 days, as GET
+    /api/v1/servers/{id}/metrics/ reads them, drawn as SVG on the server (web.charts)."""
+    now = utcnow()
+    spans = {}
+    for key, _, span in CHART_RANGES:
+        spans[key] = await usage.series_all(
+            session, account_id=account_id, server_id=server_id, start=now - span, now=now
+        )
+    shown = []
+    for metric, label in CHART_METRICS:
+        row = []
+        for key, span_name, _ in CHART_RANGES:
+            found = spans[key][metric]
+            svg = charts.line_chart(
+                found.points,
+                title=f"{label}, {span_name.lower()}",
+                unit=found.unit,
+                start=found.start,
+                end=found.end,
+                width=540,
+                height=170,
+                chart_id=f"chart-{metric.value}-{key}",
+            )
+            row.append({"span": span_name, "svg": svg})
+        shown.append({"label": label, "charts": row})
+    return shown
+
+
 async def _page(
     request: Request,
     reads: Reads,
@@ -82,6 +123,7 @@ async def _page(
     if refusal is not None:
         await session.rollback()  # nothing of the refused change is kept
     context = await server_context(request, reads, session, viewer.account_id, server_id)
+    context["usage_charts"] = await usage_charts(session, viewer.account_id, server_id)
     return render(
         request,
         "servers/server.html",
