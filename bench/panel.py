@@ -3,7 +3,8 @@
 For each size (an account with 50 servers, one full page, and with --servers, 1,000 by
 default) a fresh database (a temporary SQLite file, or a scratch database on the PostgreSQL
 server of `--postgresql`, dropped at the end) gets the catalog and one account with a panel
-password and that many active servers, ordered through the service. Then:
+password and that many active servers, ordered through the service, the one whose page is measured
+with a week of usage history. Then:
 
 - statements: an in-process server without a worker serves each page once to warm up and
   once counted (tests/web/queries.counting: the engine's statements and the hot reads');
@@ -20,6 +21,7 @@ small one. Asserts nothing; bounded by --requests.
 """
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -51,6 +53,7 @@ from tests.web.queries import add_servers, counting  # noqa: E402
 from vpsorg.catalog import service as catalog  # noqa: E402
 from vpsorg.catalog.schemas import CatalogIn  # noqa: E402
 from vpsorg.config import Settings  # noqa: E402
+from vpsorg.usage.models import UsageHistory  # noqa: E402
 
 
 def pages(http: httpx.Client, ids: list[int]) -> dict[str, str]:
@@ -94,7 +97,31 @@ def seed(settings: Settings, n: int) -> tuple[str, list[int]]:
     with serve_in_thread(settings, run_worker=False) as live:
         account_id, email = panel_account(live, credit="0")
         ids = add_servers(live.db, account_id, n, locations=tuple(loc["code"] for loc in LOCATIONS))
+    run_db(settings, lambda s: s.execute(UsageHistory.__table__.insert(), history(ids[len(ids) // 2])))
     return email, ids
+
+
+def history(server_id: int) -> list[dict[str, Any]]:
+    """A week of usage as the worker would have kept it: hourly means up to the last whole
+    hour, 5-minute means for 7 days and a raw sample a minute for the last hour (what the
+    server page's charts read)."""
+    now = int(time.time())
+    rows = [(0, t, 1) for t in range(now - 3600, now, 60)]
+    rows += [(300, t, 5) for t in range((now - 7 * 86400) // 300 * 300, now - 3600, 300)]
+    rows += [(3600, t, 60) for t in range((now - 8 * 86400) // 3600 * 3600, now // 3600 * 3600 - 3600, 3600)]
+    return [
+        {
+            "server_id": server_id,
+            "tier": tier,
+            "time": t,
+            "samples": samples,
+            "cpu_percent": 20 + 15 * math.sin(t / 7200),
+            "memory_used": 900 + t % 300,
+            "disk_used": 8.0,
+            "bandwidth_used": (t % (30 * 86400)) / 86400,
+        }
+        for tier, t, samples in rows
+    ]
 
 
 def statements(settings: Settings, email: str, ids: list[int]) -> dict[str, int]:

@@ -12,6 +12,7 @@ from tests.conftest import Customer, Live, prepare_database, serve_in_thread, te
 from tests.usage.test_api import History
 from vpsorg.errors import NotFound
 from vpsorg.usage import service as usage
+from vpsorg.usage import tiers
 from vpsorg.usage.tiers import Metric
 
 
@@ -83,3 +84,24 @@ def test_another_accounts_server_is_not_found(quiet: Live, metered: tuple[Custom
 
     with pytest.raises(NotFound):
         quiet.db(read)
+
+
+def test_coarse_points_come_from_a_coarser_tier_as_a_longer_range_would(
+    quiet: Live, metered: tuple[Customer, History]
+) -> None:
+    owner, history = metered
+    now = datetime.fromtimestamp(history.now, UTC)
+    week = now - timedelta(days=7)
+
+    async def read(session: Any) -> tuple[dict[Metric, usage.Series], dict[Metric, usage.Series]]:
+        ids = {"account_id": owner.account_id, "server_id": history.id, "now": now}
+        coarse = await usage.series_all(session, start=week, coarse=tiers.HOURLY, **ids)
+        month = await usage.series_all(session, start=now - timedelta(days=30), **ids)  # hourly anyway
+        return coarse, month
+
+    coarse, month = quiet.db(read)
+    first = tiers.bucket(tiers.epoch(week), tiers.HOURLY)
+    for metric in Metric:
+        assert coarse[metric].tier == tiers.HOURLY and coarse[metric].start == week
+        assert coarse[metric].points == [p for p in month[metric].points if tiers.epoch(p[0]) >= first]
+        assert len(coarse[metric].points) <= 7 * 24 + 1

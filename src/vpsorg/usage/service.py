@@ -111,13 +111,16 @@ async def series_all(
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
+    coarse: Tier | None = None,
 ) -> dict[Metric, Series]:
     """`series` of every metric over one range, as series() makes each, in one check of the
-    server and one read of each tier it takes (not one per metric: the panel draws them all)."""
+    server and one read of each tier it takes (not one per metric: the panel draws them all).
+    `coarse`: points no finer than this tier's (a chart a few hundred pixels wide needs no
+    more than hourly points for a week)."""
     now = now or utcnow()
     start, end = _range(start, end, now)
     await servers.ensure_visible(session, account_id=account_id, server_id=server_id)
-    tier = tiers.pick(start, now)
+    tier = max(tiers.pick(start, now), coarse or tiers.RAW, key=lambda t: t.step)
     low = tiers.bucket(tiers.epoch(start), tier)
     levels = await _levels(session, server_id, TIERS.index(tier), low, math.ceil(end.timestamp()))
     found = {}

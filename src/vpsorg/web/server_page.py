@@ -25,7 +25,7 @@ from vpsorg.servers import service as servers
 from vpsorg.servers.schemas import ServerPatch
 from vpsorg.servers.states import TRANSITIONAL, ActionType, ServerStatus, can_request
 from vpsorg.usage import service as usage
-from vpsorg.usage.tiers import Metric
+from vpsorg.usage.tiers import FIVE_MINUTES, HOURLY, Metric
 from vpsorg.web import charts, refusals
 from vpsorg.web.auth import SignedIn
 from vpsorg.web.refusals import Refusal
@@ -42,7 +42,11 @@ CHART_METRICS = (
     (Metric.DISK, "Disk"),
     (Metric.BANDWIDTH, "Bandwidth"),
 )
-CHART_RANGES = (("24h", "Last 24 hours", timedelta(hours=24)), ("7d", "Last 7 days", timedelta(days=7)))
+# Each chart's range and its points: 5-minute means for a day (288), hourly for a week (168).
+CHART_RANGES = (
+    ("24h", "Last 24 hours", timedelta(hours=24), FIVE_MINUTES),
+    ("7d", "Last 7 days", timedelta(days=7), HOURLY),
+)
 Text = Annotated[str, Form(max_length=300)]
 
 
@@ -84,14 +88,14 @@ async def usage_charts(session: AsyncSession, account_id: int, server_id: int) -
     /api/v1/servers/{id}/metrics/ reads them, drawn as SVG on the server (web.charts)."""
     now = utcnow()
     spans = {}
-    for key, _, span in CHART_RANGES:
+    for key, _, span, tier in CHART_RANGES:
         spans[key] = await usage.series_all(
-            session, account_id=account_id, server_id=server_id, start=now - span, now=now
+            session, account_id=account_id, server_id=server_id, start=now - span, now=now, coarse=tier
         )
     shown = []
     for metric, label in CHART_METRICS:
         row = []
-        for key, span_name, _ in CHART_RANGES:
+        for key, span_name, _, _ in CHART_RANGES:
             found = spans[key][metric]
             svg = charts.line_chart(
                 found.points,
