@@ -20,7 +20,9 @@ from tests.conftest import (
 )
 from tests.web.panel import browser_client, form_csrf, log_in, panel_account
 from tests.web.queries import add_servers, counting
+from vpsorg.accounts.limits import Defaults
 from vpsorg.accounts.models import Account
+from vpsorg.admin import accounts as admin_accounts
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.schemas import CatalogIn
 from vpsorg.servers.models import Server
@@ -295,6 +297,24 @@ def test_the_quota_is_refused_in_words(live: Live) -> None:
     answer = http.post("/servers/new", data=new_form(http, name="two"))
     assert_refused_in_words(answer, 403, "Quota exceeded: the account has 1 servers and may have 1")
     assert customer.http.get("/api/v1/servers/").json()["count"] == 1
+
+
+def test_a_suspended_account_is_refused_in_words(live: Live) -> None:
+    http, customer = panel_customer(live)
+
+    async def suspend(session: Any) -> None:
+        await admin_accounts.suspend(
+            session,
+            account_id=customer.account_id,
+            reason="unpaid invoice",
+            defaults=Defaults(),
+            actor_id=None,
+        )
+
+    live.db(suspend)
+    answer = http.post("/servers/new", data=new_form(http, name="held"))
+    assert_refused_in_words(answer, 403, "The account is suspended: unpaid invoice")
+    assert customer.http.get("/api/v1/servers/").json()["count"] == 0
 
 
 def test_a_full_location_is_refused_in_words_and_keeps_nothing(live: Live) -> None:
