@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from vpsorg.web import login, servers
+from vpsorg.web import admin, login, servers
 
 router = APIRouter(include_in_schema=False)
-for module in (login, servers):
+for module in (login, servers, admin):
     router.include_router(module.router)

@@ -1,0 +1,10 @@
+"""The operators' pages (/admin/): admin accounts only (vpsorg.web.auth.Operator; anyone else
+gets 403). Every change calls the service the admin API calls."""
+
+from fastapi import APIRouter
+
+from vpsorg.web.admin import accounts, hosts, overview, servers
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+for module in (overview, accounts, servers, hosts):
+    router.include_router(module.router)
