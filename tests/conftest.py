@@ -6,6 +6,7 @@ time scale 0); tests isolate themselves by creating their own accounts. Tests th
 processes of their own (crash recovery, the CLI) start them with `spawn_server`.
 """
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -124,9 +125,23 @@ def count_commits(engine: Any) -> list[int]:
     return commits
 
 
+@contextmanager
+def no_running_loop() -> Iterator[None]:
+    """Lets asyncio.run() work where this thread has an event loop marked running: Playwright's
+    sync API marks its own so between its calls (it is suspended on a greenlet of its own, see
+    tests/web/conftest.py), and a browser test also prepares data. No browser call inside."""
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(loop)
+
+
 def run_db(settings: Settings, fn: Callable[[Any], Any]) -> Any:
-    """Run fn(session) in one committed transaction on a private engine."""
-    return run_transaction(settings, fn)
+    """Run fn(session) in one committed transaction on a private engine (also in a browser test)."""
+    with no_running_loop():
+        return run_transaction(settings, fn)
 
 
 def prepare_database(settings: Settings) -> None:

@@ -55,3 +55,12 @@ def signed_in(live: Live, *, admin: bool = False) -> tuple[httpx.Client, int]:
     http = browser_client(live)
     assert log_in(http, email).status_code == 303
     return http, account_id
+
+
+def page_log_in(page: Any, url: str, email: str, password: str = PASSWORD) -> None:
+    """Log in through the login page as a person does (Playwright page), landing on /servers/."""
+    page.goto(f"{url}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{url}/servers/")
