@@ -55,6 +55,11 @@ DATA_DEPENDENT_REJECTIONS: dict[str, dict[int, Any]] = {
             e["code"] == "invalid_state" or (e["code"] == "validation_error" and _fields(e) == {"host"})
         ),
     },
+    # A range the schema cannot rule out: start not before end, longer than 90 days, or a
+    # valid date-time UTC cannot hold (0001-01-01T00:00:00+01:00), or without a day before it.
+    "GET /api/v1/servers/{server_id}/metrics/": {
+        400: lambda e: e["code"] == "validation_error" and _fields(e) <= {"start", "end"},
+    },
     # Filters naming an account, host or location that does not exist (as a create's location).
     "GET /api/v1/admin/servers/": {
         400: lambda e: e["code"] == "validation_error" and _fields(e) <= {"account", "host", "location"},

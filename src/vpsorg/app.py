@@ -36,6 +36,7 @@ from vpsorg.schemas import ErrorBody
 from vpsorg.servers.router import router as servers_router
 from vpsorg.ssh_keys.router import router as ssh_keys_router
 from vpsorg.tokens.router import router as tokens_router
+from vpsorg.usage.router import router as usage_router
 from vpsorg.web import errors as web_errors
 from vpsorg.web.auth import LoginRequired
 from vpsorg.web.login import login_redirect
@@ -340,6 +341,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
     app.add_exception_handler(Exception, _unexpected)
     for router in (
         servers_router,
+        usage_router,
         actions_router,
         ssh_keys_router,
         catalog_router,

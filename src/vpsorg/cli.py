@@ -1,6 +1,11 @@
-"""Operator commands: migrate, catalog, accounts, tokens, hosts, servers, serve, worker."""
+"""Operator commands: migrate, catalog, accounts, tokens, hosts, servers, audit, serve, worker.
+
+The changes made here to accounts, tokens, hosts and servers are recorded in the audit log
+(vpsorg.admin.audit) with no actor: the operator CLI runs on the control plane's machine,
+with its database settings, and has no account."""
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -27,14 +32,16 @@ from vpsorg import models  # noqa: F401  (every mapped table, for commands that 
 from vpsorg.accounts import limits, logins
 from vpsorg.accounts import service as accounts
 from vpsorg.accounts.service import Scope
+from vpsorg.admin import accounts as operators
+from vpsorg.admin import audit
 from vpsorg.admin import service as admin
-from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
 from vpsorg.catalog import service as catalog
 from vpsorg.config import Settings, masked
 from vpsorg.db import is_sqlite, make_engine, make_sessionmaker, run_transaction
 from vpsorg.errors import AppError
 from vpsorg.hosts import service as hosts
+from vpsorg.pagination import PageParams
 from vpsorg.servers.states import ServerStatus
 from vpsorg.tokens import service as tokens
 
@@ -49,6 +56,8 @@ hosts_app = typer.Typer(help="Hypervisor hosts: capacity, state, drains.", no_ar
 servers_app = typer.Typer(help="Every account's servers: where they are, migrations.", no_args_is_help=True)
 app.add_typer(hosts_app, name="hosts")
 app.add_typer(servers_app, name="servers")
+audit_app = typer.Typer(help="The audit log: what operators did.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -216,11 +225,11 @@ def accounts_create(
     password = _password_from_stdin() if password_stdin else None
 
     async def create(session: AsyncSession) -> Any:
-        account = await accounts.create_account(session, email=email, credit=amount)
+        account = await operators.create_account(session, email=email, credit=amount, actor_id=None)
         if password is not None:
-            await logins.set_password(session, account_id=account.id, password=password)
+            await operators.set_password(session, account_id=account.id, password=password, actor_id=None)
         if admin:
-            await logins.set_admin(session, account_id=account.id, admin=True)
+            await operators.set_operator(session, account_id=account.id, admin=True, actor_id=None)
         return account
 
     account = _in_transaction(_settings(), create)
@@ -232,7 +241,9 @@ def accounts_create(
 def accounts_set_password(account: Annotated[int, typer.Option(help="Account id")]) -> None:
     """Set an account's web panel password from standard input; its open sessions end."""
     password = _password_from_stdin()
-    _in_transaction(_settings(), lambda s: logins.set_password(s, account_id=account, password=password))
+    _in_transaction(
+        _settings(), lambda s: operators.set_password(s, account_id=account, password=password, actor_id=None)
+    )
     err.print(f"password set for account {account}; its panel sessions have ended")
 
 
@@ -242,7 +253,9 @@ def accounts_set_admin(
     revoke: Annotated[bool, typer.Option("--revoke", help="Take the operator role away")] = False,
 ) -> None:
     """Make an account an operator of the web panel (or, with --revoke, no longer one)."""
-    _in_transaction(_settings(), lambda s: logins.set_admin(s, account_id=account, admin=not revoke))
+    _in_transaction(
+        _settings(), lambda s: operators.set_operator(s, account_id=account, admin=not revoke, actor_id=None)
+    )
     err.print(f"account {account} {'is no longer' if revoke else 'is now'} an operator")
 
 
@@ -262,7 +275,9 @@ def accounts_credit(
     value = _parse_credit(amount)
     entry = _in_transaction(
         _settings(),
-        lambda s: billing.credit(s, account_id=account, amount=value, reason=reason, kind=kind),
+        lambda s: operators.credit(
+            s, account_id=account, amount=value, reason=reason, kind=kind, actor_id=None
+        ),
     )
     err.print(f"{entry.kind} of {entry.amount:.2f} USD recorded (ledger entry {entry.id})")
     print(f"{entry.balance_after:.2f}")
@@ -306,7 +321,9 @@ def accounts_limits(
 
     async def run(session: AsyncSession) -> dict[str, Any]:
         if changes:
-            return await limits.set_limits(session, account_id=account, changes=changes, defaults=defaults)
+            return await operators.set_limits(
+                session, account_id=account, changes=changes, defaults=defaults, actor_id=None
+            )
         return await limits.usage(session, account_id=account, defaults=defaults)
 
     for name, row in _in_transaction(settings, run).items():
@@ -328,8 +345,8 @@ def tokens_create(
     """Create an API token; the last line printed is the token (shown only this once)."""
     token = _in_transaction(
         _settings(),
-        lambda s: accounts.create_token(
-            s, account_id=account, scope=scope, name=name, expires_in_days=expires_in_days
+        lambda s: operators.create_token(
+            s, account_id=account, scope=scope, name=name, expires_in_days=expires_in_days, actor_id=None
         ),
     )
     err.print("store this token now; it cannot be shown again")
@@ -369,19 +386,73 @@ def _print_table(table: Sequence[Sequence[str]]) -> None:
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: Annotated[int, typer.Argument(metavar="ID", help="Token id")]) -> None:
     """Revoke a token (of any account): it stops working at once."""
-    _in_transaction(_settings(), lambda s: tokens.revoke_token(s, token_id=token_id))
+    _in_transaction(_settings(), lambda s: operators.revoke_token(s, token_id=token_id, actor_id=None))
     err.print(f"revoked token {token_id}")
 
 
 @accounts_app.command("list")
-def accounts_list() -> None:
-    """Every account, as a table: id, email, balance, live servers, created."""
-    rows = _in_transaction(_settings(), admin.all_accounts)
-    table = [("ID", "EMAIL", "BALANCE", "SERVERS", "CREATED")]
+def accounts_list(
+    email: Annotated[str | None, typer.Option(help="Only those whose email contains this (any case)")] = None,
+    suspended: Annotated[
+        bool | None,
+        typer.Option("--suspended/--not-suspended", help="Only suspended accounts, or the others"),
+    ] = None,
+) -> None:
+    """Every account, as a table: id, email, balance, live servers, created, suspended (when)."""
+    settings = _settings()
+    filters = limits.AccountFilter(email=email, suspended=suspended)
+    defaults = limits.Defaults.from_settings(settings)
+    _, rows = _in_transaction(
+        settings, lambda s: limits.list_accounts(s, filters=filters, page=None, defaults=defaults)
+    )
+    table = [("ID", "EMAIL", "BALANCE", "SERVERS", "CREATED", "SUSPENDED")]
     table += [
-        (str(a.id), a.email, f"{a.balance:.2f}", str(a.live_servers), _when(a.created_at, "")) for a in rows
+        (
+            str(a["id"]),
+            a["email"],
+            f"{a['balance']:.2f}",
+            str(a["servers"]),
+            _when(a["created_at"], ""),
+            _when(a["suspended_at"], "-"),
+        )
+        for a in rows
     ]
     _print_table(table)
+
+
+def _suspension(verb: str, account: int, reason: str) -> None:
+    settings = _settings()
+    defaults = limits.Defaults.from_settings(settings)
+    change = operators.suspend if verb == "suspend" else operators.unsuspend
+    done = _in_transaction(
+        settings,
+        lambda s: change(s, account_id=account, reason=reason, defaults=defaults, actor_id=None),
+    )
+    for action in done.actions:
+        print(f"server {action.server_id}: {action.type} queued (action {action.id})")
+    state = "suspended" if done.account["suspended_at"] is not None else "not suspended"
+    print(f"account {account} is {state}: {len(done.actions)} actions queued")
+
+
+@accounts_app.command("suspend")
+def accounts_suspend(
+    account: Annotated[int, typer.Option(help="Account id")],
+    reason: Annotated[str, typer.Option(help="Why; shown to the customer")],
+) -> None:
+    """Suspend an account: every server of it is suspended and its creates are refused until
+    it is unsuspended. Prints a line per action queued; suspending again changes nothing."""
+    _suspension("suspend", account, reason)
+
+
+@accounts_app.command("unsuspend")
+def accounts_unsuspend(
+    account: Annotated[int, typer.Option(help="Account id")],
+    reason: Annotated[str, typer.Option(help="Why")] = "by an operator",
+) -> None:
+    """Lift an account's suspension: its servers go back to their power state while its balance
+    is above zero (else billing keeps them suspended until a credit). An operator's suspension
+    of a single server stays."""
+    _suspension("unsuspend", account, reason)
 
 
 # -- hosts ----------------------------------------------------------------------------------
@@ -437,7 +508,7 @@ def hosts_add(
         memory_overcommit=memory_overcommit,
         disk_overcommit=disk_overcommit,
     )
-    host = _in_transaction(_settings(), lambda s: hosts.add_host(s, new))
+    host = _in_transaction(_settings(), lambda s: admin.add_host(s, new, actor_id=None))
     err.print(f"added host {host.name} in {location} ({driver}), enabled")
     print(host.id)
 
@@ -470,7 +541,7 @@ def hosts_update(
 
     async def run(session: AsyncSession) -> Any:
         host = await hosts.get_host(session, name=name)
-        return await hosts.update_host(session, host_id=host.id, changes=changes)
+        return await admin.update_host(session, host_id=host.id, changes=changes, actor_id=None)
 
     host = _in_transaction(_settings(), run)
     err.print(
@@ -513,11 +584,15 @@ def hosts_list() -> None:
 
 
 def _set_host_state(name: str, state: hosts.HostState) -> None:
+    settings = _settings()
+
     async def run(session: AsyncSession) -> Any:
         host = await hosts.get_host(session, name=name)
-        return await hosts.set_state(session, host_id=host.id, state=state)
+        return await admin.set_host_state(
+            session, host_id=host.id, state=state, down_after=settings.host_down_seconds, actor_id=None
+        )
 
-    _in_transaction(_settings(), run)
+    _in_transaction(settings, run)
     err.print(f"host {name} is {state}")
 
 
@@ -544,7 +619,7 @@ def hosts_drain(name: Annotated[str, typer.Argument(help="The host's name")]) ->
     async def run(session: AsyncSession) -> Any:
         host = await hosts.get_host(session, name=name)
         return await admin.drain_host(
-            session, host_id=host.id, policy=policy, down_after=settings.host_down_seconds
+            session, host_id=host.id, policy=policy, down_after=settings.host_down_seconds, actor_id=None
         )
 
     host, drained = _in_transaction(settings, run)
@@ -564,7 +639,7 @@ def hosts_remove(name: Annotated[str, typer.Argument(help="The host's name")]) -
 
     async def run(session: AsyncSession) -> None:
         host = await hosts.get_host(session, name=name)
-        await hosts.remove_host(session, host_id=host.id)
+        await admin.remove_host(session, host_id=host.id, actor_id=None)
 
     _in_transaction(_settings(), run)
     err.print(f"removed host {name}")
@@ -647,10 +722,42 @@ def servers_migrate(
     settings = _settings()
     policy = hosts.Policy(settings.placement)
     server, action, target = _in_transaction(
-        settings, lambda s: admin.migrate_server(s, server_id=server_id, to=to, policy=policy)
+        settings,
+        lambda s: admin.migrate_server(s, server_id=server_id, to=to, policy=policy, actor_id=None),
     )
     err.print(f"server {server.id} is migrating to host {target.name}")
     print(action.id)
+
+
+# -- audit ----------------------------------------------------------------------------------
+
+
+@audit_app.command("list")
+def audit_list(
+    action: Annotated[audit.AuditAction | None, typer.Option(help="Only this action")] = None,
+    target_type: Annotated[audit.TargetType | None, typer.Option(help="Only actions on this kind")] = None,
+    target_id: Annotated[int | None, typer.Option(help="Only actions on the object with this id")] = None,
+    actor: Annotated[int | None, typer.Option(help="Only this operator's (account id)")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="The newest N entries")] = 50,
+) -> None:
+    """The audit log, newest first: when, who (an operator's email, or `cli`), what, on what,
+    and the details as JSON."""
+    filters = audit.AuditFilter(action=action, actor_id=actor, target_type=target_type, target_id=target_id)
+    page = PageParams(page=1, page_size=limit)
+    _, rows = _in_transaction(_settings(), lambda s: audit.list_entries(s, filters=filters, page=page))
+    table = [("ID", "WHEN", "ACTOR", "ACTION", "TARGET", "DETAILS")]
+    table += [
+        (
+            str(e["id"]),
+            _when(e["created_at"], ""),
+            e["actor_email"] or (f"#{e['actor_id']}" if e["actor_id"] is not None else "cli"),
+            e["action"],
+            f"{e['target_type']}:{e['target_id']}",
+            json.dumps(e["details"], separators=(",", ":"), sort_keys=True),
+        )
+        for e in rows
+    ]
+    _print_table(table)
 
 
 def demo_token_path(database_url: str) -> Path:

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(default=5, ge=1)
     metrics_interval_seconds: float = Field(default=10.0, gt=0)
     reconcile_interval_seconds: float = Field(default=30.0, gt=0)
+    # How often the worker rolls usage history up into 5-minute and hourly means (vpsorg.usage).
+    usage_rollup_interval_seconds: float = Field(default=60.0, gt=0)
     # How often the worker charges the hours that have started (vpsorg.billing).
     billing_interval_seconds: float = Field(default=60.0, gt=0)
     # Fleet (vpsorg.hosts): where a create is placed among its location's enabled hosts with

@@ -7,6 +7,7 @@ AppError
  +-- PaymentRequired    402 insufficient_credit
  +-- Forbidden          403 forbidden
  +-- QuotaExceeded      403 quota_exceeded
+ +-- AccountSuspended   403 account_suspended
  +-- NotFound           404 not_found
  +-- Conflict           409 conflict
  +-- PayloadTooLarge    413 payload_too_large
@@ -82,6 +83,14 @@ class QuotaExceeded(AppError):
     code = "quota_exceeded"
 
 
+class AccountSuspended(AppError):
+    """The account is suspended by an operator: it may create nothing until it is unsuspended
+    (code account_suspended; details: suspended_at, reason)."""
+
+    status_code = 403
+    code = "account_suspended"
+
+
 class NotFound(AppError):
     """No such object in your account."""
 
@@ -127,10 +136,15 @@ class TooManyConnections(AppError):
 
 
 def errors(*classes: type[AppError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the errors an endpoint can answer with."""
-    return {
-        c.status_code: {"model": ErrorBody, "description": (c.__doc__ or c.code).strip()} for c in classes
-    }
+    """OpenAPI entries for the errors an endpoint can answer with (those of one status in one
+    entry, their descriptions one after another)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for c in classes:
+        said = " ".join((c.__doc__ or c.code).split())
+        if c.status_code in out:  # joined as vpsorg.app joins the answers it adds
+            said = f"{out[c.status_code]['description'].rstrip('.')}; or: {said}"
+        out[c.status_code] = {"model": ErrorBody, "description": said}
+    return out
 
 
 AUTH_RESPONSES = errors(Unauthorized)

@@ -2,6 +2,7 @@
 
 from vpsorg.accounts.models import Account, ApiToken
 from vpsorg.actions.models import Action
+from vpsorg.admin.models import AuditEntry
 from vpsorg.billing.models import LedgerEntry
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.hosts.models import Host
@@ -9,11 +10,13 @@ from vpsorg.idempotency import IdempotencyRecord
 from vpsorg.ipam.models import ReleasedAddress
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.ssh_keys.models import SshKey
+from vpsorg.usage.models import UsageHistory
 
 __all__ = [
     "Account",
     "Action",
     "ApiToken",
+    "AuditEntry",
     "Host",
     "IdempotencyRecord",
     "LedgerEntry",
@@ -24,4 +27,5 @@ __all__ = [
     "Server",
     "ServerUsage",
     "SshKey",
+    "UsageHistory",
 ]

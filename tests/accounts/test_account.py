@@ -36,7 +36,10 @@ def test_account_shows_email_and_credit(live: Live, credit: str, shown: str) -> 
         "currency",
         "created_at",
         "limits",
+        "suspended_at",
+        "suspended_reason",
     }
+    assert body["suspended_at"] is None and body["suspended_reason"] is None
 
 
 def test_each_token_sees_its_own_account(live: Live) -> None:

@@ -1,11 +1,14 @@
-"""The operators' API: accounts, credit, ledger, suspending and unsuspending servers."""
+"""The operators' API: accounts (searched), credit, ledger, suspending and unsuspending servers."""
 
 import time
+import uuid
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from tests.conftest import Customer, Live
+from tests.conftest import Customer, Live, new_public_key
+from vpsorg.accounts import service as accounts
 
 
 def _admin(live: Live) -> httpx.Client:
@@ -128,3 +131,37 @@ def test_a_debit_to_zero_suspends_and_unsuspending_needs_credit(live: Live) -> N
     )
     _wait(customer, running["id"], "active")
     _wait(customer, stopped["id"], "stopped")
+
+
+def test_accounts_are_searched_by_email_with_their_servers_balance_and_limits(live: Live) -> None:
+    admin = _admin(live)
+    tag = uuid.uuid4().hex[:10]
+    ids = {}
+    for email in (f"Under_{tag}@Example.com", f"underx{tag}@example.com"):
+        ids[email] = live.db(
+            lambda s, email=email: accounts.create_account(s, email=email, credit=Decimal("30.00"))
+        ).id
+    exact, other = ids.values()
+    customer = Customer(live, exact, live.token(exact))
+    customer.create_server(plan_id=3)
+    key = customer.http.post("/api/v1/ssh-keys/", json={"name": "k", "public_key": new_public_key()})
+    assert key.status_code == 201, key.text
+    assert admin.patch(f"/api/v1/admin/accounts/{exact}/limits/", json={"servers": 4}).status_code == 200
+
+    def search(text: str, **params: Any) -> list[dict[str, Any]]:
+        r = admin.get("/api/v1/admin/accounts/", params={"email": text, "page_size": 200} | params)
+        assert r.status_code == 200, r.text
+        return list(r.json()["results"])
+
+    # A substring in any case; `_` and `%` are themselves, not wildcards.
+    assert [a["id"] for a in search(f"UNDER_{tag.upper()}")] == [exact]
+    assert [a["id"] for a in search(tag)] == [exact, other]
+    assert search(f"under%{tag}") == []
+    assert search(tag, suspended="true") == [] and len(search(tag, suspended="false")) == 2
+    found = search(f"under_{tag}")[0]
+    assert found == admin.get(f"/api/v1/admin/accounts/{exact}/").json()
+    assert (found["servers"], found["balance"], found["monthly_commitment"]) == (1, "30.00", "6.00")
+    assert found["available_credit"] == "24.00" and found["suspended_at"] is None
+    assert found["limits"] == {"servers": {"limit": 4, "used": 1}, "ssh_keys": {"limit": 100, "used": 1}}
+    r = admin.get("/api/v1/admin/accounts/", params={"email": ""})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "validation_error"

@@ -87,7 +87,7 @@ def test_hosts_are_added_listed_updated_and_drained_and_servers_migrated(live: L
     assert fleet.host(live.settings, b) is None
 
     accounts = {row[0]: row for row in table(vpsorg(live, "accounts", "list").stdout)}
-    assert accounts["ID"] == ["ID", "EMAIL", "BALANCE", "SERVERS", "CREATED"]
+    assert accounts["ID"] == ["ID", "EMAIL", "BALANCE", "SERVERS", "CREATED", "SUSPENDED"]
     assert accounts[str(customer.account_id)][3] == "1"
 
 

@@ -248,3 +248,36 @@ def test_operator_cli_sets_passwords_from_standard_input(live: Live) -> None:
         ["accounts", "set-password", "--account", "999999"], env, stdin="a long password 1\n"
     )
     assert missing.returncode == 1 and "999999" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_the_worker_job_forgets_expired_sessions_only(live: Live) -> None:
+    import asyncio
+
+    from vpsorg.accounts import jobs
+    from vpsorg.db import make_engine, make_sessionmaker
+
+    expired, expired_id = signed_in(live)
+    kept, kept_id = signed_in(live)
+    past = clock.now() - timedelta(seconds=1)
+    live.db(
+        lambda s: s.execute(
+            update(LoginSession).where(LoginSession.account_id == expired_id).values(expires_at=past)
+        )
+    )
+
+    async def purge() -> int:
+        engine = make_engine(live.settings)
+        try:
+            return await jobs.purge_login_sessions(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(purge()) >= 1
+
+    def holders(session: Any) -> Any:
+        return session.scalars(
+            select(LoginSession.account_id).where(LoginSession.account_id.in_([expired_id, kept_id]))
+        )
+
+    assert list(live.db(holders)) == [kept_id]
+    assert kept.get("/servers/").status_code == 200 and expired.get("/servers/").status_code == 303

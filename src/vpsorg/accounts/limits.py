@@ -141,14 +141,80 @@ async def set_limits(
     return await usage(session, account_id=account_id, defaults=defaults)
 
 
+_accounts = Account.__table__.c
+_SSH_KEYS_USED = (
+    select(func.count())
+    .where(SshKey.__table__.c.account_id == _accounts.id)
+    .correlate(Account.__table__)
+    .scalar_subquery()
+    .label("ssh_keys_used")
+)
+# An account as it is shown, in one statement however many servers and keys it has: the live
+# servers and their month are the counters triggers keep (see Account).
+_ACCOUNT_COLUMNS = (
+    _accounts.id,
+    _accounts.email,
+    _accounts.balance,
+    _accounts.created_at,
+    _accounts.server_limit,
+    _accounts.ssh_key_limit,
+    _accounts.live_servers,
+    _accounts.commitment_cents,
+    _accounts.suspended_at,
+    _accounts.suspended_reason,
+    _SSH_KEYS_USED,
+)
+
+
+def account_view(row: Any, defaults: Defaults) -> dict[str, Any]:
+    """An account (a row of _ACCOUNT_COLUMNS) as GET /api/v1/account/ shows it."""
+    committed = billing.committed(row)
+    used = {Resource.SERVERS: row.live_servers, Resource.SSH_KEYS: row.ssh_keys_used}
+    return {
+        "id": row.id,
+        "email": row.email,
+        "balance": row.balance,
+        "credit": row.balance,
+        "available_credit": row.balance - committed,
+        "monthly_commitment": committed,
+        "servers": row.live_servers,
+        "currency": billing.CURRENCY,
+        "created_at": row.created_at,
+        "suspended_at": row.suspended_at,
+        "suspended_reason": row.suspended_reason,
+        "limits": {r.value: {"limit": effective(row, r, defaults), "used": used[r]} for r in Resource},
+    }
+
+
 async def summary(session: AsyncSession, *, account_id: int, defaults: Defaults) -> dict[str, Any]:
-    """The account as GET /api/v1/account/ shows it: billing's summary and its limits."""
-    out = await billing.summary(session, account_id=account_id)
-    return out | {"limits": await usage(session, account_id=account_id, defaults=defaults)}
+    """The account as GET /api/v1/account/ shows it: balance, available credit, limits,
+    suspension."""
+    row = (await session.execute(select(*_ACCOUNT_COLUMNS).where(_accounts.id == account_id))).first()
+    if row is None:
+        raise NotFound(f"No account with id {account_id}")
+    return account_view(row, defaults)
+
+
+@dataclass(frozen=True)
+class AccountFilter:
+    email: str | None = None  # a case-insensitive substring of the email
+    suspended: bool | None = None
 
 
 async def list_accounts(
-    session: AsyncSession, *, page: PageParams, defaults: Defaults
+    session: AsyncSession, *, filters: AccountFilter, page: PageParams | None, defaults: Defaults
 ) -> tuple[int, list[dict[str, Any]]]:
-    count, rows = await billing.list_accounts(session, page=page)
-    return count, [r | {"limits": await usage(session, account_id=r["id"], defaults=defaults)} for r in rows]
+    """The accounts matching the filters in id order (a page of them, or all for None), with
+    their count: two statements, whatever the page size."""
+    where: list[Any] = []
+    if filters.email:
+        where.append(_accounts.email.icontains(filters.email, autoescape=True))
+    if filters.suspended is not None:
+        where.append(
+            _accounts.suspended_at.is_not(None) if filters.suspended else _accounts.suspended_at.is_(None)
+        )
+    count = await session.scalar(select(func.count()).select_from(Account.__table__).where(*where)) or 0
+    q = select(*_ACCOUNT_COLUMNS).where(*where).order_by(_accounts.id)
+    if page is not None:
+        q = q.offset(page.offset).limit(page.page_size)
+    return count, [account_view(row, defaults) for row in (await session.execute(q)).all()]

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg import clock
 from vpsorg.accounts.models import Account, LoginSession
+from vpsorg.accounts.service import Scope
 from vpsorg.errors import NotFound, ValidationFailed
 
 SESSION_DAYS = 14
@@ -40,6 +41,12 @@ class Viewer:
     email: str
     is_admin: bool
     csrf_token: str
+
+    @property
+    def scope(self) -> Scope:
+        """What the session may do, as a token's scope: an operator's is admin, anyone else's
+        write (so the tokens a session makes are at most that, as a token's are)."""
+        return Scope.ADMIN if self.is_admin else Scope.WRITE
 
 
 def _hash(secret: str) -> str:

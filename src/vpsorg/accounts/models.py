@@ -31,6 +31,10 @@ class Account(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     # An operator: the panel's /admin/ pages (the admin API goes by its token's scope).
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # An operator's suspension of the whole account (vpsorg.admin.accounts): its servers are
+    # suspended and its creates refused until an operator lifts it. NULL: not suspended.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    suspended_reason: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class ApiToken(Base):

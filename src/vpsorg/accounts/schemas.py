@@ -36,6 +36,11 @@ class AccountOut(BaseModel):
     currency: str = "USD"
     created_at: Timestamp
     limits: AccountLimits = Field(description="Quotas: a create past a limit answers 403 quota_exceeded")
+    suspended_at: Timestamp | None = Field(
+        description="When an operator suspended the account (its servers suspended, creates answer "
+        "403 account_suspended); null: not suspended"
+    )
+    suspended_reason: str | None = Field(description="The operator's reason; null: not suspended")
 
 
 class LedgerEntryOut(BaseModel):

@@ -1,27 +1,39 @@
 """The operators' API. Every route needs a token with the admin scope (`vpsorg tokens create
---scope admin`); any other token gets 403."""
+--scope admin`); any other token gets 403. Every change is recorded in the audit log
+(GET /api/v1/admin/audit/) with the token's account as its actor."""
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from vpsorg import inputs
 from vpsorg.accounts import limits
-from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut, Usage
+from vpsorg.accounts import service as accounts
+from vpsorg.accounts.schemas import AccountOut, LedgerEntryOut
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
+from vpsorg.admin import accounts as operators
+from vpsorg.admin import audit
 from vpsorg.admin import service as admin
+from vpsorg.admin.audit import AuditAction, TargetType
 from vpsorg.admin.schemas import (
+    AccountSuspendIn,
+    AccountSuspensionOut,
     AdminServer,
     AdminServerDetail,
+    AuditEntryOut,
+    CreditIn,
     DrainedServer,
     DrainResult,
     HostOut,
     LeftServer,
+    LimitsIn,
+    LimitsOut,
     MigrateIn,
     MigrationResult,
+    ReasonIn,
+    SuspensionResult,
 )
 from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
@@ -31,7 +43,6 @@ from vpsorg.hosts.service import HostState
 from vpsorg.http import idempotency
 from vpsorg.http.pagination import page_params, paged
 from vpsorg.pagination import MAX_ID, Page, PageParams
-from vpsorg.schemas import RequestModel
 from vpsorg.servers.schemas import ServerBrief
 from vpsorg.servers.states import ServerStatus
 
@@ -41,73 +52,25 @@ router = APIRouter(
 
 AccountIdPath = inputs.PathId
 ServerIdPath = inputs.PathId
-Amount = Annotated[
-    str,
-    Field(
-        pattern=r"^-?\d{1,10}(\.\d{1,2})?$",
-        description='A decimal string with at most two decimals, e.g. "25.00"; negative for a debit',
-        examples=["25.00"],
-    ),
-]
 
 
-class CreditIn(RequestModel):
-    amount: Amount
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
-    kind: Literal["top_up", "refund", "adjustment"] | None = Field(
-        default=None, description="Default: top_up for a positive amount, adjustment for a negative one"
-    )
-
-
-class ReasonIn(RequestModel):
-    reason: Annotated[str, Field(min_length=1, max_length=500)] = "by an operator"
-
-
-def _whole(value: Any) -> Any:
-    """JSON Schema's integer includes 2.0; strict validation would refuse it (not 2.5, not "2")."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-# A limit, or null for the default; documented as one schema (not anyOf), so that its bounds
-# are plain to every client and generator.
-Limit = Annotated[
-    Annotated[int, BeforeValidator(_whole), Field(ge=0, le=limits.MAX_LIMIT)] | None,
-    WithJsonSchema({"type": ["integer", "null"], "minimum": 0, "maximum": limits.MAX_LIMIT}),
-]
-
-
-class LimitsIn(RequestModel):
-    """Any non-empty subset; null sets a limit back to the default."""
-
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
-
-    servers: Limit = Field(default=None, description="Servers the account may have; null: the default")
-    ssh_keys: Limit = Field(default=None, description="SSH keys the account may have; null: the default")
-
-
-class LimitOut(Usage):
-    override: int | None = Field(description="The account's own limit; null: the default applies")
-
-
-class LimitsOut(BaseModel):
-    servers: LimitOut
-    ssh_keys: LimitOut
-
-
-class SuspensionResult(BaseModel):
-    server: ServerBrief
-    action: ActionRef | None = Field(description="The action queued, if any")
-
-
-@router.get("/accounts/", summary="List accounts", responses=errors(ValidationFailed))
+@router.get("/accounts/", summary="List (and search) accounts", responses=errors(ValidationFailed))
 async def list_accounts(
     request: Request,
     session: Session,
     _: AdminId,
     defaults: DefaultLimits,
     page: Annotated[PageParams, Depends(page_params)],
+    email: Annotated[
+        str | None,
+        Query(min_length=1, max_length=320, description="Only accounts whose email contains this (any case)"),
+    ] = None,
+    suspended: Annotated[
+        bool | None, Query(description="Only suspended accounts (true), or only the others (false)")
+    ] = None,
 ) -> Page[AccountOut]:
-    count, rows = await limits.list_accounts(session, page=page, defaults=defaults)
+    filters = limits.AccountFilter(email=email, suspended=suspended)
+    count, rows = await limits.list_accounts(session, filters=filters, page=page, defaults=defaults)
     return paged(request, page, count, [AccountOut.model_validate(r) for r in rows])
 
 
@@ -135,12 +98,13 @@ async def get_limits(
     responses=errors(ValidationFailed, NotFound),
 )
 async def set_limits(
-    account_id: AccountIdPath, body: LimitsIn, session: Session, _: AdminId, defaults: DefaultLimits
+    account_id: AccountIdPath, body: LimitsIn, session: Session, operator_id: AdminId, defaults: DefaultLimits
 ) -> LimitsOut:
     changes = {limits.Resource(f): getattr(body, f) for f in body.model_fields_set}
-    return LimitsOut.model_validate(
-        await limits.set_limits(session, account_id=account_id, changes=changes, defaults=defaults)
+    usage = await operators.set_limits(
+        session, account_id=account_id, changes=changes, defaults=defaults, actor_id=operator_id
     )
+    return LimitsOut.model_validate(usage)
 
 
 @router.get(
@@ -155,7 +119,7 @@ async def get_ledger(
     _: AdminId,
     page: Annotated[PageParams, Depends(page_params)],
 ) -> Page[LedgerEntryOut]:
-    await billing.summary(session, account_id=account_id)  # 404 for an unknown account
+    await accounts.get_account(session, account_id=account_id)  # 404 for an unknown account
     count, rows = await billing.list_ledger(session, account_id=account_id, page=page)
     return paged(request, page, count, [LedgerEntryOut.model_validate(e, from_attributes=True) for e in rows])
 
@@ -176,18 +140,90 @@ async def credit_account(
     idempotency_key: idempotency.Key = None,
 ) -> LedgerEntryOut:
     async def run() -> LedgerEntryOut:
-        entry = await billing.credit(
+        entry = await operators.credit(
             session,
             account_id=account_id,
             amount=Decimal(body.amount),
             reason=body.reason,
             kind=EntryKind(body.kind) if body.kind else None,
+            actor_id=operator_id,
         )
         return LedgerEntryOut.model_validate(entry, from_attributes=True)
 
     return await idempotency.once(
         request, response, session, account_id=operator_id, key=idempotency_key, status_code=201, run=run
     )
+
+
+@router.post(
+    "/accounts/{account_id}/suspend/",
+    summary="Suspend an account: its servers, and its creates (403 account_suspended)",
+    responses=errors(ValidationFailed, NotFound),
+)
+async def suspend_account(
+    account_id: AccountIdPath,
+    body: AccountSuspendIn,
+    session: Session,
+    operator_id: AdminId,
+    defaults: DefaultLimits,
+) -> AccountSuspensionOut:
+    done = await operators.suspend(
+        session, account_id=account_id, reason=body.reason, defaults=defaults, actor_id=operator_id
+    )
+    return _suspension(done)
+
+
+@router.post(
+    "/accounts/{account_id}/unsuspend/",
+    summary="Lift an account's suspension (its servers too, while its balance is above zero)",
+    responses=errors(ValidationFailed, NotFound),
+)
+async def unsuspend_account(
+    account_id: AccountIdPath,
+    session: Session,
+    operator_id: AdminId,
+    defaults: DefaultLimits,
+    body: ReasonIn | None = None,
+) -> AccountSuspensionOut:
+    done = await operators.unsuspend(
+        session,
+        account_id=account_id,
+        reason=(body or ReasonIn()).reason,
+        defaults=defaults,
+        actor_id=operator_id,
+    )
+    return _suspension(done)
+
+
+def _suspension(done: operators.AccountSuspension) -> AccountSuspensionOut:
+    return AccountSuspensionOut(
+        account=AccountOut.model_validate(done.account),
+        actions=[ActionOut.model_validate(a, from_attributes=True) for a in done.actions],
+    )
+
+
+@router.get(
+    "/audit/", summary="The audit log: operators' actions, newest first", responses=errors(ValidationFailed)
+)
+async def list_audit(
+    request: Request,
+    session: Session,
+    _: AdminId,
+    page: Annotated[PageParams, Depends(page_params)],
+    action: Annotated[AuditAction | None, Query(description="Only this action")] = None,
+    actor: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only this operator's (account id)")
+    ] = None,
+    target_type: Annotated[
+        TargetType | None, Query(description="Only actions on this kind of object")
+    ] = None,
+    target_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only actions on the object with this id")
+    ] = None,
+) -> Page[AuditEntryOut]:
+    filters = audit.AuditFilter(action=action, actor_id=actor, target_type=target_type, target_id=target_id)
+    count, rows = await audit.list_entries(session, filters=filters, page=page)
+    return paged(request, page, count, [AuditEntryOut.model_validate(r) for r in rows])
 
 
 @router.get(
@@ -208,10 +244,10 @@ async def get_action(
     responses=errors(ValidationFailed, InvalidState, NotFound),
 )
 async def suspend_server(
-    server_id: ServerIdPath, session: Session, _: AdminId, body: ReasonIn | None = None
+    server_id: ServerIdPath, session: Session, operator_id: AdminId, body: ReasonIn | None = None
 ) -> SuspensionResult:
     server, action = await admin.suspend_server(
-        session, server_id=server_id, reason=(body or ReasonIn()).reason
+        session, server_id=server_id, reason=(body or ReasonIn()).reason, actor_id=operator_id
     )
     return _result(server, action)
 
@@ -222,10 +258,10 @@ async def suspend_server(
     responses=errors(ValidationFailed, InvalidState, NotFound),
 )
 async def unsuspend_server(
-    server_id: ServerIdPath, session: Session, _: AdminId, body: ReasonIn | None = None
+    server_id: ServerIdPath, session: Session, operator_id: AdminId, body: ReasonIn | None = None
 ) -> SuspensionResult:
     server, action = await admin.unsuspend_server(
-        session, server_id=server_id, reason=(body or ReasonIn()).reason
+        session, server_id=server_id, reason=(body or ReasonIn()).reason, actor_id=operator_id
     )
     return _result(server, action)
 
@@ -259,9 +295,13 @@ async def get_host(host_id: HostIdPath, session: Session, _: AdminId, down_after
     return HostOut.model_validate(await admin.host_detail(session, host_id=host_id, down_after=down_after))
 
 
-async def _set_state(session: Any, host_id: int, state: HostState, down_after: float) -> HostOut:
+async def _set_state(
+    session: Any, host_id: int, state: HostState, down_after: float, operator_id: int
+) -> HostOut:
     return HostOut.model_validate(
-        await admin.set_host_state(session, host_id=host_id, state=state, down_after=down_after)
+        await admin.set_host_state(
+            session, host_id=host_id, state=state, down_after=down_after, actor_id=operator_id
+        )
     )
 
 
@@ -271,9 +311,9 @@ async def _set_state(session: Any, host_id: int, state: HostState, down_after: f
     responses=errors(ValidationFailed, NotFound),
 )
 async def enable_host(
-    host_id: HostIdPath, session: Session, _: AdminId, down_after: HostDownSeconds
+    host_id: HostIdPath, session: Session, operator_id: AdminId, down_after: HostDownSeconds
 ) -> HostOut:
-    return await _set_state(session, host_id, HostState.ENABLED, down_after)
+    return await _set_state(session, host_id, HostState.ENABLED, down_after, operator_id)
 
 
 @router.post(
@@ -282,9 +322,9 @@ async def enable_host(
     responses=errors(ValidationFailed, NotFound),
 )
 async def disable_host(
-    host_id: HostIdPath, session: Session, _: AdminId, down_after: HostDownSeconds
+    host_id: HostIdPath, session: Session, operator_id: AdminId, down_after: HostDownSeconds
 ) -> HostOut:
-    return await _set_state(session, host_id, HostState.DISABLED, down_after)
+    return await _set_state(session, host_id, HostState.DISABLED, down_after, operator_id)
 
 
 @router.post(
@@ -293,9 +333,15 @@ async def disable_host(
     responses=errors(ValidationFailed, NotFound),
 )
 async def drain_host(
-    host_id: HostIdPath, session: Session, _: AdminId, down_after: HostDownSeconds, placement: Placement
+    host_id: HostIdPath,
+    session: Session,
+    operator_id: AdminId,
+    down_after: HostDownSeconds,
+    placement: Placement,
 ) -> DrainResult:
-    host, drained = await admin.drain_host(session, host_id=host_id, policy=placement, down_after=down_after)
+    host, drained = await admin.drain_host(
+        session, host_id=host_id, policy=placement, down_after=down_after, actor_id=operator_id
+    )
     return DrainResult(
         host=HostOut.model_validate(host),
         queued=[
@@ -343,10 +389,14 @@ async def get_server(server_id: ServerIdPath, session: Session, _: AdminId) -> A
     responses=errors(ValidationFailed, InvalidState, NotFound, CapacityExhausted),
 )
 async def migrate_server(
-    server_id: ServerIdPath, session: Session, _: AdminId, placement: Placement, body: MigrateIn | None = None
+    server_id: ServerIdPath,
+    session: Session,
+    operator_id: AdminId,
+    placement: Placement,
+    body: MigrateIn | None = None,
 ) -> MigrationResult:
     server, action, target = await admin.migrate_server(
-        session, server_id=server_id, to=(body or MigrateIn()).host, policy=placement
+        session, server_id=server_id, to=(body or MigrateIn()).host, policy=placement, actor_id=operator_id
     )
     return MigrationResult(
         server=_brief(server), action=ActionRef.model_validate(action, from_attributes=True), host=target.name

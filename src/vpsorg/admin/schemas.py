@@ -1,14 +1,104 @@
-"""The operators' representations of the fleet: hosts, and any account's servers with their host."""
+"""The operators' representations: requests on accounts, account suspensions, the audit log,
+the fleet (hosts, and any account's servers with their host)."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from vpsorg.accounts import limits
+from vpsorg.accounts.schemas import AccountOut, Usage
 from vpsorg.actions.schemas import ActionOut, ActionRef
+from vpsorg.admin.audit import AuditAction, TargetType
 from vpsorg.hosts.service import HostState
 from vpsorg.schemas import RequestModel, Timestamp
 from vpsorg.servers.schemas import PlanRef, ServerBrief
 from vpsorg.servers.states import PowerState, ServerStatus
+
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+Amount = Annotated[
+    str,
+    Field(
+        pattern=r"^-?\d{1,10}(\.\d{1,2})?$",
+        description='A decimal string with at most two decimals, e.g. "25.00"; negative for a debit',
+        examples=["25.00"],
+    ),
+]
+
+
+class CreditIn(RequestModel):
+    amount: Amount
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    kind: Literal["top_up", "refund", "adjustment"] | None = Field(
+        default=None, description="Default: top_up for a positive amount, adjustment for a negative one"
+    )
+
+
+class ReasonIn(RequestModel):
+    reason: Reason = "by an operator"
+
+
+def _whole(value: Any) -> Any:
+    """JSON Schema's integer includes 2.0; strict validation would refuse it (not 2.5, not "2")."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A limit, or null for the default; documented as one schema (not anyOf), so that its bounds
+# are plain to every client and generator.
+Limit = Annotated[
+    Annotated[int, BeforeValidator(_whole), Field(ge=0, le=limits.MAX_LIMIT)] | None,
+    WithJsonSchema({"type": ["integer", "null"], "minimum": 0, "maximum": limits.MAX_LIMIT}),
+]
+
+
+class LimitsIn(RequestModel):
+    """Any non-empty subset; null sets a limit back to the default."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    servers: Limit = Field(default=None, description="Servers the account may have; null: the default")
+    ssh_keys: Limit = Field(default=None, description="SSH keys the account may have; null: the default")
+
+
+class LimitOut(Usage):
+    override: int | None = Field(description="The account's own limit; null: the default applies")
+
+
+class LimitsOut(BaseModel):
+    servers: LimitOut
+    ssh_keys: LimitOut
+
+
+class SuspensionResult(BaseModel):
+    server: ServerBrief
+    action: ActionRef | None = Field(description="The action queued, if any")
+
+
+class AccountSuspendIn(RequestModel):
+    reason: Reason = Field(description="Why; shown to the account's customer (GET /api/v1/account/)")
+
+
+class AccountSuspensionOut(BaseModel):
+    account: AccountOut
+    actions: list[ActionOut] = Field(
+        description="The actions queued on its servers: suspend (suspending), or start/stop (unsuspending)"
+    )
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    actor_id: int | None = Field(
+        description="The operator's account; null with actor_email null: the operator CLI on the "
+        "control plane's machine"
+    )
+    actor_email: str | None = Field(description="The operator's email when the action was taken")
+    action: AuditAction
+    target_type: TargetType
+    target_id: int
+    details: dict[str, Any] = Field(
+        description="What the action did: amounts (decimal strings), reasons, old and new values"
+    )
+    created_at: Timestamp
+
 
 HostName = Annotated[str, Field(min_length=1, max_length=63, examples=["us-west-2"])]
 

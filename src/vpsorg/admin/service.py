@@ -1,7 +1,10 @@
 """What operators do through /api/v1/admin/ (and the operator CLI): suspend and unsuspend any
-server; see the fleet (hosts, every account's servers), enable, disable and drain hosts,
-migrate servers."""
+server; see the fleet (hosts, every account's servers), add, change, enable, disable, drain
+and remove hosts, migrate servers. Every change is recorded in the audit log in its own
+transaction (vpsorg.admin.audit); `actor_id` is the operator's account, None for the
+operator CLI. Accounts: vpsorg.admin.accounts."""
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.accounts.models import Account
 from vpsorg.actions.models import Action
+from vpsorg.admin import audit
+from vpsorg.admin.audit import AuditAction
 from vpsorg.billing.service import CURRENCY
 from vpsorg.catalog.models import Location, Plan
 from vpsorg.db import utcnow
@@ -33,36 +38,66 @@ async def _server(session: AsyncSession, server_id: int) -> Server:
 
 
 async def suspend_server(
-    session: AsyncSession, *, server_id: int, reason: str
+    session: AsyncSession, *, server_id: int, reason: str, actor_id: int | None
 ) -> tuple[Server, Action | None]:
     """Suspend one server; it stays suspended until an operator unsuspends it, whatever the
-    account's balance does. A server suspended by billing becomes the operator's."""
+    account's balance or suspension do. A server suspended by billing or with its account
+    becomes the operator's."""
     server = await _server(session, server_id)
     if not suspension.can_suspend(server) and server.status != ServerStatus.SUSPENDED:
         raise InvalidState(
             f"Cannot suspend a server that is {server.status}", details={"status": server.status}
         )
     action = await suspension.suspend(session, server, by=suspension.BY_ADMIN, reason=f"suspended: {reason}")
+    await _record_server(session, AuditAction.SERVER_SUSPEND, server, action, actor_id, reason=reason)
     return server, action
 
 
-async def unsuspend_server(session: AsyncSession, *, server_id: int, reason: str) -> tuple[Server, Action]:
+async def unsuspend_server(
+    session: AsyncSession, *, server_id: int, reason: str, actor_id: int | None
+) -> tuple[Server, Action]:
     """Lift a suspension; refused while the account's balance is not above zero (billing
-    would suspend it again at once)."""
+    would suspend it again at once) or the account is suspended (unsuspend the account)."""
     server = await _server(session, server_id)
     if server.status != ServerStatus.SUSPENDED:
         raise InvalidState(
             f"Server {server_id} is {server.status}, not suspended", details={"status": server.status}
         )
-    balance = await session.scalar(select(Account.balance).where(Account.id == server.account_id))
-    assert balance is not None
-    if balance <= 0:
+    account = (
+        await session.execute(
+            select(Account.balance, Account.suspended_at).where(Account.id == server.account_id)
+        )
+    ).one()
+    if account.suspended_at is not None:
         raise InvalidState(
-            f"The account's balance is {balance:.2f} {CURRENCY}; credit it above zero first",
-            details={"status": server.status, "balance": f"{balance:.2f}", "currency": CURRENCY},
+            f"The server's account {server.account_id} is suspended; unsuspend the account",
+            details={"status": server.status, "account_id": server.account_id},
+        )
+    if account.balance <= 0:
+        raise InvalidState(
+            f"The account's balance is {account.balance:.2f} {CURRENCY}; credit it above zero first",
+            details={"status": server.status, "balance": f"{account.balance:.2f}", "currency": CURRENCY},
         )
     action = await suspension.lift(session, server, reason=f"suspension lifted: {reason}")
+    await _record_server(session, AuditAction.SERVER_UNSUSPEND, server, action, actor_id, reason=reason)
     return server, action
+
+
+async def _record_server(
+    session: AsyncSession,
+    what: AuditAction,
+    server: Server,
+    action: Action | None,
+    actor_id: int | None,
+    **details: Any,
+) -> None:
+    await audit.record(
+        session,
+        actor_id=actor_id,
+        action=what,
+        target_id=server.id,
+        details={"account_id": server.account_id, "action_id": action.id if action else None, **details},
+    )
 
 
 # -- the fleet: hosts, any account's servers, migrations ---------------------------------
@@ -135,19 +170,76 @@ async def host_detail(session: AsyncSession, *, host_id: int, down_after: float)
 
 
 async def set_host_state(
-    session: AsyncSession, *, host_id: int, state: hosts.HostState, down_after: float
+    session: AsyncSession, *, host_id: int, state: hosts.HostState, down_after: float, actor_id: int | None
 ) -> dict[str, Any]:
     """Enable or disable a host (a disabled one takes no new servers; its servers stay)."""
+    host = await _locked_host(session, host_id)
+    old = host.state
     await hosts.set_state(session, host_id=host_id, state=state)
+    what = AuditAction.HOST_ENABLE if state == hosts.HostState.ENABLED else AuditAction.HOST_DISABLE
+    await _record_host(session, what, host, actor_id, old=old, new=state.value)
     return await host_detail(session, host_id=host_id, down_after=down_after)
 
 
 async def drain_host(
-    session: AsyncSession, *, host_id: int, policy: hosts.Policy, down_after: float
+    session: AsyncSession, *, host_id: int, policy: hosts.Policy, down_after: float, actor_id: int | None
 ) -> tuple[dict[str, Any], migration.Drain]:
     """migration.drain_host, and the host as it is after it."""
     drained = await migration.drain_host(session, host_id=host_id, policy=policy)
+    await _record_host(
+        session,
+        AuditAction.HOST_DRAIN,
+        drained.host,
+        actor_id,
+        queued=[server.id for server, _ in drained.queued],
+        failed=[server.id for server, _ in drained.failed],
+    )
     return await host_detail(session, host_id=host_id, down_after=down_after), drained
+
+
+async def add_host(session: AsyncSession, new: hosts.NewHost, *, actor_id: int | None) -> Host:
+    host = await hosts.add_host(session, new)
+    await _record_host(session, AuditAction.HOST_ADD, host, actor_id, **dataclasses.asdict(new))
+    return host
+
+
+async def update_host(
+    session: AsyncSession, *, host_id: int, changes: dict[str, Any], actor_id: int | None
+) -> Host:
+    """hosts.update_host; the entry has each field's old and new value."""
+    host = await _locked_host(session, host_id)
+    old = {field: getattr(host, field) for field in changes}
+    host = await hosts.update_host(session, host_id=host_id, changes=changes)
+    diff = {field: {"old": old[field], "new": value} for field, value in changes.items()}
+    await _record_host(session, AuditAction.HOST_UPDATE, host, actor_id, **diff)
+    return host
+
+
+async def remove_host(session: AsyncSession, *, host_id: int, actor_id: int | None) -> None:
+    host = await _locked_host(session, host_id)
+    name = host.name
+    await hosts.remove_host(session, host_id=host_id)
+    await audit.record(
+        session, actor_id=actor_id, action=AuditAction.HOST_REMOVE, target_id=host_id, details={"name": name}
+    )
+
+
+async def _locked_host(session: AsyncSession, host_id: int) -> Host:
+    """The host's row, locked and read afresh: what an entry's old values are read from."""
+    host = await session.scalar(
+        select(Host).where(Host.id == host_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if host is None:
+        raise NotFound(f"Host {host_id} not found")
+    return host
+
+
+async def _record_host(
+    session: AsyncSession, what: AuditAction, host: Host, actor_id: int | None, **details: Any
+) -> None:
+    await audit.record(
+        session, actor_id=actor_id, action=what, target_id=host.id, details={"name": host.name, **details}
+    )
 
 
 _hosts = Host.__table__.c
@@ -267,12 +359,20 @@ async def server_detail(session: AsyncSession, *, server_id: int) -> dict[str, A
 
 
 async def migrate_server(
-    session: AsyncSession, *, server_id: int, to: str | None, policy: hosts.Policy
+    session: AsyncSession, *, server_id: int, to: str | None, policy: hosts.Policy, actor_id: int | None
 ) -> tuple[Server, Action, Host]:
     """migration.migrate_server, by an operator."""
-    return await migration.migrate_server(session, server_id=server_id, to=to, policy=policy)
-
-
-async def all_accounts(session: AsyncSession) -> list[Account]:
-    """Every account, in id order (the operator CLI's `accounts list`)."""
-    return list(await session.scalars(select(Account).order_by(Account.id)))
+    server, action, target = await migration.migrate_server(
+        session, server_id=server_id, to=to, policy=policy
+    )
+    await _record_server(
+        session,
+        AuditAction.SERVER_MIGRATE,
+        server,
+        action,
+        actor_id,
+        from_host_id=action.source_host_id,
+        to_host=target.name,
+        to_host_id=target.id,
+    )
+    return server, action, target

@@ -7,6 +7,7 @@ writers take turns. Prices and the charging formula: vpsorg.billing.prices.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -79,10 +80,12 @@ async def _settle(session: AsyncSession, account: Account) -> None:
     """Suspend the account's servers while its balance is at or below zero; lift the
     suspensions billing made once it is above."""
     if account.balance <= 0:
-        n = await suspension.suspend_account(
-            session,
-            account_id=account.id,
-            reason=f"suspended: the account's balance is {account.balance:.2f} {CURRENCY}",
+        n = len(
+            await suspension.suspend_account(
+                session,
+                account_id=account.id,
+                reason=f"suspended: the account's balance is {account.balance:.2f} {CURRENCY}",
+            )
         )
         if n:
             log.warning("account %s: balance %s, %s servers suspended", account.id, account.balance, n)
@@ -163,6 +166,8 @@ _LOCK_COUNTED = (
         _accounts.ssh_key_limit,
         _accounts.live_servers,
         _accounts.commitment_cents,
+        _accounts.suspended_at,
+        _accounts.suspended_reason,
     )
     .where(_accounts.id == bindparam("account_id"))
     .with_for_update()
@@ -211,35 +216,6 @@ def check_credit(account: Any, *, committed: Decimal, count: int, monthly: Decim
         )
 
 
-async def summary(session: AsyncSession, *, account_id: int) -> dict[str, Any]:
-    """The account with its balance and available credit."""
-    account = await session.get(Account, account_id)
-    if account is None:
-        raise NotFound(f"No account with id {account_id}")
-    committed, count = await commitment(session, account_id=account_id)
-    return {
-        "id": account.id,
-        "email": account.email,
-        "balance": account.balance,
-        "credit": account.balance,
-        "available_credit": account.balance - committed,
-        "monthly_commitment": committed,
-        "servers": count,
-        "currency": CURRENCY,
-        "created_at": account.created_at,
-    }
-
-
-async def list_accounts(session: AsyncSession, *, page: PageParams) -> tuple[int, list[dict[str, Any]]]:
-    count = await session.scalar(select(func.count()).select_from(Account)) or 0
-    ids = list(
-        await session.scalars(
-            select(Account.id).order_by(Account.id).offset(page.offset).limit(page.page_size)
-        )
-    )
-    return count, [await summary(session, account_id=i) for i in ids]
-
-
 async def list_ledger(
     session: AsyncSession, *, account_id: int, page: PageParams
 ) -> tuple[int, list[LedgerEntry]]:
@@ -254,6 +230,83 @@ async def list_ledger(
         .limit(page.page_size)
     )
     return count, list(rows)
+
+
+async def ledger_before(
+    session: AsyncSession, *, account_id: int, before_id: int | None, limit: int
+) -> list[LedgerEntry]:
+    """Up to `limit` of the account's entries with ids below `before_id` (None: from the
+    newest), newest first: a keyset walk over the whole ledger, one index range a batch.
+    Entries written meanwhile have higher ids, so a walk is the ledger as it was at its start."""
+    where = LedgerEntry.account_id == account_id
+    if before_id is not None:
+        where = where & (LedgerEntry.id < before_id)
+    rows = await session.scalars(
+        select(LedgerEntry).where(where).order_by(LedgerEntry.id.desc()).limit(limit)
+    )
+    return list(rows)
+
+
+@dataclass(frozen=True)
+class ServerMonth:
+    """What billing has charged a server in the current calendar month (UTC) so far."""
+
+    server_id: int
+    name: str
+    deleted: bool
+    hours: int  # hours charged this month
+    backup_hours: int  # of those, with backups
+    charged: Decimal
+    monthly: Decimal  # a whole month at the server's prices, backups as they are now
+
+
+async def month_so_far(
+    session: AsyncSession, *, account_id: int, now: datetime | None = None
+) -> list[ServerMonth]:
+    """Each live server of the account, and each deleted one charged this month, with what
+    its charges this month add up to, in id order.
+
+    Read from the servers' billing state, not summed from the ledger: the month's charges of
+    a server add up to exactly month_total(hours, backup_hours) (vpsorg.billing.prices), and
+    the state says how many hours of which month were charged (a server whose last charge
+    was in an earlier month has none in this one yet)."""
+    month = prices.month_of(now or utcnow())
+    rows = await session.execute(
+        select(
+            Server.id,
+            Server.name,
+            Server.deleted_at,
+            Server.backups_enabled,
+            Server.price_hourly,
+            Server.price_monthly,
+            Server.billing_month,
+            Server.month_hours,
+            Server.month_backup_hours,
+        )
+        .where(
+            Server.account_id == account_id, or_(Server.deleted_at.is_(None), Server.billing_month == month)
+        )
+        .order_by(Server.id)
+    )
+    out = []
+    for row in rows:
+        hours, backup_hours = (
+            (row.month_hours, row.month_backup_hours) if row.billing_month == month else (0, 0)
+        )
+        out.append(
+            ServerMonth(
+                server_id=row.id,
+                name=row.name,
+                deleted=row.deleted_at is not None,
+                hours=hours,
+                backup_hours=backup_hours,
+                charged=prices.month_total(
+                    hours, backup_hours, hourly=row.price_hourly, monthly=row.price_monthly
+                ),
+                monthly=prices.monthly_price(row.price_monthly, backups=row.backups_enabled),
+            )
+        )
+    return out
 
 
 # Charging --------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from vpsorg.servers.states import (
     PowerState,
     ServerStatus,
 )
+from vpsorg.usage import service as usage_history
 
 log = logging.getLogger("vpsorg.lifecycle")
 
@@ -137,8 +138,9 @@ async def apply_outcomes(session: AsyncSession, outcomes: Sequence[Outcome], *, 
         elif o.error is None and o.usage is not None:
             samples.append(usage_row(server.id, o.usage, now))
     await store_usage(session, samples)
-    if gone:  # the machine is gone, and its last sample with it, and its room on its host
+    if gone:  # the machine is gone, and its samples with it, and its room on its host
         await session.execute(delete(ServerUsage).where(ServerUsage.server_id.in_(gone)))
+        await usage_history.forget(session, gone)
         await _leave_hosts(session, [rows[sid] for sid in gone])
 
 
@@ -238,12 +240,14 @@ def usage_row(server_id: int, usage: Usage, now: datetime) -> dict[str, object]:
 
 
 async def store_usage(session: AsyncSession, rows: list[dict[str, object]]) -> None:
-    """Keep these usage samples (`usage_row`s) as each server's latest, in one upsert.
+    """Keep these usage samples (`usage_row`s) as each server's latest, in one upsert, and
+    in its history (vpsorg.usage), in one more.
 
     An upsert, not a read and an insert: a sampling pass and an outcome may write the same
     server's row at once (a read, then an insert, would then break the unique key)."""
     if rows:
         await session.execute(_upsert_usage(session), rows)
+        await usage_history.store_samples(session, rows)
 
 
 def _upsert_usage(session: AsyncSession) -> Any:

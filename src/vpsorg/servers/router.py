@@ -10,6 +10,7 @@ from vpsorg.actions.schemas import ActionOut, ActionRef
 from vpsorg.deps import AccountId, Admission, DefaultLimits, HotPath, Placement, Session, Token
 from vpsorg.errors import (
     AUTH_RESPONSES,
+    AccountSuspended,
     CapacityExhausted,
     InvalidState,
     NotFound,
@@ -61,7 +62,7 @@ async def list_servers(
     "/",
     status_code=201,
     summary="Create a new server",
-    responses=errors(ValidationFailed, PaymentRequired, QuotaExceeded, CapacityExhausted)
+    responses=errors(ValidationFailed, PaymentRequired, QuotaExceeded, AccountSuspended, CapacityExhausted)
     | idempotency.RESPONSES
     | {201: {"headers": {"Location": {"description": "The new server's URL", "schema": {"type": "string"}}}}},
 )

@@ -22,7 +22,7 @@ from vpsorg.billing import service as billing
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.db import utcnow
-from vpsorg.errors import CapacityExhausted, InvalidState, NotFound, ValidationFailed
+from vpsorg.errors import AccountSuspended, CapacityExhausted, InvalidState, NotFound, ValidationFailed
 from vpsorg.hosts import service as hosts
 from vpsorg.hotreads import Reads, first, rows
 from vpsorg.ipam import service as ipam
@@ -306,8 +306,9 @@ async def order_server(
     defaults: limits.Defaults = limits.Defaults(),  # noqa: B008 (frozen: never mutated)
     policy: hosts.Policy = hosts.Policy.SPREAD,
 ) -> Order:
-    """Create a server: check the order, the account's quota and credit, reserve addresses,
-    insert it and queue its create action, in the session's transaction.
+    """Create a server: check the order, that the account is not suspended, its quota and
+    credit, reserve addresses, insert it and queue its create action, in the session's
+    transaction.
 
     Every statement is a Core statement built once, run on the session's connection in one
     call into SQLAlchemy's sync layer (session.run_sync): a create costs the process about a
@@ -332,6 +333,15 @@ def _order(
     # after another. The row carries the account's live servers and their month (kept by
     # triggers): one statement serves both checks, however many servers the account has.
     account = billing.lock_counted(conn, account_id)
+    if account.suspended_at is not None:
+        raise AccountSuspended(
+            f"The account is suspended: {account.suspended_reason}; it can create nothing until "
+            "an operator lifts the suspension",
+            details={
+                "suspended_at": account.suspended_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "reason": account.suspended_reason,
+            },
+        )
     count = account.live_servers
     limits.check_room(account, resource=limits.Resource.SERVERS, used=count, defaults=defaults)
     monthly = prices.monthly_price(plan.price_monthly, backups=data.backups_enabled)

@@ -2,9 +2,17 @@
 
 Billing suspends every server of an account whose balance falls to zero or below, and lifts
 those suspensions when a credit brings the balance above zero; an operator can suspend and
-unsuspend one server (vpsorg.admin). Suspending sets the status at once and queues a
-`suspend` action (the worker powers the machine off); lifting returns the server to the
-power state it was in or headed for, through a `start` or `stop` action.
+unsuspend one server, or a whole account (vpsorg.admin). Suspending sets the status at once
+and queues a `suspend` action (the worker powers the machine off); lifting returns the
+server to the power state it was in or headed for, through a `start` or `stop` action.
+
+A suspended server has one owner (`servers.suspension`), who alone lifts it: an operator's
+suspension of the server (`admin`) outranks an operator's suspension of its account
+(`account`), which outranks billing's (`billing`). Suspending a server that is suspended
+already hands it to the higher of the two. When an account's suspension ends, its servers
+go back to billing while the balance is at or below zero (a top-up then lifts them), and
+are lifted otherwise: so a server is suspended by billing exactly while billing would
+suspend it.
 """
 
 from sqlalchemy import select
@@ -17,7 +25,10 @@ from vpsorg.servers.models import Server
 from vpsorg.servers.states import TRANSITIONS, ActionType, ServerStatus
 
 BY_BILLING = "billing"
+BY_ACCOUNT = "account"
 BY_ADMIN = "admin"
+# Who outranks whom (see the module docstring).
+RANK = {BY_BILLING: 0, BY_ACCOUNT: 1, BY_ADMIN: 2}
 
 # The status a suspended server returns to: where it was, or where it was going.
 RESUME_TO = {
@@ -37,10 +48,10 @@ def can_suspend(server: Server) -> bool:
 
 async def suspend(session: AsyncSession, server: Server, *, by: str, reason: str) -> Action | None:
     """Suspend a server (its row locked by the caller). A server already suspended only
-    changes hands (an operator's suspension outlives a top-up); None then."""
+    changes hands, to the higher owner (an operator's suspension outlives a top-up); None then."""
     if server.status == ServerStatus.SUSPENDED:
-        if by == BY_ADMIN:
-            server.suspension = BY_ADMIN
+        if RANK[by] > RANK.get(server.suspension or BY_BILLING, 0):
+            server.suspension = by
         return None
     server.resume_status = RESUME_TO[ServerStatus(server.status)]
     server.suspension = by
@@ -66,40 +77,65 @@ async def lift(session: AsyncSession, server: Server, *, reason: str) -> Action:
     )
 
 
-async def suspend_account(session: AsyncSession, *, account_id: int, reason: str) -> int:
-    """Suspend every server of the account that is not suspended yet; how many were."""
+async def suspend_account(
+    session: AsyncSession, *, account_id: int, reason: str, by: str = BY_BILLING
+) -> list[Action]:
+    """Suspend every server of the account that can be and is not suspended by `by` or a
+    higher owner yet (those suspended by a lower one change hands); the actions queued."""
+    lower = [owner for owner, rank in RANK.items() if rank < RANK[by]]
     servers = await session.scalars(
         select(Server)
         .where(
             Server.account_id == account_id,
             Server.deleted_at.is_(None),
-            Server.status.in_(list(RESUME_TO)),
+            Server.status.in_(list(RESUME_TO))
+            | ((Server.status == ServerStatus.SUSPENDED) & Server.suspension.in_(lower)),
         )
         .order_by(Server.id)
         .with_for_update()
     )
-    done = 0
+    queued = []
     for server in servers:
-        if await suspend(session, server, by=BY_BILLING, reason=reason) is not None:
-            done += 1
-    return done
+        action = await suspend(session, server, by=by, reason=reason)
+        if action is not None:
+            queued.append(action)
+    return queued
 
 
-async def lift_account(session: AsyncSession, *, account_id: int, reason: str) -> int:
-    """Lift the billing suspensions of the account's servers (not an operator's)."""
+async def _suspended_by(session: AsyncSession, account_id: int, by: str) -> list[Server]:
     servers = await session.scalars(
         select(Server)
         .where(
             Server.account_id == account_id,
             Server.deleted_at.is_(None),
             Server.status == ServerStatus.SUSPENDED,
-            Server.suspension == BY_BILLING,
+            Server.suspension == by,
         )
         .order_by(Server.id)
         .with_for_update()
     )
-    done = 0
+    return list(servers)
+
+
+async def lift_account(session: AsyncSession, *, account_id: int, reason: str) -> int:
+    """Lift the billing suspensions of the account's servers (no operator's); how many."""
+    servers = await _suspended_by(session, account_id, BY_BILLING)
     for server in servers:
         await lift(session, server, reason=reason)
-        done += 1
-    return done
+    return len(servers)
+
+
+async def end_account_suspension(
+    session: AsyncSession, *, account_id: int, paid: bool, reason: str
+) -> list[Action]:
+    """The account's suspension is over: the servers it suspended are lifted if the balance
+    is above zero (`paid`), else handed to billing, which lifts them at the next credit that
+    brings it above zero. An operator's suspension of a single server stays. The actions
+    queued."""
+    servers = await _suspended_by(session, account_id, BY_ACCOUNT)
+    if not paid:
+        for server in servers:
+            server.suspension = BY_BILLING
+        await session.flush()
+        return []
+    return [await lift(session, server, reason=reason) for server in servers]

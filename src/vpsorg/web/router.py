@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from vpsorg.web import admin, login, servers
+from vpsorg.web import admin, billing, login, servers, ssh_keys, tokens
 
 router = APIRouter(include_in_schema=False)
-for module in (login, servers, admin):
+for module in (login, servers, ssh_keys, tokens, billing, admin):
     router.include_router(module.router)

@@ -25,6 +25,7 @@ from vpsorg import (
     metrics,
     models,  # noqa: F401  (every mapped table, for a worker started alone)
 )
+from vpsorg.accounts import jobs as accounts_jobs
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
 from vpsorg.batches import Batches
@@ -39,6 +40,7 @@ from vpsorg.servers import jobs as servers_jobs
 from vpsorg.servers import lifecycle
 from vpsorg.servers.models import Server
 from vpsorg.servers.states import ActionType, ServerStatus
+from vpsorg.usage import jobs as usage_jobs
 
 log = logging.getLogger("vpsorg.worker")
 
@@ -119,9 +121,27 @@ class Worker:
             ),
             asyncio.create_task(
                 self._every(
+                    s.usage_rollup_interval_seconds,
+                    "usage roll-up",
+                    lambda: usage_jobs.roll_up(self.sessions),
+                    stop,
+                    delay=True,
+                )
+            ),
+            asyncio.create_task(
+                self._every(
                     3600.0,
                     "idempotency key purge",
                     lambda: idempotency.purge(self.sessions),
+                    stop,
+                    delay=True,
+                )
+            ),
+            asyncio.create_task(
+                self._every(
+                    3600.0,
+                    "login session purge",
+                    lambda: accounts_jobs.purge_login_sessions(self.sessions),
                     stop,
                     delay=True,
                 )
@@ -585,11 +605,12 @@ class Worker:
 
     async def _sample_host(self, driver: Driver, host_id: int | None) -> None:
         """Ask a host's driver for the usage of its provisioned servers (every server's, for
-        None) and keep the latest sample.
+        None) and keep the latest sample, and each in the history (vpsorg.usage).
 
         A driver with `usage_many` (one bulk call for many machines) is asked in chunks;
-        otherwise machine by machine, a few at a time. The samples are written as one upsert
-        per chunk, not a read and a write per server."""
+        otherwise machine by machine, a few at a time. Each chunk of samples is written in one
+        transaction, as two statements (the latest samples, the history's raw rows), not a
+        read and a write per server."""
         async with self.sessions() as session:
             q = select(Server.id).where(Server.deleted_at.is_(None), Server.provisioned_at.is_not(None))
             if host_id is not None:
