@@ -1,5 +1,6 @@
 """The operators' pages in Chromium: an operator logs in, credits an account, suspends and
-unsuspends a server; every operators' page passes axe-core and works from the keyboard."""
+unsuspends a server, and finds it all in the audit log; every operators' page passes axe-core
+and works from the keyboard."""
 
 import re
 
@@ -31,7 +32,7 @@ def test_an_operator_credits_an_account_then_suspends_and_unsuspends_its_server(
     page.get_by_role("link", name=f"#{customer.account_id}").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"@example\.com"))
     page.get_by_label("Amount").fill("12.34")
-    page.get_by_label("Reason").fill("refund for ticket 99")
+    page.get_by_label("Reason for the credit").fill("refund for ticket 99")
     page.get_by_role("button", name="Add credit").click()
     expect(page.get_by_role("status")).to_have_text(re.compile("Credit added"))
     expect(page.get_by_role("row", name=re.compile("refund for ticket 99"))).to_contain_text("$12.34")
@@ -53,6 +54,12 @@ def test_an_operator_credits_an_account_then_suspends_and_unsuspends_its_server(
     page.reload()
     expect(page.get_by_role("heading", level=1)).to_contain_text("active")
 
+    page.get_by_role("link", name="Operators' actions on this server").click()
+    expect(page.get_by_role("row", name=re.compile("server.unsuspend"))).to_contain_text(
+        "resolved with the customer"
+    )
+    expect(page.get_by_role("row", name=re.compile("server.suspend "))).to_contain_text("abuse report 7")
+
 
 def test_every_operators_page_is_accessible_and_keyboard_operable(page: Page, live: Live) -> None:
     customer = live.account()
@@ -60,6 +67,10 @@ def test_every_operators_page_is_accessible_and_keyboard_operable(page: Page, li
     fleet.add_host(live.settings, loc)
     sid = customer.active_server(plan_id=fleet.STARTER, location=loc)["id"]
     log_in(page, live)
+    page.goto(f"{live.url}/admin/servers/{sid}/")  # an audit entry to show
+    page.get_by_label(re.compile("Reason to suspend")).fill("for the audit page")
+    page.get_by_role("button", name=re.compile("^Suspend")).click()
+    expect(page.get_by_role("status")).to_be_visible()
     for path in (
         "/admin/",
         "/admin/accounts/",
@@ -67,6 +78,7 @@ def test_every_operators_page_is_accessible_and_keyboard_operable(page: Page, li
         f"/admin/servers/?account={customer.account_id}",
         f"/admin/servers/{sid}/",
         f"/admin/hosts/?location={loc}",
+        f"/admin/audit/?target_type=server&target_id={sid}",
     ):
         page.goto(f"{live.url}{path}")
         expect(page.get_by_role("heading", level=1)).to_have_count(1)

@@ -1,5 +1,8 @@
-"""Operators' accounts: the list, an account's page (servers, ledger, limits), credit and limits."""
+"""Operators' accounts: the list searched by email, an account's page (servers, ledger,
+limits); credit, limits, suspension. Every change goes through vpsorg.admin.accounts, which
+records it in the audit log with the operator as its actor."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -8,6 +11,7 @@ from fastapi.responses import Response
 from vpsorg import inputs
 from vpsorg.accounts import limits
 from vpsorg.accounts.logins import Viewer
+from vpsorg.admin import accounts as operators
 from vpsorg.admin import service as admin
 from vpsorg.billing import service as billing
 from vpsorg.billing.models import EntryKind
@@ -27,10 +31,16 @@ PageNumber = Annotated[int, Query(ge=1, le=10_000_000)]
 
 @router.get("/")
 async def list_page(
-    request: Request, session: Session, viewer: Operator, defaults: DefaultLimits, page: PageNumber = 1
+    request: Request,
+    session: Session,
+    viewer: Operator,
+    defaults: DefaultLimits,
+    email: Annotated[str, Query(max_length=320)] = "",
+    page: PageNumber = 1,
 ) -> Response:
     params = common.page_of(page)
-    count, rows = await limits.list_accounts(session, page=params, defaults=defaults)
+    filters = limits.AccountFilter(email=email.strip() or None)
+    count, rows = await limits.list_accounts(session, filters=filters, page=params, defaults=defaults)
     return render(
         request,
         "admin/accounts.html",
@@ -38,6 +48,7 @@ async def list_page(
         section="admin",
         count=count,
         accounts=rows,
+        email=email,
         pager=common.pager(request, params, count),
     )
 
@@ -56,6 +67,7 @@ async def _account_page(
     """The account's page; after a refused form, with the refusal beside that form (`form`)
     and what was typed into it (`sent`)."""
     account = await limits.summary(session, account_id=account_id, defaults=defaults)
+    account["limits"] = await limits.usage(session, account_id=account_id, defaults=defaults)  # overrides
     count, servers = await admin.list_servers(
         session, filters=admin.ServerFilter(account_id=account_id), page=common.page_of(1)
     )
@@ -111,12 +123,13 @@ async def credit(
     """POST /api/v1/admin/accounts/{id}/credit/'s service, from a form."""
 
     async def change() -> None:
-        await billing.credit(
+        await operators.credit(
             session,
             account_id=account_id,
             amount=common.amount_of(amount),
             reason=common.reason_of(reason),
             kind=_kind(kind),
+            actor_id=viewer.account_id,
         )
 
     refused = await common.attempt(session, change)
@@ -146,7 +159,9 @@ async def set_limits(
             limits.Resource.SERVERS: common.whole_or_none("servers", servers),
             limits.Resource.SSH_KEYS: common.whole_or_none("ssh_keys", ssh_keys),
         }
-        await limits.set_limits(session, account_id=account_id, changes=changes, defaults=defaults)
+        await operators.set_limits(
+            session, account_id=account_id, changes=changes, defaults=defaults, actor_id=viewer.account_id
+        )
 
     refused = await common.attempt(session, change)
     if refused is not None:
@@ -155,3 +170,78 @@ async def set_limits(
             request, session, viewer, account_id, defaults, refused=refused, form="limits", sent=sent
         )
     return common.redirect(request, f"/admin/accounts/{account_id}/", done="limits")
+
+
+@router.post("/{account_id}/suspend")
+async def suspend(
+    account_id: inputs.PathId,
+    request: Request,
+    session: Session,
+    viewer: Operator,
+    defaults: DefaultLimits,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """POST /api/v1/admin/accounts/{id}/suspend/'s service, from a form."""
+
+    async def change() -> None:
+        await operators.suspend(
+            session,
+            account_id=account_id,
+            reason=common.reason_of(reason),
+            defaults=defaults,
+            actor_id=viewer.account_id,
+        )
+
+    return await _suspension(
+        request, session, viewer, account_id, defaults, change, "account-suspended", reason
+    )
+
+
+@router.post("/{account_id}/unsuspend")
+async def unsuspend(
+    account_id: inputs.PathId,
+    request: Request,
+    session: Session,
+    viewer: Operator,
+    defaults: DefaultLimits,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """POST /api/v1/admin/accounts/{id}/unsuspend/'s service, from a form."""
+
+    async def change() -> None:
+        await operators.unsuspend(
+            session,
+            account_id=account_id,
+            reason=common.reason_of(reason),
+            defaults=defaults,
+            actor_id=viewer.account_id,
+        )
+
+    return await _suspension(
+        request, session, viewer, account_id, defaults, change, "account-unsuspended", reason
+    )
+
+
+async def _suspension(
+    request: Request,
+    session: Session,
+    viewer: Viewer,
+    account_id: int,
+    defaults: limits.Defaults,
+    change: Callable[[], Awaitable[None]],
+    done: str,
+    reason: str,
+) -> Response:
+    refused = await common.attempt(session, change)
+    if refused is not None:
+        return await _account_page(
+            request,
+            session,
+            viewer,
+            account_id,
+            defaults,
+            refused=refused,
+            form="suspension",
+            sent={"reason": reason},
+        )
+    return common.redirect(request, f"/admin/accounts/{account_id}/", done=done)

@@ -138,7 +138,13 @@ async def enable(
     """POST /api/v1/admin/hosts/{id}/enable/'s service, from a form."""
 
     async def change() -> dict[str, Any]:
-        await admin.set_host_state(session, host_id=host_id, state=HostState.ENABLED, down_after=down_after)
+        await admin.set_host_state(
+            session,
+            host_id=host_id,
+            state=HostState.ENABLED,
+            down_after=down_after,
+            actor_id=viewer.account_id,
+        )
         return {"done": "enabled"}
 
     return await _change(request, session, viewer, down_after, back, change)
@@ -156,7 +162,13 @@ async def disable(
     """POST /api/v1/admin/hosts/{id}/disable/'s service, from a form."""
 
     async def change() -> dict[str, Any]:
-        await admin.set_host_state(session, host_id=host_id, state=HostState.DISABLED, down_after=down_after)
+        await admin.set_host_state(
+            session,
+            host_id=host_id,
+            state=HostState.DISABLED,
+            down_after=down_after,
+            actor_id=viewer.account_id,
+        )
         return {"done": "disabled"}
 
     return await _change(request, session, viewer, down_after, back, change)
@@ -175,7 +187,9 @@ async def drain(
     """POST /api/v1/admin/hosts/{id}/drain/'s service, from a form."""
 
     async def change() -> dict[str, Any]:
-        _, drained = await admin.drain_host(session, host_id=host_id, policy=placement, down_after=down_after)
+        _, drained = await admin.drain_host(
+            session, host_id=host_id, policy=placement, down_after=down_after, actor_id=viewer.account_id
+        )
         return {"done": "drained", "queued": len(drained.queued), "failed": len(drained.failed)}
 
     return await _change(request, session, viewer, down_after, back, change)

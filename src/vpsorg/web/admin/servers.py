@@ -112,7 +112,9 @@ async def suspend(
     """POST /api/v1/admin/servers/{id}/suspend/'s service, from a form."""
 
     async def change() -> None:
-        await admin.suspend_server(session, server_id=server_id, reason=common.reason_of(reason))
+        await admin.suspend_server(
+            session, server_id=server_id, reason=common.reason_of(reason), actor_id=viewer.account_id
+        )
 
     refused = await common.attempt(session, change)
     if refused is not None:
@@ -132,7 +134,9 @@ async def unsuspend(
     """POST /api/v1/admin/servers/{id}/unsuspend/'s service, from a form."""
 
     async def change() -> None:
-        await admin.unsuspend_server(session, server_id=server_id, reason=common.reason_of(reason))
+        await admin.unsuspend_server(
+            session, server_id=server_id, reason=common.reason_of(reason), actor_id=viewer.account_id
+        )
 
     refused = await common.attempt(session, change)
     if refused is not None:
