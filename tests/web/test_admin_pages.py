@@ -329,17 +329,22 @@ def test_an_operator_drains_disables_and_enables_a_host(live: Live) -> None:
     assert entries[0][2]["queued"] == [sid]
 
 
-def test_the_overview_lists_recent_failed_actions(live: Live) -> None:
+def test_the_overview_lists_recent_failed_actions_newest_first(live: Live) -> None:
     target = live.account()
-    server = target.active_server(name="fails-reboot")
-    sid = server["id"]
-    live.db(lambda s: inject_fault(s, op="reboot", server_id=sid, message="disk on fire"))
-    action = target.http.post(f"/api/v1/servers/{sid}/reboot/").json()["action"]
-    assert target.wait_action(action["id"])["status"] == "error"
+    sids = [target.active_server(name=f"fails-{n}", plan_id=fleet.STARTER)["id"] for n in (1, 2)]
+    for n, sid in enumerate(sids, 1):
+        live.db(
+            lambda s, sid=sid, n=n: inject_fault(s, op="reboot", server_id=sid, message=f"disk {n} on fire")
+        )
+        action = target.http.post(f"/api/v1/servers/{sid}/reboot/").json()["action"]
+        assert target.wait_action(action["id"])["status"] == "error"
+    assert target.http.delete(f"/api/v1/servers/{sids[0]}/").status_code == 204
     http, _, _ = operator(live)
-    failed = [r for r in rows(http.get("/admin/").text) if f"/admin/servers/{sid}/" in r]
-    assert len(failed) == 1 and "reboot" in failed[0] and "disk on fire" in failed[0]
-    assert f"/admin/accounts/{target.account_id}/" in failed[0]
+    mine = [r for r in rows(http.get("/admin/").text) if f"/admin/accounts/{target.account_id}/" in r]
+    assert len(mine) == 2 and "disk 2 on fire" in mine[0] and "disk 1 on fire" in mine[1]
+    assert all("reboot" in r for r in mine)
+    assert f'href="/admin/servers/{sids[1]}/"' in mine[0]
+    assert 'fails-1 <span class="muted">(deleted)</span>' in mine[1] and "/admin/servers/" not in mine[1]
 
 
 def test_an_operators_form_without_the_csrf_token_is_refused(live: Live) -> None:
