@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.sqltypes import NullType
 
+from vpsorg.accounts.models import Account
 from vpsorg.actions.models import Action
 from vpsorg.db import UTCDateTime, utcnow
 from vpsorg.errors import NotFound
@@ -173,6 +174,32 @@ async def list_for_server(
         select(Action).where(where).order_by(order).offset(page.offset).limit(page.page_size)
     )
     return count, list(rows)
+
+
+async def recent_failures(session: AsyncSession, *, limit: int) -> list[dict[str, Any]]:
+    """Any account's latest actions that ended in error, newest first (by id: the index on
+    status and id), with their server's name (and whether it is deleted since) and their account's
+    email: the operators' overview."""
+    q = (
+        select(
+            Action.id,
+            Action.type,
+            Action.error,
+            Action.created_at,
+            Action.finished_at,
+            Action.server_id,
+            Server.name.label("server_name"),
+            Server.deleted_at.label("server_deleted_at"),
+            Action.account_id,
+            Account.email.label("account_email"),
+        )
+        .join(Server, Server.id == Action.server_id)
+        .join(Account, Account.id == Action.account_id)
+        .where(Action.status == ActionStatus.ERROR)
+        .order_by(Action.id.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in await session.execute(q)]
 
 
 async def get_action(session: AsyncSession, *, account_id: int | None, action_id: int) -> Action:

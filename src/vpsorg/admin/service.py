@@ -132,11 +132,23 @@ def host_view(host: Host, location: str, *, now: datetime, down_after: float) ->
 
 
 async def list_hosts(
-    session: AsyncSession, *, page: PageParams | None, down_after: float
+    session: AsyncSession, *, page: PageParams | None, down_after: float, location: str | None = None
 ) -> tuple[int, list[dict[str, Any]]]:
-    """The hosts in id order (a page of them, or all for None), with their count."""
-    count = await session.scalar(select(func.count()).select_from(Host)) or 0
-    q = select(Host, Location.code).join(Location, Location.id == Host.location_id).order_by(Host.id)
+    """The hosts in id order (a page of them, or all for None), with their count; only those
+    of `location` (a code) when given, a ValidationFailed if no location has that code."""
+    where: list[Any] = []
+    if location is not None:
+        location_id = await session.scalar(select(Location.id).where(Location.code == location))
+        if location_id is None:
+            raise ValidationFailed.field("location", f"no location {location!r}")
+        where.append(Host.location_id == location_id)
+    count = await session.scalar(select(func.count()).select_from(Host).where(*where)) or 0
+    q = (
+        select(Host, Location.code)
+        .join(Location, Location.id == Host.location_id)
+        .where(*where)
+        .order_by(Host.id)
+    )
     if page is not None:
         q = q.offset(page.offset).limit(page.page_size)
     now = utcnow()
