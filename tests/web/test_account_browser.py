@@ -52,35 +52,6 @@ def test_add_and_delete_an_ssh_key(page: Page, live: Live) -> None:
     expect(page.get_by_text("No SSH keys yet.")).to_be_visible()
 
 
-def test_a_key_added_inline_by_htmx_lands_in_the_list_it_was_added_from(page: Page, live: Live) -> None:
-    """The contract the server-create page uses (vpsorg/web/ssh_keys.py), with the real htmx
-    and panel.js: a form like the create page's is put on a panel page and used."""
-    logged_in(page, live)
-    page.goto(f"{live.url}/ssh-keys/")
-    page.evaluate(
-        """() => {
-        document.querySelector("main").insertAdjacentHTML("beforeend", `
-          <ul id="ssh-key-choices"></ul><div id="ssh-key-error" aria-live="polite"></div>
-          <form id="inline" hx-post="/ssh-keys/" hx-target="#ssh-key-choices" hx-swap="beforeend"
-                data-reset-on-success>
-            <label for="inline-name">Key name</label><input id="inline-name" name="name">
-            <label for="inline-key">Key text</label><textarea id="inline-key" name="public_key"></textarea>
-            <button>Add inline</button></form>`);
-        htmx.process(document.getElementById("inline"));
-    }"""
-    )
-    page.get_by_label("Key name").fill("inline")
-    page.get_by_label("Key text").fill("ssh-rsa")
-    page.get_by_role("button", name="Add inline").click()
-    expect(page.locator("#ssh-key-error")).to_contain_text("The key was not added. Public key: expected")
-    expect(page.get_by_label("Key text")).to_have_value("ssh-rsa")  # a refusal keeps the form
-    page.get_by_label("Key text").fill(new_public_key())
-    page.get_by_role("button", name="Add inline").click()
-    expect(page.get_by_role("radio", name="inline")).to_be_checked()
-    expect(page.locator("#ssh-key-error")).to_be_empty()
-    expect(page.get_by_label("Key name")).to_have_value("")  # emptied after the success
-
-
 def test_create_copy_and_revoke_a_token(page: Page, live: Live) -> None:
     logged_in(page, live)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)

@@ -78,24 +78,6 @@ def test_a_bad_key_a_duplicate_and_the_quota_are_refused_in_words(live: Live) ->
     assert api(live, account_id).get("/api/v1/ssh-keys/").json()["count"] == 1
 
 
-def test_an_htmx_add_answers_the_fragment_the_create_page_swaps_in(live: Live) -> None:
-    http, account_id = signed_in(live)
-    csrf = form_csrf(http.get("/ssh-keys/").text)
-    headers = {"HX-Request": "true", "X-CSRF-Token": csrf}
-    added = http.post("/ssh-keys/", data={"name": "inline", "public_key": new_public_key()}, headers=headers)
-    assert added.status_code == 201, added.text
-    (key,) = api(live, account_id).get("/api/v1/ssh-keys/").json()["results"]
-    assert added.text.startswith("<li>") and "<html" not in added.text
-    assert f'<input type="radio" name="ssh_key_id" value="{key["id"]}" checked>' in added.text
-    assert '<div id="ssh-key-error" hx-swap-oob="innerHTML"></div>' in added.text
-
-    refused = http.post("/ssh-keys/", data={"name": "x", "public_key": "nonsense"}, headers=headers)
-    assert refused.status_code == 400
-    assert refused.headers["HX-Retarget"] == "#ssh-key-error" and refused.headers["HX-Reswap"] == "innerHTML"
-    assert refused.text.startswith('<p class="alert" role="alert">') and "<html" not in refused.text
-    assert "Public key: expected '<type> <base64 key> [comment]'" in html.unescape(refused.text)
-
-
 def test_a_form_without_the_sessions_csrf_token_is_refused(live: Live) -> None:
     http, account_id = signed_in(live)
     body = {"name": "forged", "public_key": new_public_key()}

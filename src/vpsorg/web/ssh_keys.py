@@ -1,19 +1,4 @@
-"""The customer's SSH keys: list, add, delete (vpsorg.ssh_keys.service, as the API).
-
-Adding a key from another page (the server-create form) with htmx: POST /ssh-keys/ with the
-header HX-Request, the fields `name` and `public_key`, and the CSRF token (htmx sends
-X-CSRF-Token from <body hx-headers>). The answer is a fragment, not a page:
-
-- added: 201 and one `<li>` holding a checked radio button `name="ssh_key_id"` for the new
-  key (swap it in with hx-target="#ssh-key-choices" hx-swap="beforeend"), and an
-  out-of-band swap that empties `#ssh-key-error`;
-- refused: the API's status (400 a bad or duplicate key or name, 403 the quota) and a
-  `<p class="alert" role="alert">` in words, with HX-Retarget: #ssh-key-error and
-  HX-Reswap: innerHTML (panel.js lets htmx swap a 4xx that names its target).
-
-The page provides `<ul id="ssh-key-choices">` and an empty `<div id="ssh-key-error"
-aria-live="polite">`; a form marked data-reset-on-success is emptied after a key is added.
-"""
+"""The customer's SSH keys: list, add, delete (vpsorg.ssh_keys.service, as the API)."""
 
 from typing import Annotated
 
@@ -34,7 +19,6 @@ router = APIRouter(prefix="/ssh-keys", include_in_schema=False)
 
 PAGE_SIZE = 50
 NOTICES = {"added": "The key was added.", "deleted": "The key was deleted."}
-ERROR_TARGET = "#ssh-key-error"
 PageNumber = Annotated[int, Query(ge=1, le=10_000_000)]
 
 
@@ -83,10 +67,9 @@ async def add(
     name: Annotated[str, Form()] = "",
     public_key: Annotated[str, Form()] = "",
 ) -> Response:
-    htmx = bool(request.headers.get("HX-Request"))
     try:
         body = refusals.parse(SshKeyCreate, {"name": name, "public_key": public_key})
-        key = await ssh_keys.create_key(
+        await ssh_keys.create_key(
             session,
             account_id=viewer.account_id,
             name=body.name,
@@ -95,20 +78,8 @@ async def add(
         )
     except AppError as exc:
         refused = refusals.refusal(exc)
-        if htmx:
-            headers = {"HX-Retarget": ERROR_TARGET, "HX-Reswap": "innerHTML"}
-            return render(
-                request,
-                "ssh_keys/_refused.html",
-                viewer,
-                status_code=refused.status,
-                headers=headers,
-                refusal=refused,
-            )
         form = {"name": name, "public_key": public_key}
         return await _page(request, session, viewer, status=refused.status, form=form, refusal=refused)
-    if htmx:
-        return render(request, "ssh_keys/_choice.html", viewer, status_code=201, key=key)
     return RedirectResponse(url(request, "/ssh-keys/?done=added"), status_code=303)
 
 

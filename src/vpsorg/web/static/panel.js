@@ -37,21 +37,3 @@ window.addEventListener("pageshow", () => {
   document.querySelectorAll("form[data-once]").forEach((form) => { delete form.dataset.sent; });
 });
 
-// htmx swaps only 2xx answers; a refusal (4xx) that names where it goes (HX-Retarget) is
-// shown there, keeping its status (the inline SSH key form: vpsorg/web/ssh_keys.py).
-document.addEventListener("htmx:beforeSwap", (event) => {
-  const xhr = event.detail.xhr;
-  if (xhr.status >= 400 && xhr.status < 500 && xhr.getResponseHeader("HX-Retarget")) {
-    event.detail.shouldSwap = true;
-    event.detail.isError = false;
-  }
-});
-
-// <form data-reset-on-success>: emptied once htmx has sent it and the server took it (2xx).
-document.addEventListener("htmx:afterRequest", (event) => {
-  const form = event.detail.elt;
-  if (form instanceof HTMLFormElement && form.hasAttribute("data-reset-on-success") &&
-      event.detail.xhr.status >= 200 && event.detail.xhr.status < 300) {
-    form.reset();
-  }
-});
