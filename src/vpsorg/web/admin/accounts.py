@@ -3,7 +3,7 @@ limits); credit, limits, suspension. Every change goes through vpsorg.admin.acco
 records it in the audit log with the operator as its actor."""
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -172,19 +172,24 @@ async def set_limits(
     return common.redirect(request, f"/admin/accounts/{account_id}/", done="limits")
 
 
-@router.post("/{account_id}/suspend")
-async def suspend(
+# POST /api/v1/admin/accounts/{id}/suspend/ and unsuspend/'s services, from a form.
+SUSPENSION = {"suspend": operators.suspend, "unsuspend": operators.unsuspend}
+
+
+@router.post("/{account_id}/{verb}")
+async def suspend_or_unsuspend(
     account_id: inputs.PathId,
+    verb: Literal["suspend", "unsuspend"],
     request: Request,
     session: Session,
     viewer: Operator,
     defaults: DefaultLimits,
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    """POST /api/v1/admin/accounts/{id}/suspend/'s service, from a form."""
+    """Suspend an account, or lift its suspension, with the operator's reason."""
 
     async def change() -> None:
-        await operators.suspend(
+        await SUSPENSION[verb](
             session,
             account_id=account_id,
             reason=common.reason_of(reason),
@@ -193,32 +198,7 @@ async def suspend(
         )
 
     return await _suspension(
-        request, session, viewer, account_id, defaults, change, "account-suspended", reason
-    )
-
-
-@router.post("/{account_id}/unsuspend")
-async def unsuspend(
-    account_id: inputs.PathId,
-    request: Request,
-    session: Session,
-    viewer: Operator,
-    defaults: DefaultLimits,
-    reason: Annotated[str, Form(max_length=500)] = "",
-) -> Response:
-    """POST /api/v1/admin/accounts/{id}/unsuspend/'s service, from a form."""
-
-    async def change() -> None:
-        await operators.unsuspend(
-            session,
-            account_id=account_id,
-            reason=common.reason_of(reason),
-            defaults=defaults,
-            actor_id=viewer.account_id,
-        )
-
-    return await _suspension(
-        request, session, viewer, account_id, defaults, change, "account-unsuspended", reason
+        request, session, viewer, account_id, defaults, change, f"account-{verb}ed", reason
     )
 
 

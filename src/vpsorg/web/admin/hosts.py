@@ -2,7 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -126,54 +126,6 @@ async def _change(
     return common.redirect(request, common.back_to(back, "/admin/hosts/"), **done)
 
 
-@router.post("/{host_id}/enable")
-async def enable(
-    host_id: inputs.PathId,
-    request: Request,
-    session: Session,
-    viewer: Operator,
-    down_after: HostDownSeconds,
-    back: Back = "",
-) -> Response:
-    """POST /api/v1/admin/hosts/{id}/enable/'s service, from a form."""
-
-    async def change() -> dict[str, Any]:
-        await admin.set_host_state(
-            session,
-            host_id=host_id,
-            state=HostState.ENABLED,
-            down_after=down_after,
-            actor_id=viewer.account_id,
-        )
-        return {"done": "enabled"}
-
-    return await _change(request, session, viewer, down_after, back, change)
-
-
-@router.post("/{host_id}/disable")
-async def disable(
-    host_id: inputs.PathId,
-    request: Request,
-    session: Session,
-    viewer: Operator,
-    down_after: HostDownSeconds,
-    back: Back = "",
-) -> Response:
-    """POST /api/v1/admin/hosts/{id}/disable/'s service, from a form."""
-
-    async def change() -> dict[str, Any]:
-        await admin.set_host_state(
-            session,
-            host_id=host_id,
-            state=HostState.DISABLED,
-            down_after=down_after,
-            actor_id=viewer.account_id,
-        )
-        return {"done": "disabled"}
-
-    return await _change(request, session, viewer, down_after, back, change)
-
-
 @router.post("/{host_id}/drain")
 async def drain(
     host_id: inputs.PathId,
@@ -191,5 +143,31 @@ async def drain(
             session, host_id=host_id, policy=placement, down_after=down_after, actor_id=viewer.account_id
         )
         return {"done": "drained", "queued": len(drained.queued), "failed": len(drained.failed)}
+
+    return await _change(request, session, viewer, down_after, back, change)
+
+
+# POST /api/v1/admin/hosts/{id}/enable/ and disable/'s service, from a form (after drain: the
+# path's verb takes what no route above did).
+STATES = {"enable": HostState.ENABLED, "disable": HostState.DISABLED}
+
+
+@router.post("/{host_id}/{verb}")
+async def set_state(
+    host_id: inputs.PathId,
+    verb: Literal["enable", "disable"],
+    request: Request,
+    session: Session,
+    viewer: Operator,
+    down_after: HostDownSeconds,
+    back: Back = "",
+) -> Response:
+    """Enable a host (it takes new servers) or disable it (it keeps what it holds)."""
+
+    async def change() -> dict[str, Any]:
+        await admin.set_host_state(
+            session, host_id=host_id, state=STATES[verb], down_after=down_after, actor_id=viewer.account_id
+        )
+        return {"done": f"{verb}d"}
 
     return await _change(request, session, viewer, down_after, back, change)

@@ -1,6 +1,6 @@
 """Operators' servers: every account's, filtered; a server's page; suspend and unsuspend."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -100,45 +100,28 @@ Reason = Annotated[str, Form(max_length=500)]
 Back = Annotated[str, Form(max_length=2000)]
 
 
-@router.post("/{server_id}/suspend")
-async def suspend(
+# POST /api/v1/admin/servers/{id}/suspend/ and unsuspend/'s services, from a form.
+SUSPENSION = {"suspend": admin.suspend_server, "unsuspend": admin.unsuspend_server}
+
+
+@router.post("/{server_id}/{verb}")
+async def suspend_or_unsuspend(
     server_id: inputs.PathId,
+    verb: Literal["suspend", "unsuspend"],
     request: Request,
     session: Session,
     viewer: Operator,
     reason: Reason = "",
     back: Back = "",
 ) -> Response:
-    """POST /api/v1/admin/servers/{id}/suspend/'s service, from a form."""
+    """Suspend a server, or lift its suspension, with the operator's reason."""
 
     async def change() -> None:
-        await admin.suspend_server(
+        await SUSPENSION[verb](
             session, server_id=server_id, reason=common.reason_of(reason), actor_id=viewer.account_id
         )
 
     refused = await common.attempt(session, change)
     if refused is not None:
         return await _server_page(request, session, viewer, server_id, refused)
-    return common.redirect(request, common.back_to(back, f"/admin/servers/{server_id}/"), done="suspended")
-
-
-@router.post("/{server_id}/unsuspend")
-async def unsuspend(
-    server_id: inputs.PathId,
-    request: Request,
-    session: Session,
-    viewer: Operator,
-    reason: Reason = "",
-    back: Back = "",
-) -> Response:
-    """POST /api/v1/admin/servers/{id}/unsuspend/'s service, from a form."""
-
-    async def change() -> None:
-        await admin.unsuspend_server(
-            session, server_id=server_id, reason=common.reason_of(reason), actor_id=viewer.account_id
-        )
-
-    refused = await common.attempt(session, change)
-    if refused is not None:
-        return await _server_page(request, session, viewer, server_id, refused)
-    return common.redirect(request, common.back_to(back, f"/admin/servers/{server_id}/"), done="unsuspended")
+    return common.redirect(request, common.back_to(back, f"/admin/servers/{server_id}/"), done=f"{verb}ed")
