@@ -39,3 +39,15 @@ def test_a_form_without_its_csrf_token_is_refused(page: Page, live: Live) -> Non
     expect(page.get_by_role("alert")).to_contain_text("not sent by this session's page")
     page.goto(f"{live.url}/servers/")  # still logged in: nothing was done
     expect(page.get_by_role("heading", level=1)).to_have_text("Servers")
+
+
+def test_a_customer_reaching_the_operators_pages_is_refused(page: Page, live: Live) -> None:
+    _, email = panel_account(live)
+    page_log_in(page, live.url, email)
+    expect(page.get_by_role("link", name="Operators")).to_have_count(0)  # not offered...
+    answer = page.goto(f"{live.url}/admin/accounts/")  # ...and refused when typed
+    assert answer is not None and answer.status == 403
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
+    expect(page.get_by_role("alert")).to_have_text("These pages are for operators only")
+    assert_accessible(page)  # the error page too
+    assert_keyboard_operable(page)
