@@ -52,8 +52,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
     # A write may have queued an action: an in-process worker need not wait for its next poll.
     worker = getattr(request.app.state, "worker", None)
-    if worker is not None:
+    if worker is not None and not getattr(request.state, "queued_nothing", False):
         worker.wake()
+
+
+def queued_nothing(request: Request) -> None:
+    """The request is a write that queues no action whatever it does (a create's dry run):
+    get_session does not wake the worker after it."""
+    request.state.queued_nothing = True
 
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,9 +1,11 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
-from vpsorg import inputs
+from vpsorg import deps, inputs
 from vpsorg.accounts import service as accounts
 from vpsorg.actions import service as actions
 from vpsorg.actions.schemas import ActionOut, ActionRef
@@ -29,6 +31,7 @@ from vpsorg.servers.schemas import (
     ServerCreate,
     ServerCreated,
     ServerDetail,
+    ServerDryRun,
     ServerPatch,
     ServerReplace,
     ServerSummary,
@@ -58,13 +61,25 @@ async def list_servers(
     return keyset_paged(request, page, count, _SUMMARIES.validate_python(rows))
 
 
+DRY_RUN = (
+    "true: check everything the create checks (the body, the quota, the credit, the location's "
+    "capacity and addresses, the account's suspension) and create nothing: 200 with the prices "
+    "and the location, or the very error the create would answer. An Idempotency-Key is "
+    "ignored by a dry run (neither replayed nor stored). false (the default): create."
+)
+
+
 @router.post(
     "/",
     status_code=201,
+    response_model=ServerCreated,
     summary="Create a new server",
     responses=errors(ValidationFailed, PaymentRequired, QuotaExceeded, AccountSuspended, CapacityExhausted)
     | idempotency.RESPONSES
-    | {201: {"headers": {"Location": {"description": "The new server's URL", "schema": {"type": "string"}}}}},
+    | {
+        200: {"model": ServerDryRun, "description": "A dry run (`dry_run=true`): the create would succeed"},
+        201: {"headers": {"Location": {"description": "The new server's URL", "schema": {"type": "string"}}}},
+    },
 )
 async def create_server(
     body: ServerCreate,
@@ -75,7 +90,18 @@ async def create_server(
     defaults: DefaultLimits,
     placement: Placement,
     idempotency_key: idempotency.Key = None,
-) -> ServerCreated:
+    dry_run: Annotated[bool, Query(description=DRY_RUN)] = False,
+) -> ServerCreated | JSONResponse:
+    if dry_run:
+        deps.queued_nothing(request)
+        quote = await servers.quote_server(
+            session, account_id=account_id, data=body, defaults=defaults, policy=placement
+        )
+        answer = ServerDryRun(
+            monthly_price=quote.monthly_price, hourly_price=quote.hourly_price, location=quote.location
+        )
+        return JSONResponse(jsonable_encoder(answer), status_code=200)
+
     async def run() -> ServerCreated:
         order = await servers.order_server(
             session, account_id=account_id, data=body, defaults=defaults, policy=placement

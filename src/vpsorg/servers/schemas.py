@@ -1,8 +1,10 @@
 import re
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vpsorg.accounts.schemas import Money
 from vpsorg.actions.schemas import ActionRef
 from vpsorg.schemas import Id, RequestModel, Timestamp
 from vpsorg.servers.states import ServerStatus
@@ -153,6 +155,17 @@ class ServerCreated(BaseModel):
     updated_at: Timestamp
     message: str
     action: ActionRef
+
+
+class ServerDryRun(BaseModel):
+    """A create's dry run (`?dry_run=true`) that the create would pass: nothing was created."""
+
+    would_create: Literal[True] = True
+    monthly_price: Money = Field(description="The most the server costs in a month, backups included")
+    hourly_price: Annotated[
+        Decimal, Field(description="What an hour adds to its month (exact: the plan's, +20% with backups)")
+    ]
+    location: str = Field(description="The location's code, as the create's answer names it")
 
 
 class ServerDetail(BaseModel):

@@ -3,6 +3,7 @@
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -309,11 +310,47 @@ async def create_server(
 
 @dataclass(frozen=True)
 class Order:
-    """A server created: its id, its create action's id, and the server as get_detail shows it."""
+    """A server created: its id, its create action's id, the server as get_detail shows it,
+    and what it costs (billing.prices: a month at most and an hour, backups included)."""
 
     server_id: int
     action_id: int
     detail: dict[str, Any]
+    monthly_price: Decimal
+    hourly_price: Decimal
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a create would make: its prices and its location's code (a dry run's answer)."""
+
+    monthly_price: Decimal
+    hourly_price: Decimal
+    location: str
+
+
+async def quote_server(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    data: ServerCreate,
+    defaults: limits.Defaults = limits.Defaults(),  # noqa: B008 (frozen: never mutated)
+    policy: hosts.Policy = hosts.Policy.SPREAD,
+) -> Quote:
+    """A dry run of order_server: the very create, in a savepoint rolled back whatever happens,
+    so every check is the create's own (none repeated here to drift) and it raises what the
+    create would. Nothing it wrote survives the rollback: the server, its action, the
+    addresses and host room it took. The account's and location's row locks are kept until
+    the request's transaction ends, as a create's are (on PostgreSQL the server's id is
+    taken from its sequence: a gap in the ids, nothing more)."""
+    savepoint = await session.begin_nested()
+    try:
+        order = await order_server(
+            session, account_id=account_id, data=data, defaults=defaults, policy=policy
+        )
+    finally:
+        await savepoint.rollback()
+    return Quote(order.monthly_price, order.hourly_price, order.detail["location"])
 
 
 _ssh_keys = SshKey.__table__.c
@@ -378,6 +415,7 @@ def _order(
     count = account.live_servers
     limits.check_room(account, resource=limits.Resource.SERVERS, used=count, defaults=defaults)
     monthly = prices.monthly_price(plan.price_monthly, backups=data.backups_enabled)
+    hourly = prices.hourly_price(plan.price_hourly, backups=data.backups_enabled)
     billing.check_credit(
         account,
         committed=billing.committed(account),
@@ -465,7 +503,7 @@ def _order(
         bandwidth_used=None,
         sampled_at=None,
     )
-    return Order(server_id, action_id, detail(row))
+    return Order(server_id, action_id, detail(row), monthly, hourly)
 
 
 async def update_server(
