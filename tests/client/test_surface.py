@@ -17,6 +17,7 @@ PUBLIC = [
     "AsyncServer",
     "Backoff",
     "Client",
+    "DryRun",
     "Forbidden",
     "InvalidState",
     "LedgerEntry",

@@ -241,3 +241,15 @@ def test_hosts_without_room_are_the_creates_503(live: Live) -> None:
     other = live.account()
     same_refusal(other, starter, 503, "capacity_exhausted")
     customer.http.delete(f"/api/v1/servers/{taken['id']}/")
+
+
+def test_the_openapi_document_describes_the_dry_run(live: Live) -> None:
+    document = httpx.get(f"{live.url}/openapi.json").json()
+    create_op = document["paths"]["/api/v1/servers/"]["post"]
+    (param,) = [p for p in create_op["parameters"] if p["name"] == "dry_run"]
+    assert param["schema"]["type"] == "boolean" and "Idempotency-Key" in param["description"]
+    assert create_op["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ServerDryRun"
+    }
+    shown = document["components"]["schemas"]["ServerDryRun"]
+    assert set(shown["required"]) == {"would_create", "monthly_price", "hourly_price", "location"}

@@ -33,6 +33,7 @@ from vpsorg.client.errors import (
 from vpsorg.client.models import (
     Account,
     ActionRef,
+    DryRun,
     LedgerEntry,
     Location,
     OperatingSystem,
@@ -55,6 +56,7 @@ __all__ = [
     "AsyncServer",
     "Backoff",
     "Client",
+    "DryRun",
     "Forbidden",
     "InvalidState",
     "LedgerEntry",

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, retry_if_result, stop_after_attempt, stop_after_delay
@@ -15,6 +15,7 @@ from vpsorg.client.errors import ActionFailed, ActionTimeout
 from vpsorg.client.models import (
     Account,
     ActionData,
+    DryRun,
     LedgerEntry,
     Location,
     Model,
@@ -172,6 +173,7 @@ class AsyncServers:
     async def get(self, server_id: int) -> AsyncServer:
         return self._c.bind(AsyncServer, await self._c.request("GET", f"/api/v1/servers/{server_id}/"))
 
+    @overload
     async def create(
         self,
         name: str,
@@ -185,7 +187,44 @@ class AsyncServers:
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
-    ) -> AsyncServer:
+        dry_run: Literal[False] = False,
+    ) -> AsyncServer: ...
+
+    @overload
+    async def create(
+        self,
+        name: str,
+        plan_id: int,
+        os_id: int,
+        location: str,
+        *,
+        hostname: str | None = None,
+        ssh_key_id: int | None = None,
+        backups_enabled: bool = False,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+        dry_run: Literal[True],
+    ) -> DryRun: ...
+
+    async def create(
+        self,
+        name: str,
+        plan_id: int,
+        os_id: int,
+        location: str,
+        *,
+        hostname: str | None = None,
+        ssh_key_id: int | None = None,
+        backups_enabled: bool = False,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+        dry_run: bool = False,
+    ) -> AsyncServer | DryRun:
+        """Order a server; with wait=True return it once provisioned (ActionFailed if that failed).
+        With dry_run=True create nothing: the API checks the order as a create would and
+        answers its prices (DryRun), or raises the error the create would."""
         body = _core.server_body(
             name=name,
             plan_id=plan_id,
@@ -195,6 +234,11 @@ class AsyncServers:
             ssh_key_id=ssh_key_id,
             backups_enabled=backups_enabled,
         )
+        if dry_run:  # checked as the create would be; nothing is created, nothing to wait for
+            params = {"dry_run": "true"}
+            return DryRun.from_api(
+                await self._c.request("POST", "/api/v1/servers/", params=params, json=body)
+            )
         server = self._c.bind(AsyncServer, await self._c.request("POST", "/api/v1/servers/", json=body))
         if not wait:
             return server

@@ -198,6 +198,12 @@ SERVER_DETAIL: Columns = (
         ("created", lambda s: s["created_at"]),
     ]
 )
+DRY_RUN_COLUMNS: Columns = [
+    ("would create", lambda q: q["would_create"]),
+    ("monthly price", lambda q: q["monthly_price"]),
+    ("hourly price", lambda q: q["hourly_price"]),
+    ("location", lambda q: q["location"]),
+]
 ACTION_COLUMNS: Columns = [
     ("id", lambda a: a["id"]),
     ("type", lambda a: a["type"]),
@@ -275,11 +281,28 @@ def servers_create(
     backups: Annotated[bool, typer.Option("--backups", help="Enable backups (+20%)")] = False,
     wait: Wait = False,
     timeout: Timeout = 900.0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the order and show its price; create nothing")
+    ] = False,
 ) -> None:
-    """Order a server. With --wait, return when it is active."""
+    """Order a server. With --wait, return when it is active; with --dry-run, show what it
+    would cost, or why it would be refused, and create nothing."""
     st = state(ctx)
     with api_errors():
         api = st.api()
+        if dry_run:
+            quote = api.servers.create(
+                name,
+                plan,
+                os_id,
+                location,
+                hostname=hostname,
+                ssh_key_id=ssh_key,
+                backups_enabled=backups,
+                dry_run=True,
+            )
+            show(st, quote, DRY_RUN_COLUMNS, id_of="would_create")
+            return
         server = api.servers.create(
             name, plan, os_id, location, hostname=hostname, ssh_key_id=ssh_key, backups_enabled=backups
         )

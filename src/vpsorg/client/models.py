@@ -143,6 +143,18 @@ class ServerData(Model):
 
 
 @dataclass(frozen=True)
+class DryRun(Model):
+    """What `servers.create(..., dry_run=True)` answers when the create would succeed: its
+    prices (a month at most and an hour, backups included) and its location. Nothing was
+    created; a refusal raises what the create would."""
+
+    would_create: bool
+    monthly_price: Decimal
+    hourly_price: Decimal
+    location: str
+
+
+@dataclass(frozen=True)
 class SshKey(Model):
     id: int
     name: str

@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import httpx
 from tenacity import Retrying, retry_if_exception, retry_if_result, stop_after_attempt, stop_after_delay
@@ -15,6 +15,7 @@ from vpsorg.client.errors import ActionFailed, ActionTimeout
 from vpsorg.client.models import (
     Account,
     ActionData,
+    DryRun,
     LedgerEntry,
     Location,
     Model,
@@ -181,6 +182,7 @@ class Servers:
     def get(self, server_id: int) -> Server:
         return self._c.bind(Server, self._c.request("GET", f"/api/v1/servers/{server_id}/"))
 
+    @overload
     def create(
         self,
         name: str,
@@ -194,8 +196,44 @@ class Servers:
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
-    ) -> Server:
-        """Order a server; with wait=True return it once provisioned (ActionFailed if that failed)."""
+        dry_run: Literal[False] = False,
+    ) -> Server: ...
+
+    @overload
+    def create(
+        self,
+        name: str,
+        plan_id: int,
+        os_id: int,
+        location: str,
+        *,
+        hostname: str | None = None,
+        ssh_key_id: int | None = None,
+        backups_enabled: bool = False,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+        dry_run: Literal[True],
+    ) -> DryRun: ...
+
+    def create(
+        self,
+        name: str,
+        plan_id: int,
+        os_id: int,
+        location: str,
+        *,
+        hostname: str | None = None,
+        ssh_key_id: int | None = None,
+        backups_enabled: bool = False,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+        dry_run: bool = False,
+    ) -> Server | DryRun:
+        """Order a server; with wait=True return it once provisioned (ActionFailed if that failed).
+        With dry_run=True create nothing: the API checks the order as a create would and
+        answers its prices (DryRun), or raises the error the create would."""
         body = _core.server_body(
             name=name,
             plan_id=plan_id,
@@ -205,6 +243,9 @@ class Servers:
             ssh_key_id=ssh_key_id,
             backups_enabled=backups_enabled,
         )
+        if dry_run:  # checked as the create would be; nothing is created, nothing to wait for
+            params = {"dry_run": "true"}
+            return DryRun.from_api(self._c.request("POST", "/api/v1/servers/", params=params, json=body))
         server = self._c.bind(Server, self._c.request("POST", "/api/v1/servers/", json=body))
         if not wait:
             return server

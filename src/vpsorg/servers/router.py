@@ -98,7 +98,10 @@ async def create_server(
             session, account_id=account_id, data=body, defaults=defaults, policy=placement
         )
         answer = ServerDryRun(
-            monthly_price=quote.monthly_price, hourly_price=quote.hourly_price, location=quote.location
+            would_create=True,
+            monthly_price=quote.monthly_price,
+            hourly_price=quote.hourly_price,
+            location=quote.location,
         )
         return JSONResponse(jsonable_encoder(answer), status_code=200)
 

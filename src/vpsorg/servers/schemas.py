@@ -160,7 +160,7 @@ class ServerCreated(BaseModel):
 class ServerDryRun(BaseModel):
     """A create's dry run (`?dry_run=true`) that the create would pass: nothing was created."""
 
-    would_create: Literal[True] = True
+    would_create: Literal[True]
     monthly_price: Money = Field(description="The most the server costs in a month, backups included")
     hourly_price: Annotated[
         Decimal, Field(description="What an hour adds to its month (exact: the plan's, +20% with backups)")
