@@ -340,9 +340,8 @@ async def quote_server(
     """A dry run of order_server: the very create, in a savepoint rolled back whatever happens,
     so every check is the create's own (none repeated here to drift) and it raises what the
     create would. Nothing it wrote survives the rollback: the server, its action, the
-    addresses and host room it took. The account's and location's row locks are kept until
-    the request's transaction ends, as a create's are (on PostgreSQL the server's id is
-    taken from its sequence: a gap in the ids, nothing more)."""
+    addresses and host room it took. (On PostgreSQL the server's id is taken from its
+    sequence and not given back: a gap in the ids, nothing more.)"""
     savepoint = await session.begin_nested()
     try:
         order = await order_server(
