@@ -23,6 +23,7 @@ from vpsorg.http import idempotency
 from vpsorg.http.pagination import keyset_paged, keyset_params, page_params, paged
 from vpsorg.pagination import KeysetParams, Page, PageParams
 from vpsorg.servers import service as servers
+from vpsorg.servers.labels import MAX_TERMS, SELECTOR_PATTERN
 from vpsorg.servers.schemas import (
     PowerActionResult,
     ServerBrief,
@@ -51,9 +52,24 @@ async def list_servers(
     page: Annotated[KeysetParams, Depends(keyset_params)],
     status: Annotated[ServerStatus | None, Query(description="Filter by status")] = None,
     location: Annotated[str | None, Query(max_length=40, description="Filter by location code")] = None,
+    label_selector: Annotated[
+        str | None,
+        Query(
+            description="Filter by labels: comma-separated terms that must all hold, as Hetzner's: "
+            "`k=v` or `k==v` (the label k has the value v), `k!=v` (it has another value or is "
+            "not there), `k` (the server has the label k), `!k` (it has not). No whitespace; "
+            f"at most {MAX_TERMS} terms. Example: `env=prod,tier,!deprecated`",
+            json_schema_extra={"pattern": SELECTOR_PATTERN},
+        ),
+    ] = None,
 ) -> Page[ServerSummary]:
     count, rows = await servers.list_servers(
-        reads, account_id=account_id, status=status, location=location, page=page
+        reads,
+        account_id=account_id,
+        status=status,
+        location=location,
+        page=page,
+        label_selector=label_selector,
     )
     return keyset_paged(request, page, count, _SUMMARIES.validate_python(rows))
 
