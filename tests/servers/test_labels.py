@@ -5,6 +5,7 @@ database under test (SQLite, or PostgreSQL with VPSORG_TEST_DATABASE_URL)."""
 import re
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import Customer, Live
@@ -303,3 +304,18 @@ def test_the_selector_pattern_bounds_the_prefix_as_the_check_does() -> None:
     assert not _matches(SELECTOR_PATTERN, "a," + "p" * 254 + "/n")
     with pytest.raises(ValidationFailed):
         parse_selector("a," + "p" * 254 + "/n")
+
+
+def test_the_openapi_document_has_the_patterns(live: Live) -> None:
+    doc = httpx.get(f"{live.url}/openapi.json").json()
+    (param,) = [
+        p for p in doc["paths"]["/api/v1/servers/"]["get"]["parameters"] if p["name"] == "label_selector"
+    ]
+    assert param["schema"]["anyOf"][0] == {"type": "string", "pattern": SELECTOR_PATTERN}
+    assert "k!=v" in param["description"]
+    for body in ("ServerCreate", "ServerReplace", "ServerPatch"):
+        labels = doc["components"]["schemas"][body]["properties"]["labels"]
+        assert labels["propertyNames"] == {"pattern": KEY_PATTERN}, body
+        assert labels["additionalProperties"]["pattern"] == VALUE_PATTERN, body
+        assert labels["maxProperties"] == 64, body
+        assert "default" not in labels or labels["default"] == {}, body

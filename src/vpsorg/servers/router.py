@@ -1,7 +1,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, WithJsonSchema
 
 from vpsorg import inputs
 from vpsorg.accounts import service as accounts
@@ -41,6 +41,8 @@ router = APIRouter(
 )
 
 ServerId = inputs.PathId
+# Checked by the service (in words; the pattern has a lookahead, which pydantic's regex lacks).
+LabelSelector = Annotated[str, WithJsonSchema({"type": "string", "pattern": SELECTOR_PATTERN})]
 _SUMMARIES = TypeAdapter(list[ServerSummary])  # a page's rows validated in one call
 
 
@@ -53,13 +55,12 @@ async def list_servers(
     status: Annotated[ServerStatus | None, Query(description="Filter by status")] = None,
     location: Annotated[str | None, Query(max_length=40, description="Filter by location code")] = None,
     label_selector: Annotated[
-        str | None,
+        LabelSelector | None,
         Query(
             description="Filter by labels: comma-separated terms that must all hold, as Hetzner's: "
             "`k=v` or `k==v` (the label k has the value v), `k!=v` (it has another value or is "
             "not there), `k` (the server has the label k), `!k` (it has not). No whitespace; "
             f"at most {MAX_TERMS} terms. Example: `env=prod,tier,!deprecated`",
-            json_schema_extra={"pattern": SELECTOR_PATTERN},
         ),
     ] = None,
 ) -> Page[ServerSummary]:
