@@ -106,8 +106,9 @@ class _Compiled:
 class PostgreSQLReads(_Compiled):
     """A pool of autocommit psycopg connections for the module-level statements of the hot path."""
 
-    def __init__(self, url: str, dialect: Dialect, *, max_size: int) -> None:
-        super().__init__(dialect)
+    def __init__(self, url: str, engine: AsyncEngine, *, max_size: int) -> None:
+        super().__init__(engine.dialect)
+        self.engine = engine
         u = make_url(url).set(drivername="postgresql")
         self._idle_since: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
             weakref.WeakKeyDictionary()
@@ -218,7 +219,7 @@ def hot_reads(url: str, engine: AsyncEngine, *, pool_size: int) -> HotReads:
     """The hot reads for the engine's database (PostgreSQL or SQLite)."""
     if engine.dialect.name == "sqlite":
         return SQLiteReads(engine)
-    return PostgreSQLReads(url, engine.dialect, max_size=pool_size)
+    return PostgreSQLReads(url, engine, max_size=pool_size)
 
 
 async def rows(
@@ -238,3 +239,14 @@ async def first(reads: Reads, stmt: Select[Any], params: dict[str, Any]) -> Any:
     """The first row of a module-level Core statement (a point read), or None."""
     found = await rows(reads, stmt, params, limit=1)
     return found[0] if found else None
+
+
+async def through_engine(reads: Reads, stmt: Select[Any], params: dict[str, Any]) -> list[Any]:
+    """The rows of a statement built per request (a label selector's: one shape per selector),
+    through SQLAlchemy, whose compiled cache is bounded and which applies bind processors (a
+    JSON path's, on SQLite); never compiled into the hot reads' own statements, which are
+    kept for good. Off the event loop, as every read that may walk many rows."""
+    if isinstance(reads, AsyncSession):
+        return list((await (await reads.connection()).execute(stmt, params)).all())
+    async with reads.engine.connect() as connection:
+        return list((await connection.execute(stmt, params)).all())

@@ -201,6 +201,7 @@ def test_list_pagination_and_filters(live: Live) -> None:
         "location",
         "plan",
         "os",
+        "labels",
         "created_at",
         "updated_at",
     }

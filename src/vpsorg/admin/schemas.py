@@ -146,6 +146,7 @@ class AdminServer(BaseModel):
     ipv6_address: str | None
     plan: PlanRef
     error: str | None
+    labels: dict[str, str]
     created_at: Timestamp
     updated_at: Timestamp
 

@@ -259,6 +259,7 @@ SERVER_COLUMNS = (
     _servers.error,
     _servers.created_at,
     _servers.updated_at,
+    _servers.labels,
     _locations.code.label("location"),
     _hosts.name.label("host"),
     _plans.id.label("plan_id"),
@@ -295,6 +296,7 @@ def server_view(row: Any) -> dict[str, Any]:
             "storage": row.storage,
         },
         "error": row.error,
+        "labels": row.labels,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }

@@ -106,8 +106,11 @@ def server_body(
     hostname: str | None,
     ssh_key_id: int | None,
     backups_enabled: bool,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"name": name, "plan_id": plan_id, "os_id": os_id, "location": location}
+    if labels:
+        body["labels"] = dict(labels)
     if hostname is not None:
         body["hostname"] = hostname
     if ssh_key_id is not None:
@@ -115,6 +118,11 @@ def server_body(
     if backups_enabled:
         body["backups_enabled"] = True
     return body
+
+
+def update_body(**fields: Any) -> dict[str, Any]:
+    """A PATCH or PUT body: the fields given (None: not given; an empty labels map is given)."""
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def credit_body(amount: Decimal | str, reason: str, kind: str | None) -> dict[str, Any]:

@@ -164,10 +164,20 @@ class AsyncServers:
         self._c = client
 
     def list(
-        self, *, status: str | None = None, location: str | None = None, page_size: int = 50
+        self,
+        *,
+        status: str | None = None,
+        location: str | None = None,
+        label_selector: str | None = None,
+        page_size: int = 50,
     ) -> AsyncIterator[AsyncServer]:
         return self._c.pages(
-            "/api/v1/servers/", AsyncServer, page_size=page_size, status=status, location=location
+            "/api/v1/servers/",
+            AsyncServer,
+            page_size=page_size,
+            status=status,
+            location=location,
+            label_selector=label_selector,
         )
 
     async def get(self, server_id: int) -> AsyncServer:
@@ -184,6 +194,7 @@ class AsyncServers:
         hostname: str | None = None,
         ssh_key_id: int | None = None,
         backups_enabled: bool = False,
+        labels: dict[str, str] | None = None,
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
@@ -201,6 +212,7 @@ class AsyncServers:
         hostname: str | None = None,
         ssh_key_id: int | None = None,
         backups_enabled: bool = False,
+        labels: dict[str, str] | None = None,
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
@@ -217,6 +229,7 @@ class AsyncServers:
         hostname: str | None = None,
         ssh_key_id: int | None = None,
         backups_enabled: bool = False,
+        labels: dict[str, str] | None = None,
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
@@ -233,6 +246,7 @@ class AsyncServers:
             hostname=hostname,
             ssh_key_id=ssh_key_id,
             backups_enabled=backups_enabled,
+            labels=labels,
         )
         if dry_run:  # checked as the create would be; nothing is created, nothing to wait for
             params = {"dry_run": "true"}
@@ -253,17 +267,23 @@ class AsyncServers:
         name: str | None = None,
         hostname: str | None = None,
         backups_enabled: bool | None = None,
+        labels: dict[str, str] | None = None,
     ) -> AsyncServer:
-        fields = {"name": name, "hostname": hostname, "backups_enabled": backups_enabled}
-        body = {k: v for k, v in fields.items() if v is not None}
+        body = _core.update_body(name=name, hostname=hostname, backups_enabled=backups_enabled, labels=labels)
         return self._c.bind(
             AsyncServer, await self._c.request("PATCH", f"/api/v1/servers/{server_id}/", json=body)
         )
 
     async def replace(
-        self, server_id: int, *, name: str, hostname: str, backups_enabled: bool
+        self,
+        server_id: int,
+        *,
+        name: str,
+        hostname: str,
+        backups_enabled: bool,
+        labels: dict[str, str] | None = None,
     ) -> AsyncServer:
-        body = {"name": name, "hostname": hostname, "backups_enabled": backups_enabled}
+        body = _core.update_body(name=name, hostname=hostname, backups_enabled=backups_enabled, labels=labels)
         return self._c.bind(
             AsyncServer, await self._c.request("PUT", f"/api/v1/servers/{server_id}/", json=body)
         )

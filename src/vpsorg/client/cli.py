@@ -193,6 +193,7 @@ SERVER_DETAIL: Columns = (
     + SERVER_COLUMNS[4:]
     + [
         ("backups", lambda s: s.get("backups_enabled")),
+        ("labels", lambda s: ",".join(f"{k}={v}" for k, v in (s.get("labels") or {}).items())),
         ("cpu %", lambda s: (s.get("resource_usage") or {}).get("cpu_percent")),
         ("error", lambda s: s.get("error")),
         ("created", lambda s: s["created_at"]),
@@ -253,14 +254,36 @@ Timeout = Annotated[float, typer.Option(help="Seconds --wait waits (exit 3 after
 # Servers ---------------------------------------------------------------------------------
 
 
+def parse_labels(given: list[str]) -> dict[str, str]:
+    """--label k=v options as a map (the API checks the keys and values)."""
+    labels: dict[str, str] = {}
+    for item in given:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            fail(f"--label {item!r}: give key=value (key= for an empty value)", EXIT_USAGE)
+        if key in labels:
+            fail(f"--label {key!r} is given twice", EXIT_USAGE)
+        labels[key] = value
+    return labels
+
+
 @servers_app.command("list")
 def servers_list(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="Only servers in this status")] = None,
     location: Annotated[str | None, typer.Option(help="Only servers in this location")] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(help="Only servers with this label: k=v, k!=v, k (has it) or !k (has not); repeatable"),
+    ] = None,
 ) -> None:
     """Every server of your account (all pages)."""
-    render(ctx, lambda api: api.servers.list(status=status, location=location), SERVER_COLUMNS)
+    selector = ",".join(label) if label else None
+    render(
+        ctx,
+        lambda api: api.servers.list(status=status, location=location, label_selector=selector),
+        SERVER_COLUMNS,
+    )
 
 
 @servers_app.command("get")
@@ -279,6 +302,9 @@ def servers_create(
     hostname: Annotated[str | None, typer.Option(help="FQDN; default: the name")] = None,
     ssh_key: Annotated[int | None, typer.Option(help="SSH key id (vps ssh-keys list)")] = None,
     backups: Annotated[bool, typer.Option("--backups", help="Enable backups (+20%)")] = False,
+    label: Annotated[
+        list[str] | None, typer.Option(help="A label k=v (k= for an empty value); repeatable")
+    ] = None,
     wait: Wait = False,
     timeout: Timeout = 900.0,
     dry_run: Annotated[
@@ -288,6 +314,7 @@ def servers_create(
     """Order a server. With --wait, return when it is active; with --dry-run, show what it
     would cost, or why it would be refused, and create nothing."""
     st = state(ctx)
+    labels = parse_labels(label or [])
     with api_errors():
         api = st.api()
         if dry_run:
@@ -299,12 +326,20 @@ def servers_create(
                 hostname=hostname,
                 ssh_key_id=ssh_key,
                 backups_enabled=backups,
+                labels=labels,
                 dry_run=True,
             )
             show(st, quote, DRY_RUN_COLUMNS, id_of="would_create")
             return
         server = api.servers.create(
-            name, plan, os_id, location, hostname=hostname, ssh_key_id=ssh_key, backups_enabled=backups
+            name,
+            plan,
+            os_id,
+            location,
+            hostname=hostname,
+            ssh_key_id=ssh_key,
+            backups_enabled=backups,
+            labels=labels,
         )
         if wait:
             assert server.action is not None

@@ -139,6 +139,7 @@ class ServerData(Model):
     backups_enabled: bool | None = None
     error: str | None = None
     resource_usage: ResourceUsage | None = None
+    labels: dict[str, str] | None = None  # key -> value (servers.list(label_selector=...) selects by them)
     action: ActionRef | None = None  # a create's response: the action provisioning it
 
 

@@ -173,10 +173,20 @@ class Servers:
         self._c = client
 
     def list(
-        self, *, status: str | None = None, location: str | None = None, page_size: int = 50
+        self,
+        *,
+        status: str | None = None,
+        location: str | None = None,
+        label_selector: str | None = None,
+        page_size: int = 50,
     ) -> Iterator[Server]:
         return self._c.pages(
-            "/api/v1/servers/", Server, page_size=page_size, status=status, location=location
+            "/api/v1/servers/",
+            Server,
+            page_size=page_size,
+            status=status,
+            location=location,
+            label_selector=label_selector,
         )
 
     def get(self, server_id: int) -> Server:
@@ -193,6 +203,7 @@ class Servers:
         hostname: str | None = None,
         ssh_key_id: int | None = None,
         backups_enabled: bool = False,
+        labels: dict[str, str] | None = None,
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
@@ -210,6 +221,7 @@ class Servers:
         hostname: str | None = None,
         ssh_key_id: int | None = None,
         backups_enabled: bool = False,
+        labels: dict[str, str] | None = None,
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
@@ -226,6 +238,7 @@ class Servers:
         hostname: str | None = None,
         ssh_key_id: int | None = None,
         backups_enabled: bool = False,
+        labels: dict[str, str] | None = None,
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
@@ -242,6 +255,7 @@ class Servers:
             hostname=hostname,
             ssh_key_id=ssh_key_id,
             backups_enabled=backups_enabled,
+            labels=labels,
         )
         if dry_run:  # checked as the create would be; nothing is created, nothing to wait for
             params = {"dry_run": "true"}
@@ -260,15 +274,24 @@ class Servers:
         name: str | None = None,
         hostname: str | None = None,
         backups_enabled: bool | None = None,
+        labels: dict[str, str] | None = None,
     ) -> Server:
-        """Change some fields (PATCH); those left None stay as they are."""
-        fields = {"name": name, "hostname": hostname, "backups_enabled": backups_enabled}
-        body = {k: v for k, v in fields.items() if v is not None}
+        """Change some fields (PATCH); those left None stay as they are. labels replaces the
+        whole map ({} removes every label)."""
+        body = _core.update_body(name=name, hostname=hostname, backups_enabled=backups_enabled, labels=labels)
         return self._c.bind(Server, self._c.request("PATCH", f"/api/v1/servers/{server_id}/", json=body))
 
-    def replace(self, server_id: int, *, name: str, hostname: str, backups_enabled: bool) -> Server:
-        """Set every field (PUT)."""
-        body = {"name": name, "hostname": hostname, "backups_enabled": backups_enabled}
+    def replace(
+        self,
+        server_id: int,
+        *,
+        name: str,
+        hostname: str,
+        backups_enabled: bool,
+        labels: dict[str, str] | None = None,
+    ) -> Server:
+        """Set every field (PUT); labels None keeps the server's labels, {} removes them."""
+        body = _core.update_body(name=name, hostname=hostname, backups_enabled=backups_enabled, labels=labels)
         return self._c.bind(Server, self._c.request("PUT", f"/api/v1/servers/{server_id}/", json=body))
 
     def delete(self, server_id: int) -> None:

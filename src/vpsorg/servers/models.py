@@ -1,7 +1,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpsorg.db import Base, UTCDateTime, utcnow
@@ -62,6 +62,9 @@ class Server(Base):
     # Set while suspended: by whom ("billing" or "admin") and the status to return to.
     suspension: Mapped[str | None] = mapped_column(String(20))
     resume_status: Mapped[str | None] = mapped_column(String(20))
+    # Its labels (vpsorg.servers.labels): string keys to string values, selected on with
+    # JSON element access; at most 64, so a small document.
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
 
 
 class ServerUsage(Base):

@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, WithJsonSchema
 
 from vpsorg import deps, inputs
 from vpsorg.accounts import service as accounts
@@ -25,6 +25,7 @@ from vpsorg.http import idempotency
 from vpsorg.http.pagination import keyset_paged, keyset_params, page_params, paged
 from vpsorg.pagination import KeysetParams, Page, PageParams
 from vpsorg.servers import service as servers
+from vpsorg.servers.labels import MAX_TERMS, SELECTOR_PATTERN
 from vpsorg.servers.schemas import (
     PowerActionResult,
     ServerBrief,
@@ -43,6 +44,8 @@ router = APIRouter(
 )
 
 ServerId = inputs.PathId
+# Checked by the service (in words; the pattern has a lookahead, which pydantic's regex lacks).
+LabelSelector = Annotated[str, WithJsonSchema({"type": "string", "pattern": SELECTOR_PATTERN})]
 _SUMMARIES = TypeAdapter(list[ServerSummary])  # a page's rows validated in one call
 
 
@@ -54,9 +57,23 @@ async def list_servers(
     page: Annotated[KeysetParams, Depends(keyset_params)],
     status: Annotated[ServerStatus | None, Query(description="Filter by status")] = None,
     location: Annotated[str | None, Query(max_length=40, description="Filter by location code")] = None,
+    label_selector: Annotated[
+        LabelSelector | None,
+        Query(
+            description="Filter by labels: comma-separated terms that must all hold, as Hetzner's: "
+            "`k=v` or `k==v` (the label k has the value v), `k!=v` (it has another value or is "
+            "not there), `k` (the server has the label k), `!k` (it has not). No whitespace; "
+            f"at most {MAX_TERMS} terms. Example: `env=prod,tier,!deprecated`",
+        ),
+    ] = None,
 ) -> Page[ServerSummary]:
     count, rows = await servers.list_servers(
-        reads, account_id=account_id, status=status, location=location, page=page
+        reads,
+        account_id=account_id,
+        status=status,
+        location=location,
+        page=page,
+        label_selector=label_selector,
     )
     return keyset_paged(request, page, count, _SUMMARIES.validate_python(rows))
 

@@ -7,6 +7,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from vpsorg.accounts.schemas import Money
 from vpsorg.actions.schemas import ActionRef
 from vpsorg.schemas import Id, RequestModel, Timestamp
+from vpsorg.servers.labels import MAX_LABELS, check_labels, labels_schema
 from vpsorg.servers.states import ServerStatus
 
 NAME_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
@@ -51,6 +52,17 @@ Hostname = Annotated[
     AfterValidator(check_fqdn),
 ]
 
+Labels = Annotated[
+    dict[str, str],
+    Field(
+        description=f"Key/value labels (Kubernetes rules), at most {MAX_LABELS}; select servers by "
+        "them with label_selector",
+        examples=[{"env": "prod", "example.com/tier": "web"}],
+        json_schema_extra=labels_schema,
+    ),
+    AfterValidator(check_labels),
+]
+
 
 class ServerCreate(RequestModel):
     name: Name
@@ -60,14 +72,30 @@ class ServerCreate(RequestModel):
     hostname: Hostname | None = Field(default=None, description="Defaults to the server's name")
     ssh_key_id: Id | None = None
     backups_enabled: bool = False
+    labels: Labels = Field(default_factory=dict)
 
 
 class ServerReplace(RequestModel):
-    """PUT: every field required."""
+    """PUT: every field required but labels; without labels the server keeps its own (the
+    seed's PUT has none)."""
+
+    @staticmethod
+    def _json_schema(schema: dict[str, Any]) -> None:
+        schema["properties"]["labels"].pop("default", None)  # None only marks "not given"
+
+    model_config = ConfigDict(json_schema_extra=_json_schema)
 
     name: Name
     hostname: Hostname
     backups_enabled: bool
+    labels: Labels = None  # type: ignore[assignment]
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null; leave labels out to keep them, or give {} to remove them all")
+        return value
 
 
 class ServerPatch(RequestModel):
@@ -88,6 +116,7 @@ class ServerPatch(RequestModel):
     name: Name = None  # type: ignore[assignment]
     hostname: Hostname = None  # type: ignore[assignment]
     backups_enabled: bool = None  # type: ignore[assignment]
+    labels: Labels = None  # type: ignore[assignment]
 
     @field_validator("*", mode="before")
     @classmethod
@@ -99,7 +128,7 @@ class ServerPatch(RequestModel):
     @model_validator(mode="after")
     def _not_empty(self) -> "ServerPatch":
         if not self.model_fields_set:
-            raise ValueError("give at least one of name, hostname, backups_enabled")
+            raise ValueError("give at least one of name, hostname, backups_enabled, labels")
         return self
 
 
@@ -137,6 +166,7 @@ class ServerSummary(BaseModel):
     location: str
     plan: PlanRef
     os: OsRef
+    labels: dict[str, str]
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -151,6 +181,7 @@ class ServerCreated(BaseModel):
     plan: PlanRef
     os: OsRef
     backups_enabled: bool
+    labels: dict[str, str]
     created_at: Timestamp
     updated_at: Timestamp
     message: str
@@ -181,6 +212,7 @@ class ServerDetail(BaseModel):
     backups_enabled: bool
     resource_usage: ResourceUsage
     error: str | None = Field(description="Why the server is in status error, else null")
+    labels: dict[str, str]
     created_at: Timestamp
     updated_at: Timestamp
 

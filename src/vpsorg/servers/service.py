@@ -25,10 +25,10 @@ from vpsorg.catalog.models import Location, OperatingSystem, Plan
 from vpsorg.db import utcnow
 from vpsorg.errors import AccountSuspended, CapacityExhausted, InvalidState, NotFound, ValidationFailed
 from vpsorg.hosts import service as hosts
-from vpsorg.hotreads import Reads, first, rows
+from vpsorg.hotreads import Reads, first, rows, through_engine
 from vpsorg.ipam import service as ipam
 from vpsorg.pagination import KeysetParams, keyset_statement, keyset_window
-from vpsorg.servers import migration
+from vpsorg.servers import labels, migration
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.schemas import ServerCreate, ServerPatch, ServerReplace
 from vpsorg.servers.states import TRANSITIONS, ActionStatus, ActionType, ServerStatus, can_request
@@ -55,6 +55,7 @@ SUMMARY_COLUMNS = (
     _servers.provisioned_at,
     _servers.created_at,
     _servers.updated_at,
+    _servers.labels,
     _locations.code.label("location"),
     _plans.id.label("plan_id"),
     _plans.name.label("plan_name"),
@@ -130,6 +131,7 @@ def summary(row: Any) -> dict[str, Any]:
             "storage": row.storage,
         },
         "os": {"id": row.os_id, "name": row.os_name},
+        "labels": row.labels,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
@@ -207,6 +209,7 @@ async def list_servers(
     location: str | None,
     page: KeysetParams,
     name: str | None = None,
+    label_selector: str | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """The count and the page's rows, one more than the page at most (see http.pagination.keyset_paged).
 
@@ -214,7 +217,8 @@ async def list_servers(
     index range at any depth). Unfiltered, the count is the account's live_servers (kept by
     triggers), read with the page; a filter's count counts the rows it matches. `name`
     keeps the servers whose name holds it, in any case (the panel's search). Every
-    statement is built once."""
+    statement is built once, but a label selector's (vpsorg.servers.labels: its terms are
+    the statement's shape)."""
     params: dict[str, Any] = {"account_id": account_id}
     if status is not None:
         params["status"] = status.value
@@ -224,6 +228,9 @@ async def list_servers(
         params["name"] = name_pattern(name)
     filters = (status is not None, location is not None, bool(name))
     shape, limit, window = keyset_window(page)
+    if label_selector is not None:
+        terms = labels.parse_selector(label_selector)
+        return await _list_selected(reads, params | window, [*_filters(*filters)], terms, shape, limit)
     if any(filters):  # counts the account's matching rows: not on the loop
         count = (await rows(reads, _filtered_count(*filters), params, on_loop=False))[0].n
         statement = _page_statement(filters[0], filters[1], shape, limit, filters[2])
@@ -236,6 +243,23 @@ async def list_servers(
     else:  # past the end: the count alone
         account = await first(reads, _LIVE_COUNT, params)
         count = account.live_servers if account is not None else 0
+    return count, [summary(r) for r in found]
+
+
+async def _list_selected(
+    reads: Reads,
+    params: dict[str, Any],
+    where: list[Any],
+    terms: tuple[labels.Term, ...],
+    shape: str,
+    limit: int,
+) -> tuple[int, list[dict[str, Any]]]:
+    """list_servers with a label selector: its statements through the engine, which compiles
+    and caches each shape of selector (see vpsorg.hotreads.through_engine)."""
+    where += labels.clauses(_servers.labels, terms)
+    count = (await through_engine(reads, _counted.where(*where), params))[0].n
+    statement = keyset_statement(SUMMARY_COLUMNS, _SERVER_JOIN, _servers.id, where, shape, limit)
+    found = await through_engine(reads, statement, params)
     return count, [summary(r) for r in found]
 
 
@@ -434,6 +458,7 @@ def _order(
         "ssh_key_id": data.ssh_key_id,
         "ssh_public_key": public_key,
         "backups_enabled": data.backups_enabled,
+        "labels": data.labels,
         "price_hourly": plan.price_hourly,
         "price_monthly": plan.price_monthly,
         "created_at": now,
@@ -485,6 +510,7 @@ def _order(
         created_at=now,
         updated_at=now,
         backups_enabled=data.backups_enabled,
+        labels=data.labels,
         error=None,
         location=location.code,
         plan_id=plan.id,
