@@ -223,7 +223,7 @@ def test_the_create_form_shows_plans_as_cards_images_locations_keys_and_the_pric
     assert (
         f"<strong>${Decimal(first['price_monthly']):.2f} a month</strong>" in page
     )  # the price, server-side
-    assert 'hx-get="/servers/new/price"' in page
+    assert 'hx-post="/servers/new/quote"' in page
 
 
 def test_the_price_follows_the_plan_and_backups(live: Live) -> None:

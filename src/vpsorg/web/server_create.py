@@ -3,6 +3,8 @@
 The order is the API's (servers.order_server with the same defaults and placement as POST
 /api/v1/servers/), validated by the same schema (ServerCreate); a refusal (credit, quota,
 capacity, a bad field) re-renders the form with the user's choices and the message in words.
+As the form changes, htmx asks for its dry run (servers.quote_server, as POST
+/api/v1/servers/?dry_run=true): the price and location the order would get, or its refusal.
 """
 
 from dataclasses import dataclass, replace
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vpsorg.billing import prices
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.models import Plan
-from vpsorg.deps import DefaultLimits, Placement, Session
+from vpsorg.deps import DefaultLimits, Placement, Session, queued_nothing
 from vpsorg.errors import AppError
 from vpsorg.pagination import MAX_PAGE_SIZE, PageParams
 from vpsorg.servers import service as servers
@@ -24,6 +26,7 @@ from vpsorg.ssh_keys import service as ssh_keys
 from vpsorg.ssh_keys.schemas import SshKeyCreate
 from vpsorg.web import refusals
 from vpsorg.web.auth import SignedIn
+from vpsorg.web.labels import MAX_TEXT, parse_lines
 from vpsorg.web.refusals import Refusal
 from vpsorg.web.templating import render, url
 
@@ -45,15 +48,18 @@ class Choices:
     backups_enabled: bool = False
     key_name: str = ""
     public_key: str = ""
+    labels: str = ""  # key=value lines (vpsorg.web.labels)
 
     def order(self) -> dict[str, Any]:
-        """The body POST /api/v1/servers/ would get (empty optional fields left out)."""
+        """The body POST /api/v1/servers/ would get (empty optional fields left out); lines
+        that are no key=value: ValidationFailed (field labels)."""
         body: dict[str, Any] = {
             "name": self.name,
             "plan_id": self.plan_id,
             "os_id": self.os_id,
             "location": self.location,
             "backups_enabled": self.backups_enabled,
+            "labels": parse_lines(self.labels),
         }
         if self.hostname:
             body["hostname"] = self.hostname
@@ -72,6 +78,7 @@ def choices_form(
     backups_enabled: Text = "",
     key_name: Text = "",
     public_key: Annotated[str, Form(max_length=20_000)] = "",
+    labels: Annotated[str, Form(max_length=MAX_TEXT)] = "",
 ) -> Choices:
     return Choices(
         name=name.strip(),
@@ -83,6 +90,7 @@ def choices_form(
         backups_enabled=bool(backups_enabled),
         key_name=key_name.strip(),
         public_key=public_key.strip(),
+        labels=labels.strip(),
     )
 
 
@@ -174,6 +182,42 @@ async def new_server_price(
     found = price(plans, plan_id, bool(backups_enabled))
     surcharge = int(prices.BACKUP_SURCHARGE * 100)
     return render(request, "servers/_price.html", viewer, price=found, surcharge_percent=surcharge)
+
+
+@router.post("/new/quote")
+async def quote(
+    request: Request,
+    session: Session,
+    viewer: SignedIn,
+    defaults: DefaultLimits,
+    placement: Placement,
+    choices: SentChoices,
+) -> Response:
+    """The order's dry run, for htmx as the form changes: the price and location the create
+    would give, or the refusal it would give in words (200 either way: htmx swaps a 200 only).
+    Until the server has a name, the plan's price alone (not a refusal of the empty name)."""
+    queued_nothing(request)
+    if not choices.name:
+        plans = await catalog.list_plans(session)
+        found_price = price(plans, choices.plan_id, choices.backups_enabled)
+        surcharge = int(prices.BACKUP_SURCHARGE * 100)
+        return render(
+            request,
+            "servers/_quote.html",
+            viewer,
+            quote=None,
+            refusal=None,
+            price=found_price,
+            surcharge_percent=surcharge,
+        )
+    try:
+        data = refusals.parse(ServerCreate, choices.order(), lax=True)
+        found = await servers.quote_server(
+            session, account_id=viewer.account_id, data=data, defaults=defaults, policy=placement
+        )
+    except AppError as exc:
+        return render(request, "servers/_quote.html", viewer, quote=None, refusal=refusals.refusal(exc))
+    return render(request, "servers/_quote.html", viewer, quote=found, refusal=None)
 
 
 @router.post("/new/ssh-keys")

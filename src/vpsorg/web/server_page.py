@@ -1,4 +1,5 @@
-"""A server's page: what it is, its power buttons, its settings, its action log, its deletion.
+"""A server's page: what it is, its power buttons, its settings, its labels, its action log,
+its deletion.
 
 Every change calls the service function its API route calls (request_power, update_server,
 delete_server), and every refusal re-renders the page with the API's message in words. The
@@ -28,6 +29,7 @@ from vpsorg.usage import service as usage
 from vpsorg.usage.tiers import FIVE_MINUTES, HOURLY, Metric
 from vpsorg.web import charts, refusals
 from vpsorg.web.auth import SignedIn
+from vpsorg.web.labels import MAX_TEXT, as_lines, parse_lines
 from vpsorg.web.refusals import Refusal
 from vpsorg.web.servers import digest, poll_seconds
 from vpsorg.web.templating import render, url
@@ -80,6 +82,7 @@ async def server_context(
         "poll": poll_seconds(busy),
         "live_url": url(request, f"/servers/{server_id}/live?v={version}"),
         "backups_price": prices.backup_cap(server["price_monthly"]),
+        "labels_text": as_lines(server["labels"]),
     }
 
 
@@ -236,6 +239,30 @@ async def backups(
     """Turn backups on or off (`enabled` is "on" or "off")."""
     values = {"backups_enabled": enabled}
     return await _patch(request, reads, session, viewer, server_id_of(server_id), values, "backups")
+
+
+@router.post("/{server_id}/labels")
+async def edit_labels(
+    request: Request,
+    server_id: str,
+    reads: HotPath,
+    session: Session,
+    viewer: SignedIn,
+    labels: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+) -> Response:
+    """Replace the server's labels with the lines sent (the whole map, as PATCH
+    /api/v1/servers/{id}/ with labels; no lines: no labels); a refusal keeps the lines."""
+    found = server_id_of(server_id)
+    try:
+        data = refusals.parse(ServerPatch, {"labels": parse_lines(labels)})
+        await servers.update_server(session, account_id=viewer.account_id, server_id=found, data=data)
+    except AppError as exc:
+        refusal = refusals.refusal(exc)
+        shown = {"labels": labels}
+        return await _page(
+            request, reads, session, viewer, found, refusal=refusal, form="labels", values=shown
+        )
+    return _back(request, found)
 
 
 @router.post("/{server_id}/delete")

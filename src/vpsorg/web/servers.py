@@ -22,17 +22,27 @@ from vpsorg.errors import ValidationFailed
 from vpsorg.http.pagination import keyset_paged
 from vpsorg.pagination import Cursor, KeysetParams
 from vpsorg.servers import service as servers
+from vpsorg.servers.labels import MAX_TERMS
 from vpsorg.servers.states import TRANSITIONAL, ServerStatus
+from vpsorg.web import refusals
 from vpsorg.web.auth import SignedIn
 from vpsorg.web.templating import render, url
 
 router = APIRouter(prefix="/servers", include_in_schema=False)
 
 PAGE_SIZE = 50
+MAX_SELECTOR = MAX_TERMS * 400  # terms of a 317-character key, an operator and a 63-character value
 FAST_POLL_SECONDS = 3  # while a server or an action is on its way
 SLOW_POLL_SECONDS = 30  # otherwise: a change made elsewhere still shows
 STATUSES = [s.value for s in ServerStatus]
-SHOWN = ("id", "name", "status", "ip_address", "location")  # a row's fields the table shows (and its plan)
+SHOWN = (
+    "id",
+    "name",
+    "status",
+    "ip_address",
+    "location",
+    "labels",
+)  # a row's fields the table shows (and its plan)
 
 
 def poll_seconds(busy: bool) -> int:
@@ -53,16 +63,17 @@ class ListQuery:
     location: str | None
     name: str | None
     cursor: str | None
+    label_selector: str | None = None
 
     def query(self, **extra: str) -> str:
         """The query string of this list (and `extra`), without empty values."""
         values = {"status": self.status.value if self.status else None, "location": self.location}
-        values |= {"name": self.name, "cursor": self.cursor} | extra
+        values |= {"name": self.name, "label_selector": self.label_selector, "cursor": self.cursor} | extra
         return urlencode({k: v for k, v in values.items() if v})
 
     @property
     def filtered(self) -> bool:
-        return bool(self.status or self.location or self.name)
+        return bool(self.status or self.location or self.name or self.label_selector)
 
 
 def list_query(
@@ -70,6 +81,7 @@ def list_query(
     location: Annotated[str, Query(max_length=40)] = "",
     name: Annotated[str, Query(max_length=63)] = "",
     cursor: Annotated[str, Query(max_length=12)] = "",
+    label_selector: Annotated[str, Query(max_length=MAX_SELECTOR)] = "",
 ) -> ListQuery:
     """The filters; an empty field (the form's "any") filters nothing."""
     if status and status not in STATUSES:
@@ -81,6 +93,7 @@ def list_query(
         location=location.strip() or None,
         name=name.strip() or None,
         cursor=cursor or None,
+        label_selector=label_selector.strip() or None,
     )
 
 
@@ -102,7 +115,13 @@ async def server_rows(request: Request, reads: HotPath, account_id: int, q: List
     """One page of the account's servers, through the same service call as GET /api/v1/servers/."""
     page = KeysetParams(page=1, page_size=PAGE_SIZE, cursor=Cursor.decode(q.cursor) if q.cursor else None)
     count, found = await servers.list_servers(
-        reads, account_id=account_id, status=q.status, location=q.location, page=page, name=q.name
+        reads,
+        account_id=account_id,
+        status=q.status,
+        location=q.location,
+        page=page,
+        name=q.name,
+        label_selector=q.label_selector,
     )
     paged = keyset_paged(request, page, count, [SimpleNamespace(**r) for r in found])
     rows = [vars(r) for r in paged.results]
@@ -136,16 +155,25 @@ async def list_page(
     q: Annotated[ListQuery, Depends(list_query)],
     deleted: Annotated[str, Query(max_length=63)] = "",
 ) -> Response:
-    page = await server_rows(request, reads, viewer.account_id, q)
+    selector_error = None
+    try:
+        page = await server_rows(request, reads, viewer.account_id, q)
+    except ValidationFailed as exc:  # a malformed label selector: said beside its field
+        if q.label_selector is None:
+            raise
+        selector_error = refusals.refusal(exc).fields.get("label_selector", exc.message)
+        page = ServerRows(count=0, rows=[], next=None, previous=None, busy=False, version="")
     locations = await catalog.list_locations(session)
     return render(
         request,
         "servers/list.html",
         viewer,
+        status_code=400 if selector_error else 200,
         section="servers",
         statuses=STATUSES,
         locations=locations,
         deleted=deleted,
+        selector_error=selector_error,
         **_rows_context(request, q, page),
     )
 
