@@ -149,3 +149,13 @@ def test_the_dry_run_says_each_refusal_in_words(live: Live) -> None:
     live.db(suspend)
     assert "The account is suspended: unpaid invoice" in refused_words(quote(broke, name="x"))
     assert count(broke_customer) == 0 and count(customer) == 1
+
+
+def test_the_new_forms_need_this_sessions_csrf_token(live: Live) -> None:
+    http, customer = panel_customer(live)
+    server = customer.create_server(name="guarded", labels={"keep": "1"})
+    form = new_form(http, name="q") | {"csrf_token": "forged"}
+    assert http.post("/servers/new/quote", data=form).status_code == 403
+    edit = http.post(f"/servers/{server['id']}/labels", data={"csrf_token": "forged", "labels": "a=b"})
+    assert edit.status_code == 403
+    assert customer.http.get(f"/api/v1/servers/{server['id']}/").json()["labels"] == {"keep": "1"}

@@ -229,12 +229,17 @@ def test_the_create_form_shows_plans_as_cards_images_locations_keys_and_the_pric
 def test_the_price_follows_the_plan_and_backups(live: Live) -> None:
     http, _ = panel_customer(live)
     page = http.get("/servers/new").text
-    plain = http.get("/servers/new/price?plan_id=3", headers=htmx(http, page))
-    assert "<strong>$6.00 a month</strong>" in plain.text and "$0.0089 an hour" in plain.text
-    backed = http.get("/servers/new/price?plan_id=3&backups_enabled=on", headers=htmx(http, page)).text
+
+    def priced(**fields: Any) -> str:  # before a name is typed: the plan's price alone
+        form = new_form(http, name="", **fields)
+        return http.post("/servers/new/quote", data=form, headers=htmx(http, page)).text
+
+    plain = priced(plan_id="3")
+    assert "<strong>$6.00 a month</strong>" in plain and "$0.0089 an hour" in plain
+    backed = priced(plan_id="3", backups_enabled="on")
     assert "<strong>$7.20 a month</strong>" in backed and "$0.0107 an hour" in backed
     assert "backups included ($1.20 a month)" in backed and "<html" not in backed
-    assert "Choose a plan" in http.get("/servers/new/price?plan_id=999").text
+    assert "Choose a plan" in priced(plan_id="999")
 
 
 def test_creating_a_server_leads_to_its_page_where_it_turns_active(live: Live) -> None:

@@ -10,7 +10,7 @@ As the form changes, htmx asks for its dry run (servers.quote_server, as POST
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -167,21 +167,6 @@ async def _form(
 @router.get("/new")
 async def new_server(request: Request, session: Session, viewer: SignedIn) -> Response:
     return await _form(request, session, viewer, Choices())
-
-
-@router.get("/new/price")
-async def new_server_price(
-    request: Request,
-    session: Session,
-    viewer: SignedIn,
-    plan_id: Annotated[str, Query(max_length=20)] = "",
-    backups_enabled: Annotated[str, Query(max_length=10)] = "",
-) -> Response:
-    """The price of the chosen plan (and backups), for htmx as the choice changes."""
-    plans = await catalog.list_plans(session)
-    found = price(plans, plan_id, bool(backups_enabled))
-    surcharge = int(prices.BACKUP_SURCHARGE * 100)
-    return render(request, "servers/_price.html", viewer, price=found, surcharge_percent=surcharge)
 
 
 @router.post("/new/quote")
