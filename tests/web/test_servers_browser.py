@@ -124,12 +124,14 @@ def test_the_servers_page_as_the_readme_shows_it(page: Page, slow: Live) -> None
     test here leaves alone (so their addresses are always the same)."""
     customer = customer_named(slow, "ada@example.com")
     wanted = [
-        ("web-1", 1, "us-east"),
-        ("web-2", 1, "us-east"),
-        ("db-1", 2, "eu-central"),
-        ("cache-1", 3, "ap-southeast"),
+        ("web-1", 1, "us-east", {"env": "prod", "tier": "web"}),
+        ("web-2", 1, "us-east", {"env": "prod", "tier": "web"}),
+        ("db-1", 2, "eu-central", {"env": "prod", "tier": "db"}),
+        ("cache-1", 3, "ap-southeast", {"env": "staging"}),
     ]
-    made = [customer.create_server(name=n, plan_id=p, location=loc) for n, p, loc in wanted]
+    made = [
+        customer.create_server(name=n, plan_id=p, location=loc, labels=labels) for n, p, loc, labels in wanted
+    ]
     for server in made:
         customer.wait_status(server["id"], "active", timeout=30)
     stopped = made[-1]["id"]
