@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from tests.conftest import Customer, Live, new_public_key, run_db
@@ -218,3 +220,20 @@ def test_shell_completion(env: dict[str, str]) -> None:
         asked = env | {"_VPS_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": cword}
         done = vps(env=asked, process=True)
         assert done.returncode == 0 and done.stdout.split() == want, done
+
+
+def test_a_private_key_file_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    """The API is not even reachable: the refusal is vps's own, exit 2."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
+    path = tmp_path / "id_ed25519"
+    path.write_text(private)
+    env = clean_env(tmp_path, VPS_URL="http://127.0.0.1:9", VPS_TOKEN="vps_x")
+    for given in (("--public-key-file", str(path)), ("--public-key", private)):
+        refused = vps("ssh-keys", "create", "--name", "laptop", *given, env=env)
+        assert refused.returncode == 2, refused.stderr
+        assert "this is a private key; give the .pub file" in refused.stderr
+        assert "cannot reach" not in refused.stderr and "Traceback" not in refused.stderr
+        assert private.splitlines()[1] not in refused.stderr + refused.stdout

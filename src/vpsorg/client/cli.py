@@ -9,6 +9,7 @@ page), or ids only with `-q`. Exit codes: 0 ok, 1 the API refused or could not b
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -443,6 +444,9 @@ def locations_list(ctx: typer.Context) -> None:
     render(ctx, lambda api: api.locations.list(), columns, id_of="code")
 
 
+# A private key file's armour (PEM, PKCS#8, OpenSSH's format) or PuTTY's .ppk header: refused
+# here so that it is never sent (the API refuses it too).
+PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|PuTTY-User-Key-File-")
 KEY_COLUMNS: Columns = [
     ("id", lambda k: k["id"]),
     ("name", lambda k: k["name"]),
@@ -474,6 +478,9 @@ def keys_create(
         except OSError as exc:
             fail(f"cannot read {public_key_file}: {exc.strerror}", EXIT_USAGE)
     assert public_key is not None
+    if PRIVATE_KEY.search(public_key):
+        pub = f" ({public_key_file}.pub)" if public_key_file is not None else ""
+        fail(f"this is a private key; give the .pub file{pub}: never upload the private key", EXIT_USAGE)
     with api_errors():
         show(st, st.api().ssh_keys.create(name, public_key), KEY_COLUMNS)
 
