@@ -237,3 +237,21 @@ def test_a_private_key_file_is_refused_before_anything_is_sent(tmp_path: Path) -
         assert "this is a private key; give the .pub file" in refused.stderr
         assert "cannot reach" not in refused.stderr and "Traceback" not in refused.stderr
         assert private.splitlines()[1] not in refused.stderr + refused.stdout
+
+
+def test_login_reads_the_token_from_a_pipe(live: Live, customer: Customer, tmp_path: Path) -> None:
+    """`echo TOKEN | vps login`: the token is the piped line, the URL comes from --url or VPS_URL."""
+    env = clean_env(tmp_path)
+    done = vps("login", "--url", live.url, env=env, stdin=customer.token + "\n", process=True)
+    ok(done)
+    assert "GetPassWarning" not in done.stderr
+    assert json.loads((tmp_path / "vps.json").read_text()) == {"url": live.url, "token": customer.token}
+    (tmp_path / "vps.json").unlink()
+    ok(vps("login", env=env | {"VPS_URL": live.url}, stdin=customer.token + "\n", process=True))
+    assert json.loads((tmp_path / "vps.json").read_text()) == {"url": live.url, "token": customer.token}
+    (tmp_path / "vps.json").unlink()
+    no_url = vps("login", env=env, stdin=customer.token + "\n", process=True)
+    assert no_url.returncode == 2 and "--url" in no_url.stderr and customer.token not in no_url.stderr
+    empty = vps("login", "--url", live.url, env=env, stdin="\n", process=True)
+    assert empty.returncode == 2 and "no token" in empty.stderr
+    assert not (tmp_path / "vps.json").exists()

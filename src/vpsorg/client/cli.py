@@ -10,6 +10,7 @@ page), or ids only with `-q`. Exit codes: 0 ok, 1 the API refused or could not b
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -524,10 +525,22 @@ def login(
     url: Annotated[str | None, typer.Option(help="API base URL")] = None,
     token: Annotated[str | None, typer.Option(help="API token (asked for when omitted)")] = None,
 ) -> None:
-    """Check a URL and token against the API and save them (mode 0600) for later commands."""
+    """Check a URL and token against the API and save them (mode 0600) for later commands.
+
+    With stdin not a terminal (`echo $TOKEN | vps login --url URL`), the token is its first
+    line and the URL must be given (--url or VPS_URL): nothing is asked."""
     st = state(ctx)
-    url = url or st.url or typer.prompt("API URL")
-    token = token or st.token or typer.prompt("API token", hide_input=True)
+    url = url or st.url or os.environ.get("VPS_URL")
+    token = token or st.token
+    if sys.stdin.isatty():
+        url = url or typer.prompt("API URL")
+        token = token or typer.prompt("API token", hide_input=True)
+    else:
+        if not url:
+            fail("no API URL: give --url (or set VPS_URL) when the token comes from stdin", EXIT_USAGE)
+        token = token or sys.stdin.readline().strip()
+        if not token:
+            fail("no token: stdin was empty (pipe the token in, or give --token)", EXIT_USAGE)
     with api_errors():
         who = Client(url, token).account.get()
     path = config_path()
