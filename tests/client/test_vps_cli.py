@@ -255,3 +255,22 @@ def test_login_reads_the_token_from_a_pipe(live: Live, customer: Customer, tmp_p
     empty = vps("login", "--url", live.url, env=env, stdin="\n", process=True)
     assert empty.returncode == 2 and "no token" in empty.stderr
     assert not (tmp_path / "vps.json").exists()
+
+
+def test_output_options_after_the_subcommand(env: dict[str, str], customer: Customer) -> None:
+    key_id = customer.http.post(
+        "/api/v1/ssh-keys/", json={"name": "k", "public_key": new_public_key()}
+    ).json()["id"]
+    listed = customer.http.get("/api/v1/ssh-keys/").json()["results"]
+    for args in (
+        ("ssh-keys", "list", "-o", "json"),
+        ("ssh-keys", "list", "--output", "json"),
+        ("ssh-keys", "list", "--output=json"),
+        ("-q", "ssh-keys", "list", "-o", "json"),  # -o json wins over -q, wherever given
+    ):
+        assert as_json(vps(*args, env=env)) == listed, args
+    assert ok(vps("ssh-keys", "list", "-q", env=env)).split() == [str(key_id)]
+    assert ok(vps("account", "--quiet", env=env)).strip() == str(customer.account_id)
+    assert as_json(vps("account", "-o", "json", env=env))["id"] == customer.account_id
+    # A bad value is still a usage error, after the subcommand too.
+    assert vps("ssh-keys", "list", "-o", "yaml", env=env).returncode == 2

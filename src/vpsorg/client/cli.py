@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from vpsorg.client import (
     Action,
@@ -111,7 +112,44 @@ def api_errors() -> Iterator[None]:
         fail(str(exc), EXIT_API)
 
 
-app = typer.Typer(help="Manage your VPS.org servers.", no_args_is_help=True)
+ROOT_VALUED = frozenset({"--url", "--token", "-o", "--output"})
+
+
+def hoist_output_options(args: list[str]) -> list[str]:
+    """Move -o/--output VALUE and -q/--quiet given after the subcommand to before it.
+
+    They are the root's options (every command shows its result through them), and people
+    type `vps servers list -o json`; no subcommand has an -o or -q of its own. Nothing after
+    `--` moves."""
+    start = 0
+    while start < len(args) and args[start].startswith("-") and args[start] != "--":
+        start += 2 if args[start] in ROOT_VALUED else 1
+    moved: list[str] = []
+    rest: list[str] = []
+    i = start
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg in ("-q", "--quiet") or arg.startswith("--output=") or (arg.startswith("-o") and len(arg) > 2):
+            moved.append(arg)
+        elif arg in ("-o", "--output") and i + 1 < len(args):
+            moved += args[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return args[:start] + moved + rest
+
+
+class RootGroup(TyperGroup):
+    # ctx: typer's vendored click Context (its module is private)
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_output_options(args))
+
+
+app = typer.Typer(help="Manage your VPS.org servers.", no_args_is_help=True, cls=RootGroup)
 servers_app = typer.Typer(help="Servers.", no_args_is_help=True)
 plans_app = typer.Typer(help="Plans you can order.", no_args_is_help=True)
 os_app = typer.Typer(help="Operating systems you can install.", no_args_is_help=True)
@@ -134,8 +172,12 @@ def main_options(
     ctx: typer.Context,
     url: Annotated[str | None, typer.Option(help="API base URL [env: VPS_URL]")] = None,
     token: Annotated[str | None, typer.Option(help="API token [env: VPS_TOKEN]")] = None,
-    output: Annotated[Output, typer.Option("--output", "-o", help="table, or the API's json")] = Output.TABLE,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print ids only")] = False,
+    output: Annotated[
+        Output, typer.Option("--output", "-o", help="table, or the API's json (also after the subcommand)")
+    ] = Output.TABLE,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print ids only (also after the subcommand)")
+    ] = False,
 ) -> None:
     ctx.obj = State(url=url, token=token, output=output, quiet=quiet)
 
