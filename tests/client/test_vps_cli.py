@@ -1,5 +1,6 @@
 """`vps`, the customer's command line, as real processes against a live API server."""
 
+import importlib.metadata
 import json
 import os
 import stat
@@ -274,3 +275,11 @@ def test_output_options_after_the_subcommand(env: dict[str, str], customer: Cust
     assert as_json(vps("account", "-o", "json", env=env))["id"] == customer.account_id
     # A bad value is still a usage error, after the subcommand too.
     assert vps("ssh-keys", "list", "-o", "yaml", env=env).returncode == 2
+
+
+def test_version(tmp_path: Path) -> None:
+    want = f"vps {importlib.metadata.version('vpsorg')}"
+    done = vps("--version", env=clean_env(tmp_path), process=True)
+    assert done.returncode == 0 and done.stdout.strip() == want, done
+    # Eager: no URL or token needed, whatever follows.
+    assert ok(vps("--version", "servers", "list", env=clean_env(tmp_path))).strip() == want

@@ -7,6 +7,7 @@ page), or ids only with `-q`. Exit codes: 0 ok, 1 the API refused or could not b
 (or an action failed), 2 usage, 3 an action did not finish within --timeout.
 """
 
+import importlib.metadata
 import json
 import os
 import re
@@ -167,9 +168,19 @@ for sub, name in (
     app.add_typer(sub, name=name)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"vps {importlib.metadata.version('vpsorg')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit"),
+    ] = False,
     url: Annotated[str | None, typer.Option(help="API base URL [env: VPS_URL]")] = None,
     token: Annotated[str | None, typer.Option(help="API token [env: VPS_TOKEN]")] = None,
     output: Annotated[
