@@ -283,3 +283,14 @@ def test_version(tmp_path: Path) -> None:
     assert done.returncode == 0 and done.stdout.strip() == want, done
     # Eager: no URL or token needed, whatever follows.
     assert ok(vps("--version", "servers", "list", env=clean_env(tmp_path))).strip() == want
+
+
+def test_the_api_down_names_the_url_tried(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, VPS_URL="http://127.0.0.1:9", VPS_TOKEN="vps_x")
+    down = vps("account", env=env)
+    assert down.returncode == 1 and down.stdout == ""
+    [line] = down.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: cannot reach the API: GET http://127.0.0.1:9/api/v1/account/: ConnectError"
+    )
+    assert line.endswith("(tried 4 times)")
