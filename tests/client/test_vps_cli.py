@@ -294,3 +294,26 @@ def test_the_api_down_names_the_url_tried(tmp_path: Path) -> None:
         "error: cannot reach the API: GET http://127.0.0.1:9/api/v1/account/: ConnectError"
     )
     assert line.endswith("(tried 4 times)")
+
+
+def test_piped_tables_are_plain_columns_cut_nowhere(env: dict[str, str], customer: Customer) -> None:
+    """stdout is not a terminal here: one line per row, every value whole, --no-header drops
+    the header line (wherever given)."""
+    names = ["k" * 100, "laptop"]
+    keys = [
+        customer.http.post("/api/v1/ssh-keys/", json={"name": n, "public_key": new_public_key()}).json()
+        for n in names
+    ]
+    server = customer.active_server(name="s" * 63, plan_id=3)
+    lines = ok(vps("ssh-keys", "list", env=env)).splitlines()
+    assert lines[0].split() == ["id", "name", "fingerprint"]
+    assert [line.split() for line in lines[1:]] == [[str(k["id"]), k["name"], k["fingerprint"]] for k in keys]
+    assert lines[1].index(keys[0]["fingerprint"]) == lines[0].index("fingerprint")  # aligned
+    assert [line.split() for line in ok(vps("--no-header", "ssh-keys", "list", env=env)).splitlines()] == [
+        line.split() for line in lines[1:]
+    ]
+    [row] = ok(vps("servers", "list", "--no-header", env=env)).splitlines()
+    assert row.split()[:4] == [str(server["id"]), server["name"], server["status"], server["ip_address"]]
+    detail = ok(vps("servers", "get", str(server["id"]), env=env)).splitlines()
+    assert ["name", server["name"]] in [line.split() for line in detail]
+    assert ["hostname", server["hostname"]] in [line.split() for line in detail]

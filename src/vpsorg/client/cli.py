@@ -54,6 +54,7 @@ class State:
     token: str | None = None
     output: Output = Output.TABLE
     quiet: bool = False
+    no_header: bool = False
     client: Client | None = None
 
     def api(self) -> Client:
@@ -117,10 +118,10 @@ ROOT_VALUED = frozenset({"--url", "--token", "-o", "--output"})
 
 
 def hoist_output_options(args: list[str]) -> list[str]:
-    """Move -o/--output VALUE and -q/--quiet given after the subcommand to before it.
+    """Move -o/--output VALUE, -q/--quiet and --no-header given after the subcommand to before it.
 
     They are the root's options (every command shows its result through them), and people
-    type `vps servers list -o json`; no subcommand has an -o or -q of its own. Nothing after
+    type `vps servers list -o json`; no subcommand has an option of these names. Nothing after
     `--` moves."""
     start = 0
     while start < len(args) and args[start].startswith("-") and args[start] != "--":
@@ -133,7 +134,11 @@ def hoist_output_options(args: list[str]) -> list[str]:
         if arg == "--":
             rest += args[i:]
             break
-        if arg in ("-q", "--quiet") or arg.startswith("--output=") or (arg.startswith("-o") and len(arg) > 2):
+        if (
+            arg in ("-q", "--quiet", "--no-header")
+            or arg.startswith("--output=")
+            or (arg.startswith("-o") and len(arg) > 2)
+        ):
             moved.append(arg)
         elif arg in ("-o", "--output") and i + 1 < len(args):
             moved += args[i : i + 2]
@@ -189,8 +194,11 @@ def main_options(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print ids only (also after the subcommand)")
     ] = False,
+    no_header: Annotated[
+        bool, typer.Option("--no-header", help="Tables without their header line (also after the subcommand)")
+    ] = False,
 ) -> None:
-    ctx.obj = State(url=url, token=token, output=output, quiet=quiet)
+    ctx.obj = State(url=url, token=token, output=output, quiet=quiet, no_header=no_header)
 
 
 def state(ctx: typer.Context) -> State:
@@ -216,18 +224,29 @@ def show(st: State, items: Iterable[Model] | Model, columns: Columns, id_of: str
             print(r.raw.get(id_of))
         return
     if many:
-        table = Table(*(title for title, _ in columns))
-        for r in rows:
-            table.add_row(*(_cell(get(r.raw)) for _, get in columns))
+        header: list[str] | None = None if st.no_header else [title for title, _ in columns]
+        cells = [[_cell(get(r.raw)) for _, get in columns] for r in rows]
     else:
-        table = Table("field", "value", show_header=False)
-        for title, get in columns:
-            table.add_row(title, _cell(get(rows[0].raw)))
-    out.print(table)
+        header, cells = None, [[title, _cell(get(rows[0].raw))] for title, get in columns]
+    if out.is_terminal:
+        table = Table(*(header or [""] * (len(columns) if many else 2)), show_header=header is not None)
+        for line in cells:
+            table.add_row(*map(escape, line))
+        out.print(table)
+    else:
+        _plain(([header] if header else []) + cells)
+
+
+def _plain(lines: list[list[str]]) -> None:
+    """Columns padded with spaces, no borders and nothing cut: what a pipe or a file gets
+    (a terminal's table shortens values to fit its width)."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))] if lines else []
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
 def _cell(value: Any) -> str:
-    return "-" if value is None else escape(str(value))
+    return "-" if value is None else str(value)
 
 
 SERVER_COLUMNS: Columns = [
