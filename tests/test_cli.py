@@ -3,6 +3,7 @@
 processes (`python -m vpsorg ...`) where the process is the point: serving, signals, the worker
 beside the API, and a few commands that show the installed entry point's output and exit status."""
 
+import importlib.metadata
 import re
 import signal
 import subprocess
@@ -513,3 +514,14 @@ def test_accounts_limits_shows_sets_and_resets_an_accounts_quotas(tmp_path: Path
     assert_clean_error(
         vpsorg(settings, "accounts", "limits", "--account", "999", "--servers", "5"), "No account with id 999"
     )
+
+
+def test_version(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("vpsorg")), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"vpsorg {importlib.metadata.version('vpsorg')}"

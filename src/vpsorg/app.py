@@ -109,7 +109,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     if any(e.get("type") == "json_invalid" for e in errs):
         return error_response(400, "invalid_json", "The request body is not valid JSON")
     fields = [
-        {"name": _field_name(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))} for e in errs
+        {
+            "name": _field_name(tuple(e.get("loc", ()))),
+            "message": str(e.get("msg", "invalid")).removeprefix("Value error, "),  # a validator's words
+        }
+        for e in errs
     ]
     summary = "; ".join(f"{f['name']}: {f['message']}" for f in fields[:3])
     return error_response(400, "validation_error", f"Invalid request: {summary}", {"fields": fields})

@@ -27,8 +27,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vpsorg import (
+    __version__,
+    models,  # noqa: F401  (every mapped table, for commands that write)
+)
 from vpsorg import migrate as migrations
-from vpsorg import models  # noqa: F401  (every mapped table, for commands that write)
 from vpsorg.accounts import limits, logins
 from vpsorg.accounts import service as accounts
 from vpsorg.accounts.service import Scope
@@ -58,6 +61,23 @@ app.add_typer(hosts_app, name="hosts")
 app.add_typer(servers_app, name="servers")
 audit_app = typer.Typer(help="The audit log: what operators did.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"vpsorg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit"),
+    ] = False,
+) -> None:
+    """Operate a vpsorg control plane."""
+
 
 err = Console(stderr=True)
 T = TypeVar("T")

@@ -161,3 +161,25 @@ def test_the_async_client_follows_the_same_rules() -> None:
     asyncio.run(run())
     assert len(script.requests) == 3 and len(post.requests) == 2
     assert post.requests[0].headers["idempotency-key"] == post.requests[1].headers["idempotency-key"]
+
+
+def test_a_transport_error_names_the_url_and_the_attempts() -> None:
+    """What `vps` prints when the API is down: which URL it tried, and how often."""
+    script = Script(connect_error())
+    with pytest.raises(TransportError) as caught:
+        script.client(backoff=FAST, max_retries=2).servers.get(7)
+    assert str(caught.value) == (
+        "GET http://api.test/api/v1/servers/7/: ConnectError: connection refused (tried 3 times)"
+    )
+    assert caught.value.url == "http://api.test/api/v1/servers/7/"
+
+    async def run() -> None:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(Script(read_error())))
+        async with AsyncClient("http://api.test", "vps_t", http=http, backoff=FAST, max_retries=0) as api:
+            await api.account.get()
+
+    with pytest.raises(TransportError) as caught:
+        asyncio.run(run())
+    assert (
+        str(caught.value) == "GET http://api.test/api/v1/account/: ReadError: connection reset (tried once)"
+    )

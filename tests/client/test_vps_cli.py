@@ -1,5 +1,6 @@
 """`vps`, the customer's command line, as real processes against a live API server."""
 
+import importlib.metadata
 import json
 import os
 import stat
@@ -10,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from tests.conftest import Customer, Live, new_public_key, run_db
@@ -218,3 +221,99 @@ def test_shell_completion(env: dict[str, str]) -> None:
         asked = env | {"_VPS_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": cword}
         done = vps(env=asked, process=True)
         assert done.returncode == 0 and done.stdout.split() == want, done
+
+
+def test_a_private_key_file_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    """The API is not even reachable: the refusal is vps's own, exit 2."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
+    path = tmp_path / "id_ed25519"
+    path.write_text(private)
+    env = clean_env(tmp_path, VPS_URL="http://127.0.0.1:9", VPS_TOKEN="vps_x")
+    for given in (("--public-key-file", str(path)), ("--public-key", private)):
+        refused = vps("ssh-keys", "create", "--name", "laptop", *given, env=env)
+        assert refused.returncode == 2, refused.stderr
+        assert "this is a private key; give the .pub file" in refused.stderr
+        assert "cannot reach" not in refused.stderr and "Traceback" not in refused.stderr
+        assert private.splitlines()[1] not in refused.stderr + refused.stdout
+
+
+def test_login_reads_the_token_from_a_pipe(live: Live, customer: Customer, tmp_path: Path) -> None:
+    """`echo TOKEN | vps login`: the token is the piped line, the URL comes from --url or VPS_URL."""
+    env = clean_env(tmp_path)
+    done = vps("login", "--url", live.url, env=env, stdin=customer.token + "\n", process=True)
+    ok(done)
+    assert "GetPassWarning" not in done.stderr
+    assert json.loads((tmp_path / "vps.json").read_text()) == {"url": live.url, "token": customer.token}
+    (tmp_path / "vps.json").unlink()
+    ok(vps("login", env=env | {"VPS_URL": live.url}, stdin=customer.token + "\n", process=True))
+    assert json.loads((tmp_path / "vps.json").read_text()) == {"url": live.url, "token": customer.token}
+    (tmp_path / "vps.json").unlink()
+    no_url = vps("login", env=env, stdin=customer.token + "\n", process=True)
+    assert no_url.returncode == 2 and "--url" in no_url.stderr and customer.token not in no_url.stderr
+    empty = vps("login", "--url", live.url, env=env, stdin="\n", process=True)
+    assert empty.returncode == 2 and "no token" in empty.stderr
+    assert not (tmp_path / "vps.json").exists()
+
+
+def test_output_options_after_the_subcommand(env: dict[str, str], customer: Customer) -> None:
+    key_id = customer.http.post(
+        "/api/v1/ssh-keys/", json={"name": "k", "public_key": new_public_key()}
+    ).json()["id"]
+    listed = customer.http.get("/api/v1/ssh-keys/").json()["results"]
+    for args in (
+        ("ssh-keys", "list", "-o", "json"),
+        ("ssh-keys", "list", "--output", "json"),
+        ("ssh-keys", "list", "--output=json"),
+        ("-q", "ssh-keys", "list", "-o", "json"),  # -o json wins over -q, wherever given
+    ):
+        assert as_json(vps(*args, env=env)) == listed, args
+    assert ok(vps("ssh-keys", "list", "-q", env=env)).split() == [str(key_id)]
+    assert ok(vps("account", "--quiet", env=env)).strip() == str(customer.account_id)
+    assert as_json(vps("account", "-o", "json", env=env))["id"] == customer.account_id
+    # A bad value is still a usage error, after the subcommand too.
+    assert vps("ssh-keys", "list", "-o", "yaml", env=env).returncode == 2
+
+
+def test_version(tmp_path: Path) -> None:
+    want = f"vps {importlib.metadata.version('vpsorg')}"
+    done = vps("--version", env=clean_env(tmp_path), process=True)
+    assert done.returncode == 0 and done.stdout.strip() == want, done
+    # Eager: no URL or token needed, whatever follows.
+    assert ok(vps("--version", "servers", "list", env=clean_env(tmp_path))).strip() == want
+
+
+def test_the_api_down_names_the_url_tried(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, VPS_URL="http://127.0.0.1:9", VPS_TOKEN="vps_x")
+    down = vps("account", env=env)
+    assert down.returncode == 1 and down.stdout == ""
+    [line] = down.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: cannot reach the API: GET http://127.0.0.1:9/api/v1/account/: ConnectError"
+    )
+    assert line.endswith("(tried 4 times)")
+
+
+def test_piped_tables_are_plain_columns_cut_nowhere(env: dict[str, str], customer: Customer) -> None:
+    """stdout is not a terminal here: one line per row, every value whole, --no-header drops
+    the header line (wherever given)."""
+    names = ["k" * 100, "laptop"]
+    keys = [
+        customer.http.post("/api/v1/ssh-keys/", json={"name": n, "public_key": new_public_key()}).json()
+        for n in names
+    ]
+    server = customer.active_server(name="s" * 63, plan_id=3)
+    lines = ok(vps("ssh-keys", "list", env=env)).splitlines()
+    assert lines[0].split() == ["id", "name", "fingerprint"]
+    assert [line.split() for line in lines[1:]] == [[str(k["id"]), k["name"], k["fingerprint"]] for k in keys]
+    assert lines[1].index(keys[0]["fingerprint"]) == lines[0].index("fingerprint")  # aligned
+    assert [line.split() for line in ok(vps("--no-header", "ssh-keys", "list", env=env)).splitlines()] == [
+        line.split() for line in lines[1:]
+    ]
+    [row] = ok(vps("servers", "list", "--no-header", env=env)).splitlines()
+    assert row.split()[:4] == [str(server["id"]), server["name"], server["status"], server["ip_address"]]
+    detail = ok(vps("servers", "get", str(server["id"]), env=env)).splitlines()
+    assert ["name", server["name"]] in [line.split() for line in detail]
+    assert ["hostname", server["hostname"]] in [line.split() for line in detail]

@@ -492,3 +492,22 @@ def test_well_formed_missing_ids_are_404(customer: Customer, method: str, templa
     r = customer.http.request(method, template.format(2**31 - 1), json=_body_for(method))
     error = assert_error(r, 404, "not_found")
     assert error["details"] == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("name", "web 1", "1-63 letters, digits and hyphens"),
+        ("name", "-web", "not starting or ending with a hyphen"),
+        ("name", "web\n", "1-63 letters, digits and hyphens"),
+        ("hostname", "web 01.example.com", "must be a fully qualified domain name"),
+    ],
+)
+def test_a_bad_name_is_refused_in_words_not_a_pattern(
+    shared: Customer, field: str, value: str, words: str
+) -> None:
+    error = assert_field_error(shared.http.post("/api/v1/servers/", json=VALID | {field: value}), field)
+    [message] = [f["message"] for f in error["details"]["fields"] if f["name"] == field]
+    for text in (message, error["message"]):
+        assert words in text, error
+        assert not any(raw in text for raw in ("pattern", "[A-Za-z", "Value error")), error

@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -239,3 +240,39 @@ def test_server_with_ssh_key(live: Live) -> None:
         )
     ).one()
     assert tuple(row) == (None, public_key)
+
+
+def _private_keys() -> dict[str, str]:
+    """A private key in each format a key file on a laptop holds."""
+    ed = ed25519.Ed25519PrivateKey.generate()
+    rs = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    none = serialization.NoEncryption()
+    pem, openssh = serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH
+    return {
+        "openssh-ed25519": ed.private_bytes(pem, openssh, none).decode(),
+        "openssh-rsa": rs.private_bytes(pem, openssh, none).decode(),
+        "pkcs8": rs.private_bytes(pem, serialization.PrivateFormat.PKCS8, none).decode(),
+        "pkcs1": rs.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL, none).decode(),
+        "pkcs8-encrypted": ed.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"secret")
+        ).decode(),
+    }
+
+
+PRIVATE_KEYS = _private_keys()
+
+
+@pytest.mark.parametrize("kind", sorted(PRIVATE_KEYS))
+def test_a_private_key_is_refused_in_words_and_not_echoed(
+    customer: Customer, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    private = PRIVATE_KEYS[kind]
+    error = assert_public_key_error(add_key(customer, private))
+    assert "private key" in error["message"] and ".pub" in error["message"]
+    # Nothing of the key's body comes back or reaches a log line.
+    secret_lines = [line for line in private.splitlines() if "-----" not in line]
+    answer = json.dumps(error)
+    assert secret_lines and not any(line in answer or line in caplog.text for line in secret_lines)
+    assert "-----BEGIN" not in answer
+    assert customer.http.get("/api/v1/ssh-keys/").json()["count"] == 0

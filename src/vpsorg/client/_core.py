@@ -47,9 +47,13 @@ class NotSentError(TransportError):
     """The connection failed before the request reached the server."""
 
 
-def transport_error(exc: httpx.TransportError) -> TransportError:
+def transport_error(exc: httpx.TransportError, method: str, url: str, attempt: int) -> TransportError:
+    """The error of attempt number `attempt`; the last one raised says what was tried, where
+    and how often (a `vps` user with the server down sees it and nothing else)."""
     cls = NotSentError if isinstance(exc, NOT_SENT) else SentError
-    return cls(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    times = "once" if attempt == 1 else f"{attempt} times"
+    return cls(f"{method} {url}: {what} (tried {times})", url=url)
 
 
 def should_retry(method: str, exc: BaseException, *, keyed: bool) -> bool:

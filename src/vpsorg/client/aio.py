@@ -139,7 +139,9 @@ class AsyncClient:
                         timeout=self.timeout,
                     )
                 except httpx.TransportError as exc:
-                    raise _core.transport_error(exc) from exc
+                    raise _core.transport_error(
+                        exc, method, self.base_url + path, attempt.retry_state.attempt_number
+                    ) from exc
                 return _core.check(response, method, attempt.retry_state.attempt_number)
         raise AssertionError("unreachable")
 

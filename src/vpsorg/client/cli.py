@@ -7,8 +7,11 @@ page), or ids only with `-q`. Exit codes: 0 ok, 1 the API refused or could not b
 (or an action failed), 2 usage, 3 an action did not finish within --timeout.
 """
 
+import importlib.metadata
 import json
 import os
+import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -21,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from vpsorg.client import (
     Action,
@@ -50,6 +54,7 @@ class State:
     token: str | None = None
     output: Output = Output.TABLE
     quiet: bool = False
+    no_header: bool = False
     client: Client | None = None
 
     def api(self) -> Client:
@@ -109,7 +114,48 @@ def api_errors() -> Iterator[None]:
         fail(str(exc), EXIT_API)
 
 
-app = typer.Typer(help="Manage your VPS.org servers.", no_args_is_help=True)
+ROOT_VALUED = frozenset({"--url", "--token", "-o", "--output"})
+
+
+def hoist_output_options(args: list[str]) -> list[str]:
+    """Move -o/--output VALUE, -q/--quiet and --no-header given after the subcommand to before it.
+
+    They are the root's options (every command shows its result through them), and people
+    type `vps servers list -o json`; no subcommand has an option of these names. Nothing after
+    `--` moves."""
+    start = 0
+    while start < len(args) and args[start].startswith("-") and args[start] != "--":
+        start += 2 if args[start] in ROOT_VALUED else 1
+    moved: list[str] = []
+    rest: list[str] = []
+    i = start
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if (
+            arg in ("-q", "--quiet", "--no-header")
+            or arg.startswith("--output=")
+            or (arg.startswith("-o") and len(arg) > 2)
+        ):
+            moved.append(arg)
+        elif arg in ("-o", "--output") and i + 1 < len(args):
+            moved += args[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return args[:start] + moved + rest
+
+
+class RootGroup(TyperGroup):
+    # ctx: typer's vendored click Context (its module is private)
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_output_options(args))
+
+
+app = typer.Typer(help="Manage your VPS.org servers.", no_args_is_help=True, cls=RootGroup)
 servers_app = typer.Typer(help="Servers.", no_args_is_help=True)
 plans_app = typer.Typer(help="Plans you can order.", no_args_is_help=True)
 os_app = typer.Typer(help="Operating systems you can install.", no_args_is_help=True)
@@ -127,15 +173,32 @@ for sub, name in (
     app.add_typer(sub, name=name)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"vps {importlib.metadata.version('vpsorg')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit"),
+    ] = False,
     url: Annotated[str | None, typer.Option(help="API base URL [env: VPS_URL]")] = None,
     token: Annotated[str | None, typer.Option(help="API token [env: VPS_TOKEN]")] = None,
-    output: Annotated[Output, typer.Option("--output", "-o", help="table, or the API's json")] = Output.TABLE,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print ids only")] = False,
+    output: Annotated[
+        Output, typer.Option("--output", "-o", help="table, or the API's json (also after the subcommand)")
+    ] = Output.TABLE,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print ids only (also after the subcommand)")
+    ] = False,
+    no_header: Annotated[
+        bool, typer.Option("--no-header", help="Tables without their header line (also after the subcommand)")
+    ] = False,
 ) -> None:
-    ctx.obj = State(url=url, token=token, output=output, quiet=quiet)
+    ctx.obj = State(url=url, token=token, output=output, quiet=quiet, no_header=no_header)
 
 
 def state(ctx: typer.Context) -> State:
@@ -161,18 +224,29 @@ def show(st: State, items: Iterable[Model] | Model, columns: Columns, id_of: str
             print(r.raw.get(id_of))
         return
     if many:
-        table = Table(*(title for title, _ in columns))
-        for r in rows:
-            table.add_row(*(_cell(get(r.raw)) for _, get in columns))
+        header: list[str] | None = None if st.no_header else [title for title, _ in columns]
+        cells = [[_cell(get(r.raw)) for _, get in columns] for r in rows]
     else:
-        table = Table("field", "value", show_header=False)
-        for title, get in columns:
-            table.add_row(title, _cell(get(rows[0].raw)))
-    out.print(table)
+        header, cells = None, [[title, _cell(get(rows[0].raw))] for title, get in columns]
+    if out.is_terminal:
+        table = Table(*(header or [""] * (len(columns) if many else 2)), show_header=header is not None)
+        for line in cells:
+            table.add_row(*map(escape, line))
+        out.print(table)
+    else:
+        _plain(([header] if header else []) + cells)
+
+
+def _plain(lines: list[list[str]]) -> None:
+    """Columns padded with spaces, no borders and nothing cut: what a pipe or a file gets
+    (a terminal's table shortens values to fit its width)."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))] if lines else []
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
 def _cell(value: Any) -> str:
-    return "-" if value is None else escape(str(value))
+    return "-" if value is None else str(value)
 
 
 SERVER_COLUMNS: Columns = [
@@ -443,6 +517,9 @@ def locations_list(ctx: typer.Context) -> None:
     render(ctx, lambda api: api.locations.list(), columns, id_of="code")
 
 
+# A private key file's armour (PEM, PKCS#8, OpenSSH's format) or PuTTY's .ppk header: refused
+# here so that it is never sent (the API refuses it too).
+PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|PuTTY-User-Key-File-")
 KEY_COLUMNS: Columns = [
     ("id", lambda k: k["id"]),
     ("name", lambda k: k["name"]),
@@ -474,6 +551,9 @@ def keys_create(
         except OSError as exc:
             fail(f"cannot read {public_key_file}: {exc.strerror}", EXIT_USAGE)
     assert public_key is not None
+    if PRIVATE_KEY.search(public_key):
+        pub = f" ({public_key_file}.pub)" if public_key_file is not None else ""
+        fail(f"this is a private key; give the .pub file{pub}: never upload the private key", EXIT_USAGE)
     with api_errors():
         show(st, st.api().ssh_keys.create(name, public_key), KEY_COLUMNS)
 
@@ -517,10 +597,22 @@ def login(
     url: Annotated[str | None, typer.Option(help="API base URL")] = None,
     token: Annotated[str | None, typer.Option(help="API token (asked for when omitted)")] = None,
 ) -> None:
-    """Check a URL and token against the API and save them (mode 0600) for later commands."""
+    """Check a URL and token against the API and save them (mode 0600) for later commands.
+
+    With stdin not a terminal (`echo $TOKEN | vps login --url URL`), the token is its first
+    line and the URL must be given (--url or VPS_URL): nothing is asked."""
     st = state(ctx)
-    url = url or st.url or typer.prompt("API URL")
-    token = token or st.token or typer.prompt("API token", hide_input=True)
+    url = url or st.url or os.environ.get("VPS_URL")
+    token = token or st.token
+    if sys.stdin.isatty():
+        url = url or typer.prompt("API URL")
+        token = token or typer.prompt("API token", hide_input=True)
+    else:
+        if not url:
+            fail("no API URL: give --url (or set VPS_URL) when the token comes from stdin", EXIT_USAGE)
+        token = token or sys.stdin.readline().strip()
+        if not token:
+            fail("no token: stdin was empty (pipe the token in, or give --token)", EXIT_USAGE)
     with api_errors():
         who = Client(url, token).account.get()
     path = config_path()

@@ -81,7 +81,12 @@ class ServerError(APIError):
 
 
 class TransportError(VpsError):
-    """The API could not be reached: connection refused, timed out, or cut."""
+    """The API could not be reached: connection refused, timed out, or cut. The message
+    names the method and URL tried and how many times; `url` is that URL."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class ActionFailed(VpsError):

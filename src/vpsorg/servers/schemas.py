@@ -30,15 +30,27 @@ def check_fqdn(value: str) -> str:
     return value.lower()
 
 
+NAME_RULE = "1-63 letters, digits and hyphens; not starting or ending with a hyphen"
+
+
+def check_name(value: str) -> str:
+    """NAME_RE, checked here rather than as the field's pattern so that a refusal says the
+    rule in words (pydantic's pattern error shows the regular expression)."""
+    if not _LABEL.fullmatch(value):
+        raise ValueError(f"must be {NAME_RULE}, such as web-1")
+    return value
+
+
 Name = Annotated[
     str,
     Field(
         min_length=1,
         max_length=63,
-        pattern=NAME_RE,
-        description="1-63 letters, digits and hyphens; not starting or ending with a hyphen",
+        description=NAME_RULE,
         examples=["web-server-01"],
+        json_schema_extra={"pattern": NAME_RE},
     ),
+    AfterValidator(check_name),
 ]
 Hostname = Annotated[
     str,

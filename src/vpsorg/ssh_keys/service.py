@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import re
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
@@ -15,10 +16,21 @@ from vpsorg.pagination import PageParams
 from vpsorg.ssh_keys.models import SshKey
 
 MAX_KEY_BYTES = 16 * 1024  # the key text, UTF-8 encoded
+# A private key file's armour (PEM, PKCS#8, OpenSSH's own format) or PuTTY's .ppk header.
+PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|PuTTY-User-Key-File-")
+PRIVATE_KEY_REFUSAL = (
+    "this is a private key, which must never leave your computer; give the public key instead "
+    "(the .pub file beside it, e.g. ~/.ssh/id_ed25519.pub: one line starting with ssh-ed25519 or ssh-rsa)"
+)
 
 
 def parse_public_key(text: str) -> tuple[str, str]:
-    """Validate an OpenSSH public key line; return it normalised and its SHA256 fingerprint."""
+    """Validate an OpenSSH public key line; return it normalised and its SHA256 fingerprint.
+
+    A private key is refused in words, and no part of it goes into the error (which is
+    answered and may be logged)."""
+    if PRIVATE_KEY.search(text):
+        raise ValidationFailed.field("public_key", PRIVATE_KEY_REFUSAL)
     if len(text.encode()) > MAX_KEY_BYTES:
         raise ValidationFailed.field("public_key", f"must be at most {MAX_KEY_BYTES} bytes (16 KiB)")
     line = " ".join(text.split())
