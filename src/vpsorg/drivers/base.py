@@ -11,7 +11,7 @@ runs its calls in threads. Semantics every driver keeps, checked by tests/driver
   action's error, so it says what went wrong without a traceback.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -59,6 +59,9 @@ class VmSpec:
     os_kernel: str | None = None
     os_initrd: str | None = None
     os_kernel_args: str | None = None
+    # The customer's cloud-init user data (at most 64 KiB of UTF-8), run on first boot beside
+    # the driver's own configuration; None: none. Secret-ish: never log or show it.
+    user_data: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

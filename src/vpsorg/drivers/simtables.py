@@ -33,6 +33,9 @@ class SimMachine(SimBase):
     # Seconds the machine ran this month before booted_at, and which month that was.
     run_seconds: Mapped[float] = mapped_column(default=0.0)
     run_month: Mapped[str] = mapped_column(String(7), default="")
+    # The SHA-256 of the user data the machine was created with (None: none): tests see that
+    # it reached the driver without the simulator keeping the data itself.
+    user_data_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class SimCall(SimBase):
@@ -73,5 +76,7 @@ async def create_tables(session: AsyncSession) -> None:
         columns = {c["name"] for c in inspect(connection).get_columns("sim_machines")}
         if "host" not in columns:  # a simulator from before hosts
             connection.execute(text("ALTER TABLE sim_machines ADD COLUMN host VARCHAR(63)"))
+        if "user_data_sha256" not in columns:  # a simulator from before user data
+            connection.execute(text("ALTER TABLE sim_machines ADD COLUMN user_data_sha256 VARCHAR(64)"))
 
     await session.run_sync(create)

@@ -217,6 +217,11 @@ class SimulatorDriver:
                 power_state=PowerState.RUNNING,
                 booted_at=now,
                 run_month=_month(now),
+                user_data_sha256=(
+                    hashlib.sha256(spec.user_data.encode()).hexdigest()
+                    if spec.user_data is not None
+                    else None
+                ),
             )
             s.add(m)
             return m

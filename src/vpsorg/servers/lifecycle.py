@@ -106,6 +106,7 @@ def _vm_spec(server: Server, plan: Plan, os_: OperatingSystem, loc: Location) ->
         os_kernel=os_.kernel,
         os_initrd=os_.initrd,
         os_kernel_args=os_.kernel_args,
+        user_data=server.user_data,
     )
 
 

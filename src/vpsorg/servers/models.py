@@ -65,6 +65,9 @@ class Server(Base):
     # Its labels (vpsorg.servers.labels): string keys to string values, selected on with
     # JSON element access; at most 64, so a small document.
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    # The cloud-init user data it was created with, for the driver (a retried create needs it
+    # again); write-only: no representation, admin view or log shows it.
+    user_data: Mapped[str | None] = mapped_column(Text)
 
 
 class ServerUsage(Base):

@@ -6,7 +6,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from vpsorg.accounts.schemas import Money
 from vpsorg.actions.schemas import ActionRef
-from vpsorg.schemas import Id, RequestModel, Timestamp
+from vpsorg.schemas import AllowControls, Id, RequestModel, Timestamp
 from vpsorg.servers.labels import MAX_LABELS, check_labels, labels_schema
 from vpsorg.servers.states import ServerStatus
 
@@ -76,6 +76,40 @@ Labels = Annotated[
 ]
 
 
+USER_DATA_MAX_BYTES = 64 * 1024
+
+
+def check_user_data(value: str | None) -> str | None:
+    """At most 64 KiB once encoded as UTF-8 (what the seed carries), not 64 Ki characters."""
+    if value is not None and len(value.encode()) > USER_DATA_MAX_BYTES:
+        raise ValueError(
+            f"must be at most 64 KiB ({USER_DATA_MAX_BYTES} bytes) encoded as UTF-8; "
+            f"this is {len(value.encode())} bytes"
+        )
+    return value
+
+
+def _user_data_schema(schema: dict[str, Any]) -> None:
+    # A bound the document can state: 64 Ki characters are at least 64 KiB of UTF-8.
+    for member in schema.get("anyOf", []):
+        if member.get("type") == "string":
+            member["maxLength"] = USER_DATA_MAX_BYTES
+
+
+UserData = Annotated[
+    str | None,
+    Field(
+        description="Cloud-init user data (a #cloud-config document, a script, ...), run on first "
+        "boot beside vpsorg's own configuration; at most 64 KiB encoded as UTF-8. Kept for the "
+        "server's machine, never shown again.",
+        examples=["#cloud-config\nruncmd:\n  - touch /root/hello\n"],
+        json_schema_extra=_user_data_schema,
+    ),
+    AfterValidator(check_user_data),
+    AllowControls("\t\n\r"),
+]
+
+
 class ServerCreate(RequestModel):
     name: Name
     plan_id: Id
@@ -85,6 +119,7 @@ class ServerCreate(RequestModel):
     ssh_key_id: Id | None = None
     backups_enabled: bool = False
     labels: Labels = Field(default_factory=dict)
+    user_data: UserData = None
 
 
 class ServerReplace(RequestModel):

@@ -459,6 +459,7 @@ def _order(
         "ssh_public_key": public_key,
         "backups_enabled": data.backups_enabled,
         "labels": data.labels,
+        "user_data": data.user_data,
         "price_hourly": plan.price_hourly,
         "price_monthly": plan.price_monthly,
         "created_at": now,
