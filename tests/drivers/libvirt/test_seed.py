@@ -1,11 +1,14 @@
 """The NoCloud seed ISO, built in Python and read back with pycdlib."""
 
+import dataclasses
+import email
 import io
 
 import pycdlib
 import yaml
 
 from tests.drivers.test_contract import spec
+from vpsorg.drivers.base import VmSpec
 from vpsorg.drivers.libvirt.seed import build_iso, read_iso, seed_files
 
 KEY = spec().ssh_public_keys[0]
@@ -58,3 +61,47 @@ def test_no_keys_and_no_nameservers() -> None:
     files = read_iso(build_iso(seed_files(bare, instance_id="i", mac=MAC, nameservers=[])))
     assert yaml.safe_load(files["user-data"])["ssh_authorized_keys"] == []
     assert [c["type"] for c in yaml.safe_load(files["network-config"])["config"]] == ["physical"]
+
+
+def _parts(user_data: bytes) -> list[tuple[str, dict[str, str], str]]:
+    """The parts of a multipart user-data as cloud-init reads them: type, headers, text."""
+    message = email.message_from_bytes(user_data)
+    assert message.get_content_type() == "multipart/mixed"
+    return [
+        (part.get_content_type(), dict(part.items()), part.get_payload(decode=True).decode())
+        for part in message.get_payload()
+    ]
+
+
+def test_customer_user_data_goes_beside_ours_in_a_multipart_archive() -> None:
+    theirs = "#cloud-config\nruncmd:\n  - echo héllo > /root/hello\n"
+    files = read_iso(build_iso(seed_files(with_user_data(theirs), instance_id="i", mac=MAC, nameservers=[])))
+    (ours_type, _, ours), (their_type, headers, got) = _parts(files["user-data"])
+    assert b"MIME-Version: 1.0" in files["user-data"][:4096]  # how cloud-init tells a MIME archive
+    assert ours_type == "text/cloud-config"
+    config = yaml.safe_load(ours)
+    assert config["hostname"] == "contract.example.com" and config["ssh_authorized_keys"] == [KEY]
+    # Theirs verbatim, its kind left to cloud-init (by its first line), merged without
+    # replacing what we set.
+    assert their_type == "text/x-not-multipart"
+    assert got == theirs
+    assert headers["Merge-Type"] == "list(append)+dict(no_replace,recurse_list)+str()"
+
+
+def test_a_script_is_carried_as_is() -> None:
+    script = "#!/bin/sh\necho hi > /root/hi\n"
+    files = seed_files(with_user_data(script), instance_id="i", mac=MAC, nameservers=[])
+    assert [(kind, text) for kind, _, text in _parts(files["user-data"])][1] == (
+        "text/x-not-multipart",
+        script,
+    )
+
+
+def test_without_user_data_the_seed_is_our_cloud_config_alone() -> None:
+    files = seed_files(spec(), instance_id="i", mac=MAC, nameservers=[])
+    assert spec().user_data is None
+    assert files["user-data"].startswith(b"#cloud-config\n") and b"MIME-Version" not in files["user-data"]
+
+
+def with_user_data(user_data: str) -> VmSpec:
+    return dataclasses.replace(spec(), user_data=user_data)

@@ -1,7 +1,10 @@
-"""The NoCloud seed ISO that cloud-init reads on first boot: hostname, SSH keys, addresses."""
+"""The NoCloud seed ISO that cloud-init reads on first boot: hostname, SSH keys, addresses,
+and the customer's own user data, if any."""
 
 import io
 from collections.abc import Sequence
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from typing import Any
 
 import pycdlib
@@ -14,7 +17,28 @@ def meta_data(spec: VmSpec, instance_id: str) -> dict[str, Any]:
     return {"instance-id": instance_id, "local-hostname": spec.hostname}
 
 
+# How the customer's part merges into ours when both are cloud-config: lists (runcmd, packages,
+# ssh_authorized_keys, ...) are appended to ours, and a key we set keeps our value (their
+# ssh_pwauth: true does not open password logins; their hostname does not rename the server).
+CUSTOMER_MERGE_TYPE = "list(append)+dict(no_replace,recurse_list)+str()"
+
+
 def user_data(spec: VmSpec) -> str:
+    """Our cloud-config alone, or, with the customer's user data, a MIME multipart archive
+    (cloud-init's documented format) of ours and theirs, so both run. Theirs goes as
+    text/x-not-multipart: cloud-init tells its kind by its first line (#cloud-config, #!, ...)."""
+    ours = cloud_config(spec)
+    if spec.user_data is None:
+        return ours
+    archive = MIMEMultipart()
+    archive.attach(MIMEText(ours, "cloud-config", "utf-8"))
+    theirs = MIMEText(spec.user_data, "x-not-multipart", "utf-8")
+    theirs["Merge-Type"] = CUSTOMER_MERGE_TYPE
+    archive.attach(theirs)
+    return archive.as_string()
+
+
+def cloud_config(spec: VmSpec) -> str:
     config: dict[str, Any] = {
         # The name the customer asked for, in full: `hostname` in the guest prints it (as on
         # DigitalOcean). Given as both, or cloud-init's first pass at boot keeps the short form.
