@@ -111,8 +111,11 @@ def server_body(
     ssh_key_id: int | None,
     backups_enabled: bool,
     labels: dict[str, str] | None = None,
+    user_data: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"name": name, "plan_id": plan_id, "os_id": os_id, "location": location}
+    if user_data is not None:
+        body["user_data"] = user_data
     if labels:
         body["labels"] = dict(labels)
     if hostname is not None:

@@ -366,6 +366,16 @@ def servers_get(ctx: typer.Context, server_id: int) -> None:
     render(ctx, lambda api: api.servers.get(server_id), SERVER_DETAIL)
 
 
+def read_user_data(path: Path | None) -> str | None:
+    """The user data file's text ('-': standard input), refused in words if unreadable."""
+    if path is None:
+        return None
+    try:
+        return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise typer.BadParameter(f"cannot read {path}: {e}", param_hint="--user-data-file") from e
+
+
 @servers_app.command("create")
 def servers_create(
     ctx: typer.Context,
@@ -379,6 +389,13 @@ def servers_create(
     label: Annotated[
         list[str] | None, typer.Option(help="A label k=v (k= for an empty value); repeatable")
     ] = None,
+    user_data_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Cloud-init user data to run on first boot (#cloud-config, a script, ...); "
+            "at most 64 KiB; '-' reads standard input"
+        ),
+    ] = None,
     wait: Wait = False,
     timeout: Timeout = 900.0,
     dry_run: Annotated[
@@ -389,6 +406,7 @@ def servers_create(
     would cost, or why it would be refused, and create nothing."""
     st = state(ctx)
     labels = parse_labels(label or [])
+    user_data = read_user_data(user_data_file)
     with api_errors():
         api = st.api()
         if dry_run:
@@ -401,6 +419,7 @@ def servers_create(
                 ssh_key_id=ssh_key,
                 backups_enabled=backups,
                 labels=labels,
+                user_data=user_data,
                 dry_run=True,
             )
             show(st, quote, DRY_RUN_COLUMNS, id_of="would_create")
@@ -414,6 +433,7 @@ def servers_create(
             ssh_key_id=ssh_key,
             backups_enabled=backups,
             labels=labels,
+            user_data=user_data,
         )
         if wait:
             assert server.action is not None

@@ -206,6 +206,7 @@ class Servers:
         ssh_key_id: int | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
+        user_data: str | None = None,
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
@@ -224,6 +225,7 @@ class Servers:
         ssh_key_id: int | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
+        user_data: str | None = None,
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
@@ -241,6 +243,7 @@ class Servers:
         ssh_key_id: int | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
+        user_data: str | None = None,
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
@@ -248,7 +251,8 @@ class Servers:
     ) -> Server | DryRun:
         """Order a server; with wait=True return it once provisioned (ActionFailed if that failed).
         With dry_run=True create nothing: the API checks the order as a create would and
-        answers its prices (DryRun), or raises the error the create would."""
+        answers its prices (DryRun), or raises the error the create would. user_data: cloud-init
+        user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again."""
         body = _core.server_body(
             name=name,
             plan_id=plan_id,
@@ -258,6 +262,7 @@ class Servers:
             ssh_key_id=ssh_key_id,
             backups_enabled=backups_enabled,
             labels=labels,
+            user_data=user_data,
         )
         if dry_run:  # checked as the create would be; nothing is created, nothing to wait for
             params = {"dry_run": "true"}
