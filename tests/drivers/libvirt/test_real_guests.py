@@ -141,10 +141,14 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
         key = new_public_key()
         r = customer.http.post("/api/v1/ssh-keys/", json={"name": "laptop", "public_key": key})
         assert r.status_code == 201, r.text
+        # The customer's own cloud-config, run beside ours (the seed's multipart user data).
+        user_token = uuid.uuid4().hex
+        user_data = f"#cloud-config\nruncmd:\n  - echo {user_token} > /root/from-user-data\n"
         created = customer.create_server(
             name="Lab-1", hostname="lab-1.example.net", plan_id=PLAN, os_id=OS,
-            location=LOCATION, ssh_key_id=r.json()["id"],
+            location=LOCATION, ssh_key_id=r.json()["id"], user_data=user_data,
         )  # fmt: skip
+        assert "user_data" not in created
         sid = created["id"]
         name = f"{lab.prefix}{sid}"
 
@@ -172,6 +176,11 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
         assert in_guest(dom, "hostname").strip() == "lab-1.example.net"
         assert key in in_guest(dom, "cat /home/debian/.ssh/authorized_keys")
         assert in_guest(dom, "systemctl is-active ssh").strip() == "active"
+        # ... and the customer's user data ran too (runcmd: late in boot, so waited for).
+        ran = (
+            "timeout 50 sh -c 'until [ -s /root/from-user-data ]; do sleep 1; done'; cat /root/from-user-data"
+        )
+        assert in_guest(dom, ran).strip() == user_token
         addresses = in_guest(dom, "ip -o addr show dev eth0")
         v4 = ipaddress.ip_address(server["ip_address"])
         v6 = ipaddress.ip_address(server["ipv6_address"])
