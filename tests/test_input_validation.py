@@ -126,6 +126,8 @@ def test_control_characters_in_every_string_field_are_a_400_naming_it(
             checked.add(f"{schema['title']}.{name}")
             if name == "public_key" and bad in "\t\n":
                 continue  # a key file's whitespace: folded into spaces
+            if name == "user_data" and bad in "\t\n":
+                continue  # a cloud-init document's lines and indents (tests/servers/test_user_data.py)
             assert_validation_error(r, name)
     assert {"ServerCreate.location", "SshKeyCreate.public_key", "CreditIn.reason"} <= checked
 
