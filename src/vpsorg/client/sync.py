@@ -1,7 +1,12 @@
-"""The synchronous client. `AsyncClient` (vpsorg.client.aio) mirrors it method for method."""
+# Generated from aio.py by scripts/unasync.py; do not edit (edit aio.py, then `make sdk`).
+"""The synchronous client, `Client`: vpsorg.client's API, each call returning its answer.
+
+Generated from vpsorg.client.aio (the same classes without `Async` in their names, the same
+methods without `await`): read that file for what a method does, and change it there.
+"""
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, overload
@@ -204,6 +209,7 @@ class Servers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -223,6 +229,7 @@ class Servers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -241,6 +248,7 @@ class Servers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -252,7 +260,9 @@ class Servers:
         """Order a server; with wait=True return it once provisioned (ActionFailed if that failed).
         With dry_run=True create nothing: the API checks the order as a create would and
         answers its prices (DryRun), or raises the error the create would. user_data: cloud-init
-        user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again."""
+        user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again.
+        ssh_key_id and ssh_key_ids: the keys installed for root (one key is sent as
+        `ssh_key_id`, several as `ssh_key_ids`)."""
         body = _core.server_body(
             name=name,
             plan_id=plan_id,
@@ -260,6 +270,7 @@ class Servers:
             location=location,
             hostname=hostname,
             ssh_key_id=ssh_key_id,
+            ssh_key_ids=ssh_key_ids,
             backups_enabled=backups_enabled,
             labels=labels,
             user_data=user_data,
@@ -383,7 +394,7 @@ class Catalog:
         self._c, self._path, self._cls = client, path, cls
 
     def list(self) -> list[Any]:
-        return list(self._c.pages(self._path, self._cls))
+        return [item for item in self._c.pages(self._path, self._cls)]
 
 
 class SshKeys:
@@ -469,7 +480,9 @@ class Admin:
         with servers or ssh_keys, set them first (a number, or "default")."""
         path = f"/api/v1/admin/accounts/{account_id}/limits/"
         body = _core.limits_body(servers, ssh_keys)
-        return dict(self._c.request("PATCH", path, json=body) if body else self._c.request("GET", path))
+        if body:
+            return dict(self._c.request("PATCH", path, json=body))
+        return dict(self._c.request("GET", path))
 
     def suspend(
         self,
@@ -481,9 +494,8 @@ class Admin:
     ) -> ActionData | None:
         """Suspend any account's server: the action queued (None if it was suspended already);
         with wait=True, that action once over."""
-        body = self._c.request(
-            "POST", f"/api/v1/admin/servers/{server_id}/suspend/", json=_core.reason_body(reason)
-        )
+        path = f"/api/v1/admin/servers/{server_id}/suspend/"
+        body = self._c.request("POST", path, json=_core.reason_body(reason))
         return self._outcome(body["action"], server_id, wait, timeout) if body["action"] else None
 
     def unsuspend(
@@ -494,13 +506,14 @@ class Admin:
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
     ) -> ActionData:
-        body = self._c.request(
-            "POST", f"/api/v1/admin/servers/{server_id}/unsuspend/", json=_core.reason_body(reason)
-        )
+        """Lift a suspension: the start action queued; with wait=True, that action once over."""
+        path = f"/api/v1/admin/servers/{server_id}/unsuspend/"
+        body = self._c.request("POST", path, json=_core.reason_body(reason))
         return self._outcome(body["action"], server_id, wait, timeout)
 
     def _outcome(self, ref: dict[str, Any], server_id: int, wait: bool, timeout: float) -> ActionData:
         # Not bound: an Action's wait() asks the customer API, where another account's action is 404.
         if wait:
-            return ActionData.from_api(self.actions.wait(ref["id"], timeout=timeout).raw)
+            done = self.actions.wait(ref["id"], timeout=timeout)
+            return ActionData.from_api(done.raw)
         return ActionData.from_api(ref | {"server_id": server_id})
