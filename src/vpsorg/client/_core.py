@@ -2,6 +2,7 @@
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -124,6 +125,14 @@ def server_body(
         body["ssh_key_id"] = ssh_key_id
     if backups_enabled:
         body["backups_enabled"] = True
+    return body
+
+
+def rebuild_body(os_id: int, ssh_key_ids: Sequence[int] | None) -> dict[str, Any]:
+    """A rebuild's body: the OS, and the keys when given ([] installs none)."""
+    body: dict[str, Any] = {"os_id": os_id}
+    if ssh_key_ids is not None:
+        body["ssh_key_ids"] = list(ssh_key_ids)
     return body
 
 
