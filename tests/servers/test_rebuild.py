@@ -179,3 +179,17 @@ def test_the_worker_reads_the_os_image_and_keys_of_the_rebuild(live: Live) -> No
     assert machine(live, sid).os_image == "/img/f41.qcow2"
     hostnames = live.db(lambda s: s.scalar(select(Server.hostname).where(Server.id == sid)))
     assert spec.hostname == hostnames
+
+
+def test_a_server_suspended_while_rebuilding_comes_back_active(customer: Customer, live: Live) -> None:
+    from tests.admin.operators import operator
+
+    sid = customer.active_server()["id"]
+    set_status(live, sid, "rebuilding")  # as if its rebuild were still queued
+    op = operator(live)
+    r = op.http.post(f"/api/v1/admin/servers/{sid}/suspend/", json={"reason": "abuse"})
+    assert r.status_code == 200, r.text
+    server = live.db(lambda s: s.get(Server, sid))
+    assert (server.status, server.resume_status) == ("suspended", "active")
+    assert op.http.post(f"/api/v1/admin/servers/{sid}/unsuspend/").status_code == 200
+    assert customer.wait_status(sid, "active")["status"] == "active"
