@@ -134,6 +134,14 @@ def server_body(
     return body
 
 
+def rebuild_body(os_id: int, ssh_key_ids: Sequence[int] | None) -> dict[str, Any]:
+    """A rebuild's body: the OS, and the keys when given ([] installs none)."""
+    body: dict[str, Any] = {"os_id": os_id}
+    if ssh_key_ids is not None:
+        body["ssh_key_ids"] = list(ssh_key_ids)
+    return body
+
+
 def update_body(**fields: Any) -> dict[str, Any]:
     """A PATCH or PUT body: the fields given (None: not given; an empty labels map is given)."""
     return {k: v for k, v in fields.items() if v is not None}

@@ -77,6 +77,18 @@ class AsyncServer(ServerData):
     async def reboot(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> AsyncAction:
         return await self._c.servers.reboot(self.id, wait=wait, timeout=timeout)
 
+    async def rebuild(
+        self,
+        *,
+        os_id: int,
+        ssh_key_ids: Sequence[int] | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+    ) -> AsyncAction:
+        return await self._c.servers.rebuild(
+            self.id, os_id=os_id, ssh_key_ids=ssh_key_ids, wait=wait, timeout=timeout
+        )
+
     async def update(self, **fields: Any) -> "AsyncServer":
         return await self._c.servers.update(self.id, **fields)
 
@@ -354,6 +366,24 @@ class AsyncServers:
         on_poll: OnPoll | None = None,
     ) -> AsyncAction:
         return await self._power(server_id, "reboot", wait, timeout, on_poll)
+
+    async def rebuild(
+        self,
+        server_id: int,
+        *,
+        os_id: int,
+        ssh_key_ids: Sequence[int] | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> AsyncAction:
+        """Reinstall the server from the OS image `os_id`: everything on its disk is erased;
+        its id, addresses, hostname and plan stay. `ssh_key_ids`: the keys to install (None:
+        the ones it has). With wait=True, return once done (ActionFailed if it failed)."""
+        json = _core.rebuild_body(os_id, ssh_key_ids)
+        body = await self._c.request("POST", f"/api/v1/servers/{server_id}/rebuild/", json=json)
+        action = self._c.bind(AsyncAction, body["action"] | {"server_id": server_id})
+        return await action.wait(timeout=timeout, on_poll=on_poll) if wait else action
 
     async def _power(
         self, server_id: int, verb: str, wait: bool, timeout: float, on_poll: OnPoll | None

@@ -528,6 +528,10 @@ def login(
     err.print(f"logged in as {who.email}; saved to {path}")
 
 
+# Commands kept in modules of their own, registered on the apps above when imported.
+from vpsorg.client import cli_rebuild  # noqa: E402, F401
+
+
 def main() -> None:
     app(prog_name="vps")
 

@@ -75,6 +75,18 @@ class Server(ServerData):
     def reboot(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> Action:
         return self._c.servers.reboot(self.id, wait=wait, timeout=timeout)
 
+    def rebuild(
+        self,
+        *,
+        os_id: int,
+        ssh_key_ids: Sequence[int] | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+    ) -> Action:
+        return self._c.servers.rebuild(
+            self.id, os_id=os_id, ssh_key_ids=ssh_key_ids, wait=wait, timeout=timeout
+        )
+
     def update(self, **fields: Any) -> "Server":
         return self._c.servers.update(self.id, **fields)
 
@@ -344,6 +356,24 @@ class Servers:
         on_poll: OnPoll | None = None,
     ) -> Action:
         return self._power(server_id, "reboot", wait, timeout, on_poll)
+
+    def rebuild(
+        self,
+        server_id: int,
+        *,
+        os_id: int,
+        ssh_key_ids: Sequence[int] | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> Action:
+        """Reinstall the server from the OS image `os_id`: everything on its disk is erased;
+        its id, addresses, hostname and plan stay. `ssh_key_ids`: the keys to install (None:
+        the ones it has). With wait=True, return once done (ActionFailed if it failed)."""
+        json = _core.rebuild_body(os_id, ssh_key_ids)
+        body = self._c.request("POST", f"/api/v1/servers/{server_id}/rebuild/", json=json)
+        action = self._c.bind(Action, body["action"] | {"server_id": server_id})
+        return action.wait(timeout=timeout, on_poll=on_poll) if wait else action
 
     def _power(self, server_id: int, verb: str, wait: bool, timeout: float, on_poll: OnPoll | None) -> Action:
         body = self._c.request("POST", f"/api/v1/servers/{server_id}/{verb}/")

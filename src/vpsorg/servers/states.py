@@ -17,6 +17,8 @@ class ServerStatus(StrEnum):
     SUSPENDED = "suspended"
     # Moving to another host (a cold migration); back to the status it had when done.
     MIGRATING = "migrating"
+    # Reinstalled from a clean image (vpsorg.servers.rebuild); active once done.
+    REBUILDING = "rebuilding"
     ERROR = "error"
 
 
@@ -33,6 +35,8 @@ class ActionType(StrEnum):
     MIGRATE = "migrate"
     # Written by reconcile when the hypervisor's view corrected ours; never queued.
     SYNC = "sync"
+    # The disk replaced by a fresh copy of an OS image, the machine booted (servers.rebuild).
+    REBUILD = "rebuild"
 
 
 class ActionStatus(StrEnum):
@@ -91,6 +95,12 @@ TRANSITIONS: dict[ActionType, Transition] = {
         None,
         "Server is moving to another host",
     ),
+    ActionType.REBUILD: Transition(
+        frozenset({ServerStatus.ACTIVE, ServerStatus.STOPPED}),
+        ServerStatus.REBUILDING,
+        ServerStatus.ACTIVE,
+        "Server is being rebuilt. Everything on its disk will be erased.",
+    ),
 }
 
 # The statuses an operator may migrate a server from (the action keeps which, to return to it).
@@ -104,6 +114,7 @@ POWER_AFTER: dict[ActionType, PowerState] = {
     ActionType.REBOOT: PowerState.RUNNING,
     ActionType.DELETE: PowerState.MISSING,
     ActionType.SUSPEND: PowerState.SHUTOFF,
+    ActionType.REBUILD: PowerState.RUNNING,
 }
 
 # Statuses in which the worker owns the server; reconcile leaves them alone.
@@ -114,6 +125,7 @@ TRANSITIONAL = frozenset(
         ServerStatus.STOPPING,
         ServerStatus.REBOOTING,
         ServerStatus.MIGRATING,
+        ServerStatus.REBUILDING,
     }
 )
 
