@@ -73,3 +73,19 @@ def test_vps_servers_rebuild_asks_first_unless_yes(live: Live, tmp_path: Path) -
     assert customer.wait_status(sid, "active")["os"]["id"] == 7
     bad = vps("servers", "rebuild", str(sid), "--os", "999", "--yes", env=e)
     assert bad.returncode == 1 and "os_id" in bad.stderr
+
+
+def test_vps_servers_rebuild_takes_names_and_slugs(live: Live, tmp_path: Path) -> None:
+    customer = live.account(credit="1000")
+    e = clean_env(tmp_path, VPS_URL=live.url, VPS_TOKEN=customer.token)
+    server = customer.active_server()
+    key = customer.http.post(
+        "/api/v1/ssh-keys/", json={"name": "laptop", "public_key": new_public_key()}
+    ).json()
+    args = ("--os", "fedora-41", "--ssh-key", "laptop", "--yes", "--wait")
+    done = as_json(vps("-o", "json", "servers", "rebuild", server["name"], *args, env=e))
+    assert (done["type"], done["status"], done["server_id"]) == ("rebuild", "success", server["id"])
+    assert customer.http.get(f"/api/v1/servers/{server['id']}/").json()["os"]["id"] == 7
+    assert live.db(lambda s: s.get(Server, server["id"])).ssh_public_keys == [key["public_key"]]
+    unknown = vps("servers", "rebuild", "no-such-server", "--os", "3", "--yes", env=e)
+    assert unknown.returncode == 1 and "no server named 'no-such-server'" in unknown.stderr

@@ -15,19 +15,16 @@ from vpsorg.client.cli import (
     state,
     wait_for,
 )
+from vpsorg.client.cli_refs import OsId, ServerId, SshKeyIds
 
 
 @servers_app.command("rebuild")
 def servers_rebuild(
     ctx: typer.Context,
-    server_id: int,
-    os_id: Annotated[int, typer.Option("--os", help="Operating system id to install (vps os list)")],
-    ssh_key: Annotated[
-        list[int] | None,
-        typer.Option(
-            help="SSH key id to install (vps ssh-keys list); repeatable; default: the server's keys"
-        ),
-    ] = None,
+    server_id: ServerId,
+    os_id: OsId,
+    # default (none given): the server keeps its keys
+    ssh_key: SshKeyIds = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
     wait: Wait = False,
     timeout: Timeout = 900.0,
