@@ -368,8 +368,62 @@ def test_catalog_error_keeps_the_validation_detail(
 ) -> None:
     _, results = malformed_runs
     stderr = results["zero-vcpus"][3]
-    assert "plans.0.vcpus" in stderr
-    assert "greater than or equal to 1" in stderr
-    assert "input_value=0" in stderr  # not swallowed as console markup
+    assert "plans[0].vcpus: must be greater than or equal to 1 (found 0)" in stderr
+    assert "pydantic" not in stderr and "https://" not in stderr
     assert "duplicate location code: lab-1" in results["duplicate-location-code"][3]
     assert "No such file" in results[SUBPROCESS_CASES[-1]][3]
+
+
+# What each malformed file's error says, in words: where in the file, what, the value found.
+IN_WORDS = {
+    "zero-vcpus": "plans[0].vcpus: must be greater than or equal to 1 (found 0)",
+    "negative-price": "plans[0].price_monthly: must be greater than or equal to 0 (found '-1.00')",
+    "price-not-a-number": "plans[0].price_monthly: must be a valid decimal (found 'cheap')",
+    "unknown-plan-field": "plans[0].gpu: is not a known field",
+    "unknown-section": "servers: is not a known field",
+    "missing-plan-field": "plans[0].vcpus: is missing; plans[0].memory: is missing",
+    "bad-location-code": "locations[0].code: must be 2-40 lowercase letters, digits and hyphens",
+    "gateway-outside-pool": "locations[0]: gateway 10.99.0.1 is not in 10.20.0.0/24",
+    "empty": "the catalog: must be a mapping (found nothing)",
+    "list": "the catalog: must be a mapping (found a list)",
+    "duplicate-plan-id": "the catalog: duplicate plan id: 10",
+}
+
+
+@pytest.mark.parametrize("case", sorted(IN_WORDS))
+def test_catalog_errors_are_in_words_without_links(db: str, tmp_path: Path, case: str) -> None:
+    from typer.testing import CliRunner
+
+    from vpsorg.cli import app
+
+    fmt, text = MALFORMED[case]
+    assert text is not None
+    path = tmp_path / f"{case}.{fmt}"
+    path.write_text(text)
+    r = CliRunner().invoke(app, ["catalog", "load", str(path)], env={"VPSORG_DATABASE_URL": db})
+    check_one_line_error(path, r.exit_code, r.stdout, r.stderr)
+    said = " ".join(r.stderr.split())
+    assert IN_WORDS[case] in said, said
+    for raw in (
+        "errors.pydantic.dev",
+        "https://",
+        "For further information",
+        "input_value",
+        "Value error",
+        "CatalogIn",
+        "PlanIn",
+        "Input should",
+    ):
+        assert raw not in said, said
+
+
+def test_catalog_errors_past_ten_are_counted(tmp_path: Path) -> None:
+    from vpsorg.catalog import service
+
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps({"plans": [{"id": i} for i in range(1, 4)]}))  # 7 missing fields each
+    with pytest.raises(service.CatalogError) as caught:
+        service.read_catalog(path)
+    said = str(caught.value)
+    assert said.count("is missing") == service.MAX_ERRORS_SHOWN
+    assert said.endswith("; and 11 more")

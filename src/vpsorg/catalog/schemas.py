@@ -1,8 +1,9 @@
 import ipaddress
+import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from vpsorg.accounts.schemas import Money
 
@@ -59,9 +60,21 @@ class OperatingSystemIn(BaseModel):
     available: bool = True
 
 
+LOCATION_CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,38}[a-z0-9]")
+
+
+def check_location_code(value: str) -> str:
+    # In words: a pattern's own error shows the regular expression.
+    if not LOCATION_CODE.fullmatch(value):
+        raise ValueError(
+            "must be 2-40 lowercase letters, digits and hyphens, not starting or ending with a hyphen"
+        )
+    return value
+
+
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$")]
+    code: Annotated[str, AfterValidator(check_location_code)]
     name: str
     country: Annotated[str, Field(min_length=2, max_length=2)]
     ipv4_pool: str

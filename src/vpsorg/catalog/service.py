@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,14 +19,72 @@ from vpsorg.hosts import service as hosts
 from vpsorg.ipam import service as ipam
 
 
+class CatalogError(ValueError):
+    """A catalog file that does not hold a catalog, said in words (see describe)."""
+
+
 def read_catalog(path: Path | None) -> CatalogIn:
-    """Parse a catalog file (YAML or JSON); the packaged default when path is None."""
+    """Parse a catalog file (YAML or JSON); the packaged default when path is None. A file
+    that parses but is no catalog raises CatalogError."""
     if path is None:
         text = resources.files("vpsorg.catalog").joinpath("default.yaml").read_text()
     else:
         text = path.read_text()
     data: Any = json.loads(text) if path is not None and path.suffix == ".json" else yaml.safe_load(text)
-    return CatalogIn.model_validate(data)
+    try:
+        return CatalogIn.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError(describe(exc)) from None
+
+
+MAX_ERRORS_SHOWN = 10
+
+
+def describe(exc: ValidationError) -> str:
+    """Pydantic's errors as an operator reads them: where in the file (`plans[2].vcpus`),
+    what is wrong and the value found; no documentation links, no model names. One line."""
+    errors = exc.errors(include_url=False)
+    said = [_one(e) for e in errors[:MAX_ERRORS_SHOWN]]
+    if len(errors) > MAX_ERRORS_SHOWN:
+        said.append(f"and {len(errors) - MAX_ERRORS_SHOWN} more")
+    return "; ".join(said)
+
+
+# Messages that name our classes or say too little, in words.
+_MESSAGES = {
+    "model_type": "must be a mapping",
+    "dict_type": "must be a mapping",
+    "extra_forbidden": "is not a known field",
+    "missing": "is missing",
+}
+
+
+def _one(error: ErrorDetails) -> str:
+    where = _path(error["loc"])
+    message = _MESSAGES.get(error["type"], error["msg"]).removeprefix("Value error, ")
+    message = message.replace("Input should be", "must be")
+    value = error.get("input")
+    shown = ""
+    if error["type"] not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool):
+        shown = f" (found {value!r})"
+    elif error["type"] in ("model_type", "dict_type", "list_type"):
+        shown = f" (found {_kind(value)})"
+    return f"{where}: {message}{shown}"
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    """('plans', 2, 'vcpus') as plans[2].vcpus; the whole file when empty."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the catalog"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list", str: "text"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 async def load_catalog(
