@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.catalog.models import Location, OperatingSystem, Plan
@@ -95,6 +95,7 @@ async def load_catalog(
     hosts.ensure_default_hosts); one loaded before keeps the hosts it has, or none."""
     for plan in catalog.plans:
         await session.merge(Plan(**plan.model_dump()))
+    await _check_slugs(session, catalog)
     for os_ in catalog.operating_systems:
         await session.merge(OperatingSystem(**os_.model_dump()))
     added = []
@@ -118,6 +119,26 @@ async def load_catalog(
         "operating_systems": len(catalog.operating_systems),
         "locations": len(catalog.locations),
     }
+
+
+async def _check_slugs(session: AsyncSession, catalog: CatalogIn) -> None:
+    """Refuse a slug another system keeps (one not in this file); clear those of the file's
+    systems first, so that a file may swap or move slugs between them (the unique index
+    would otherwise refuse the first of two swapped rows written)."""
+    ids = [o.id for o in catalog.operating_systems]
+    if not ids:
+        return
+    held = await session.execute(
+        select(OperatingSystem.slug, OperatingSystem.id).where(
+            OperatingSystem.slug.in_([o.slug for o in catalog.operating_systems]),
+            OperatingSystem.id.not_in(ids),
+        )
+    )
+    taken = [f"{slug} (operating system {os_id})" for slug, os_id in held]
+    if taken:
+        raise CatalogError(f"operating_systems: slug already taken: {', '.join(sorted(taken))}")
+    await session.execute(update(OperatingSystem).where(OperatingSystem.id.in_(ids)).values(slug=None))
+    await session.flush()
 
 
 def _pools(location: Location) -> tuple[str, ...]:
@@ -144,7 +165,7 @@ _oses = OperatingSystem.__table__.c
 _locations = Location.__table__.c
 # What an order reads of its plan, OS and location: flat rows (see `orderable`).
 PlanRow = namedtuple("PlanRow", "id name vcpus memory storage bandwidth price_monthly price_hourly available")
-OsRow = namedtuple("OsRow", "id name available")
+OsRow = namedtuple("OsRow", "id name slug available")
 LocationRow = namedtuple("LocationRow", "id code ipv4_pool ipv4_gateway ipv6_pool ipv6_gateway available")
 _PLAN_COLUMNS = [_plans[name] for name in PlanRow._fields]
 _OS_COLUMNS = [_oses[name] for name in OsRow._fields]

@@ -199,6 +199,7 @@ class PlanDetailRef(PlanRef):
 class OsRef(BaseModel):
     id: int
     name: str
+    slug: str = Field(description="Unique and stable, e.g. ubuntu-22.04 (see GET /api/v1/os/)")
 
 
 class ResourceUsage(BaseModel):

@@ -64,6 +64,7 @@ SUMMARY_COLUMNS = (
     _plans.storage,
     _oses.id.label("os_id"),
     _oses.name.label("os_name"),
+    _oses.slug.label("os_slug"),
 )
 DETAIL_COLUMNS = SUMMARY_COLUMNS + (
     _servers.ipv6_address,
@@ -130,7 +131,7 @@ def summary(row: Any) -> dict[str, Any]:
             "memory": row.memory,
             "storage": row.storage,
         },
-        "os": {"id": row.os_id, "name": row.os_name},
+        "os": {"id": row.os_id, "name": row.os_name, "slug": row.os_slug},
         "labels": row.labels,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
@@ -522,6 +523,7 @@ def _order(
         bandwidth=plan.bandwidth,
         os_id=os_.id,
         os_name=os_.name,
+        os_slug=os_.slug,
         # a new server has not been sampled yet
         cpu_percent=None,
         memory_used=None,
