@@ -2,6 +2,7 @@
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -112,6 +113,7 @@ def server_body(
     backups_enabled: bool,
     labels: dict[str, str] | None = None,
     user_data: str | None = None,
+    ssh_key_ids: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"name": name, "plan_id": plan_id, "os_id": os_id, "location": location}
     if user_data is not None:
@@ -122,6 +124,8 @@ def server_body(
         body["hostname"] = hostname
     if ssh_key_id is not None:
         body["ssh_key_id"] = ssh_key_id
+    if ssh_key_ids:
+        body["ssh_key_ids"] = list(ssh_key_ids)
     if backups_enabled:
         body["backups_enabled"] = True
     return body

@@ -1,7 +1,7 @@
 """The asynchronous client: `Client` (vpsorg.client.sync) method for method, awaited."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, overload
@@ -195,6 +195,7 @@ class AsyncServers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -214,6 +215,7 @@ class AsyncServers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -232,6 +234,7 @@ class AsyncServers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -243,7 +246,8 @@ class AsyncServers:
         """Order a server; with wait=True return it once provisioned (ActionFailed if that failed).
         With dry_run=True create nothing: the API checks the order as a create would and
         answers its prices (DryRun), or raises the error the create would. user_data: cloud-init
-        user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again."""
+        user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again.
+        ssh_key_ids: more keys beside ssh_key_id; the machine gets every one, each once."""
         body = _core.server_body(
             name=name,
             plan_id=plan_id,
@@ -251,6 +255,7 @@ class AsyncServers:
             location=location,
             hostname=hostname,
             ssh_key_id=ssh_key_id,
+            ssh_key_ids=ssh_key_ids,
             backups_enabled=backups_enabled,
             labels=labels,
             user_data=user_data,

@@ -1,7 +1,7 @@
 """The synchronous client. `AsyncClient` (vpsorg.client.aio) mirrors it method for method."""
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, overload
@@ -204,6 +204,7 @@ class Servers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -223,6 +224,7 @@ class Servers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -241,6 +243,7 @@ class Servers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -252,7 +255,8 @@ class Servers:
         """Order a server; with wait=True return it once provisioned (ActionFailed if that failed).
         With dry_run=True create nothing: the API checks the order as a create would and
         answers its prices (DryRun), or raises the error the create would. user_data: cloud-init
-        user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again."""
+        user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again.
+        ssh_key_ids: more keys beside ssh_key_id; the machine gets every one, each once."""
         body = _core.server_body(
             name=name,
             plan_id=plan_id,
@@ -260,6 +264,7 @@ class Servers:
             location=location,
             hostname=hostname,
             ssh_key_id=ssh_key_id,
+            ssh_key_ids=ssh_key_ids,
             backups_enabled=backups_enabled,
             labels=labels,
             user_data=user_data,

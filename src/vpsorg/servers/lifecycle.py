@@ -102,7 +102,7 @@ def _vm_spec(server: Server, plan: Plan, os_: OperatingSystem, loc: Location) ->
         ipv6_address=server.ipv6_address,
         ipv6_prefix=ipam.prefix_length(loc.ipv6_pool),
         ipv6_gateway=loc.ipv6_gateway,
-        ssh_public_keys=(server.ssh_public_key,) if server.ssh_public_key else (),
+        ssh_public_keys=tuple((server.ssh_public_key or "").splitlines()),
         os_kernel=os_.kernel,
         os_initrd=os_.initrd,
         os_kernel_args=os_.kernel_args,

@@ -39,8 +39,11 @@ class Server(Base):
     # The host its machine is on (vpsorg.hosts): set when it is placed, at create; NULL once
     # the worker has torn the machine down.
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), index=True)
+    # The first of its keys (the create's ssh_key_id, else the first of ssh_key_ids).
     ssh_key_id: Mapped[int | None] = mapped_column(ForeignKey("ssh_keys.id", ondelete="SET NULL"))
-    # The key as it was at create time: the machine keeps it even if the key is deleted later.
+    # Its keys as they were at create time, one OpenSSH public key a line (an authorized_keys
+    # text; a key is one line, see vpsorg.ssh_keys): the machine keeps them even if a key is
+    # deleted later.
     ssh_public_key: Mapped[str | None] = mapped_column(Text)
     backups_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     ipv4_address: Mapped[str | None] = mapped_column(String(45), unique=True)

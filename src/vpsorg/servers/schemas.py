@@ -115,6 +115,9 @@ UserData = Annotated[
 ]
 
 
+MAX_SSH_KEYS = 32
+
+
 class ServerCreate(RequestModel):
     name: Name
     plan_id: Id
@@ -122,9 +125,21 @@ class ServerCreate(RequestModel):
     location: Annotated[str, Field(min_length=1, max_length=40, examples=["us-west"])]
     hostname: Hostname | None = Field(default=None, description="Defaults to the server's name")
     ssh_key_id: Id | None = None
+    ssh_key_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=MAX_SSH_KEYS,
+        description=f"More SSH keys (ids), at most {MAX_SSH_KEYS}; with ssh_key_id, the machine "
+        "gets every key named in either (each once)",
+        examples=[[1, 2]],
+    )
     backups_enabled: bool = False
     labels: Labels = Field(default_factory=dict)
     user_data: UserData = None
+
+    def key_ids(self) -> list[int]:
+        """ssh_key_id and ssh_key_ids together, each once, in the order given (ssh_key_id first)."""
+        given = ([self.ssh_key_id] if self.ssh_key_id is not None else []) + self.ssh_key_ids
+        return list(dict.fromkeys(given))
 
 
 class ServerReplace(RequestModel):
