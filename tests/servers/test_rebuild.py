@@ -64,11 +64,13 @@ def test_rebuild_reinstalls_the_new_os_and_keeps_the_rest(customer: Customer) ->
     )
     assert customer.wait_action(body["action"]["id"])["status"] == "success"
     after = customer.wait_status(sid, "active")
-    assert after["os"] == {"id": DEBIAN_12, "name": "Debian 12"}
+    assert after["os"] == {"id": DEBIAN_12, "name": "Debian 12", "slug": "debian-12"}
     for kept in ("id", "name", "hostname", "ip_address", "ipv6_address", "plan", "labels", "location"):
         assert after[kept] == before[kept], kept
     listed = customer.http.get("/api/v1/servers/").json()["results"]
-    assert [s["os"] for s in listed if s["id"] == sid] == [{"id": DEBIAN_12, "name": "Debian 12"}]
+    assert [s["os"] for s in listed if s["id"] == sid] == [
+        {"id": DEBIAN_12, "name": "Debian 12", "slug": "debian-12"}
+    ]
     m = machine(customer.live, sid)
     assert (m.disk_generation, m.power_state) == (1, "running")  # a fresh disk, booted
     assert m.ssh_keys_sha256 == keys_hash(k2, k3)  # in the order given, a repeat once

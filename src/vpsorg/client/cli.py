@@ -273,7 +273,9 @@ def servers_create(
     plan: PlanId,
     os_id: OsId,
     location: Annotated[str, typer.Option(help="Location code (vps locations list)")],
-    hostname: Annotated[str | None, typer.Option(help="FQDN; default: the name")] = None,
+    hostname: Annotated[
+        str | None, typer.Option(help="A single label (web01) or an FQDN; default: the name")
+    ] = None,
     ssh_key: SshKeyIds = None,
     backups: Annotated[bool, typer.Option("--backups", help="Enable backups (+20%)")] = False,
     label: Annotated[
@@ -337,7 +339,9 @@ def servers_update(
     ctx: typer.Context,
     server_id: ServerId,
     name: Annotated[str | None, typer.Option(help="New name")] = None,
-    hostname: Annotated[str | None, typer.Option(help="New hostname (FQDN)")] = None,
+    hostname: Annotated[
+        str | None, typer.Option(help="New hostname: a single label (web01) or an FQDN")
+    ] = None,
     backups: Annotated[bool | None, typer.Option("--backups/--no-backups", help="Backups on or off")] = None,
 ) -> None:
     """Change a server's name, hostname or backups."""

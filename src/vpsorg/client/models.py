@@ -76,7 +76,7 @@ class Plan(Model):
 class OperatingSystem(Model):
     id: int
     name: str
-    slug: str | None = None  # ubuntu-22.04; from API versions that give images a slug
+    slug: str | None = None  # e.g. "ubuntu-22.04"; unique, stable
     family: str | None = None
     version: str | None = None
 
