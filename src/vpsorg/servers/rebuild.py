@@ -77,3 +77,28 @@ async def request_rebuild(
         reason=f"reinstall {os_.name}",
     )
     return server, action
+
+
+async def installed_key_ids(session: AsyncSession, *, account_id: int, server_id: int) -> list[int]:
+    """The ids of the account's keys the server was last installed with (matched by their
+    text, which the server keeps), in the account's order: what a rebuild installs by default.
+    An unknown server: NotFound."""
+    row = (
+        await session.execute(
+            select(Server.ssh_public_keys, Server.ssh_public_key).where(
+                Server.id == server_id, Server.account_id == account_id, Server.deleted_at.is_(None)
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"Server {server_id} not found")
+    installed = row.ssh_public_keys if row.ssh_public_keys is not None else [row.ssh_public_key]
+    texts = {text for text in installed if text}
+    if not texts:
+        return []
+    ids = await session.scalars(
+        select(SshKey.id)
+        .where(SshKey.account_id == account_id, SshKey.public_key.in_(texts))
+        .order_by(SshKey.id)
+    )
+    return list(ids)

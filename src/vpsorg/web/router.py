@@ -2,8 +2,18 @@
 
 from fastapi import APIRouter
 
-from vpsorg.web import admin, billing, login, server_create, server_page, servers, ssh_keys, tokens
+from vpsorg.web import (
+    admin,
+    billing,
+    login,
+    server_create,
+    server_page,
+    server_rebuild,
+    servers,
+    ssh_keys,
+    tokens,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (login, servers, server_create, server_page, ssh_keys, tokens, billing, admin):
+for module in (login, servers, server_create, server_page, server_rebuild, ssh_keys, tokens, billing, admin):
     router.include_router(module.router)

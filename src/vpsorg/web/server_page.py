@@ -27,7 +27,7 @@ from vpsorg.servers.schemas import ServerPatch
 from vpsorg.servers.states import TRANSITIONAL, ActionType, ServerStatus, can_request
 from vpsorg.usage import service as usage
 from vpsorg.usage.tiers import FIVE_MINUTES, HOURLY, Metric
-from vpsorg.web import charts, refusals
+from vpsorg.web import charts, refusals, server_forms
 from vpsorg.web.auth import SignedIn
 from vpsorg.web.labels import MAX_TEXT, as_lines, parse_lines
 from vpsorg.web.refusals import Refusal
@@ -115,7 +115,7 @@ async def usage_charts(session: AsyncSession, account_id: int, server_id: int) -
     return shown
 
 
-async def _page(
+async def render_page(
     request: Request,
     reads: Reads,
     session: Session,
@@ -131,6 +131,9 @@ async def _page(
         await session.rollback()  # nothing of the refused change is kept
     context = await server_context(request, reads, session, viewer.account_id, server_id)
     context["usage_charts"] = await usage_charts(session, viewer.account_id, server_id)
+    context |= await server_forms.rebuild_choices(
+        session, account_id=viewer.account_id, server=context["server"]
+    )
     return render(
         request,
         "servers/server.html",
@@ -144,7 +147,7 @@ async def _page(
     )
 
 
-def _back(request: Request, server_id: int) -> Response:
+def back(request: Request, server_id: int) -> Response:
     return RedirectResponse(url(request, f"/servers/{server_id}/"), status_code=303)
 
 
@@ -152,7 +155,7 @@ def _back(request: Request, server_id: int) -> Response:
 async def server_page(
     request: Request, server_id: str, reads: HotPath, session: Session, viewer: SignedIn
 ) -> Response:
-    return await _page(request, reads, session, viewer, server_id_of(server_id))
+    return await render_page(request, reads, session, viewer, server_id_of(server_id))
 
 
 @router.get("/{server_id}/live")
@@ -180,13 +183,13 @@ async def power(
             raise ValueError(action)
     except ValueError:
         refusal = Refusal(400, f"There is no power action {action!r}.")
-        return await _page(request, reads, session, viewer, found, refusal=refusal, form="power")
+        return await render_page(request, reads, session, viewer, found, refusal=refusal, form="power")
     try:
         await servers.request_power(session, account_id=viewer.account_id, server_id=found, type=kind)
     except AppError as exc:
         refusal = refusals.refusal(exc)
-        return await _page(request, reads, session, viewer, found, refusal=refusal, form="power")
-    return _back(request, found)
+        return await render_page(request, reads, session, viewer, found, refusal=refusal, form="power")
+    return back(request, found)
 
 
 async def _patch(
@@ -204,11 +207,11 @@ async def _patch(
         await servers.update_server(session, account_id=viewer.account_id, server_id=server_id, data=data)
     except AppError as exc:
         shown = {k: str(v) for k, v in values.items()}
-        page = _page(
+        page = render_page(
             request, reads, session, viewer, server_id, refusal=refusals.refusal(exc), form=form, values=shown
         )
         return await page
-    return _back(request, server_id)
+    return back(request, server_id)
 
 
 @router.post("/{server_id}/settings")
@@ -228,7 +231,7 @@ async def settings(
     sent = {"name": name.strip(), "hostname": hostname.strip()}
     changed = {k: v for k, v in sent.items() if v != server[k]}
     if not changed:
-        return _back(request, found)
+        return back(request, found)
     return await _patch(request, reads, session, viewer, found, changed, "settings")
 
 
@@ -259,10 +262,10 @@ async def edit_labels(
     except AppError as exc:
         refusal = refusals.refusal(exc)
         shown = {"labels": labels}
-        return await _page(
+        return await render_page(
             request, reads, session, viewer, found, refusal=refusal, form="labels", values=shown
         )
-    return _back(request, found)
+    return back(request, found)
 
 
 @router.post("/{server_id}/delete")
@@ -280,7 +283,9 @@ async def delete(
     if confirm_name.strip() != server["name"]:
         refusal = Refusal(400, f"Type the server's name, {server['name']}, to delete it.")
         shown = {"confirm_name": confirm_name}
-        page = _page(request, reads, session, viewer, found, refusal=refusal, form="delete", values=shown)
+        page = render_page(
+            request, reads, session, viewer, found, refusal=refusal, form="delete", values=shown
+        )
         return await page
     await servers.delete_server(session, account_id=viewer.account_id, server_id=found)
     gone = url(request, "/servers/?" + urlencode({"deleted": server["name"]}))

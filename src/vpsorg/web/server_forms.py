@@ -1,0 +1,32 @@
+"""What the server page's operation forms show beyond the server itself (the images and keys
+a rebuild may choose, ...): reads only, each through the service the API's route uses, so
+that the page and its operation routes (web.server_rebuild, ...) share them without importing
+one another."""
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vpsorg.catalog import service as catalog
+from vpsorg.pagination import MAX_PAGE_SIZE, PageParams
+from vpsorg.servers import rebuild as rebuilds
+from vpsorg.servers.states import ActionType, ServerStatus, can_request
+from vpsorg.ssh_keys import service as ssh_keys
+
+
+async def rebuild_choices(
+    session: AsyncSession, *, account_id: int, server: dict[str, Any]
+) -> dict[str, Any]:
+    """The images a rebuild may install, the account's keys and which of them the server has
+    now (the form's default), and whether its status allows a rebuild."""
+    oses = await catalog.list_operating_systems(session)
+    _, keys = await ssh_keys.list_keys(
+        session, account_id=account_id, page=PageParams(page=1, page_size=MAX_PAGE_SIZE)
+    )
+    current = await rebuilds.installed_key_ids(session, account_id=account_id, server_id=server["id"])
+    return {
+        "rebuild_oses": oses,
+        "rebuild_keys": keys,
+        "rebuild_current_keys": [str(k) for k in current],
+        "rebuild_allowed": can_request(ActionType.REBUILD, ServerStatus(server["status"])),
+    }
