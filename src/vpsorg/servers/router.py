@@ -24,6 +24,7 @@ from vpsorg.errors import (
 from vpsorg.http import idempotency
 from vpsorg.http.pagination import keyset_paged, keyset_params, page_params, paged
 from vpsorg.pagination import KeysetParams, Page, PageParams
+from vpsorg.servers import resize
 from vpsorg.servers import service as servers
 from vpsorg.servers.labels import MAX_TERMS, SELECTOR_PATTERN
 from vpsorg.servers.schemas import (
@@ -35,6 +36,7 @@ from vpsorg.servers.schemas import (
     ServerDryRun,
     ServerPatch,
     ServerReplace,
+    ServerResize,
     ServerSummary,
 )
 from vpsorg.servers.states import TRANSITIONS, ActionStatus, ActionType, ServerStatus
@@ -259,6 +261,36 @@ async def reboot_server(
     idempotency_key: idempotency.Key = None,
 ) -> PowerActionResult:
     return await _power(server_id, request, response, session, account_id, idempotency_key, ActionType.REBOOT)
+
+
+@router.post(
+    "/{server_id}/resize/",
+    summary="Give a stopped server another plan (vCPUs, memory; the disk only grows)",
+    responses=POWER_ERRORS | errors(ValidationFailed, PaymentRequired, CapacityExhausted),
+)
+async def resize_server(
+    server_id: ServerId,
+    body: ServerResize,
+    request: Request,
+    response: Response,
+    session: Session,
+    account_id: AccountId,
+    idempotency_key: idempotency.Key = None,
+) -> PowerActionResult:
+    async def run() -> PowerActionResult:
+        server, action = await resize.request_resize(
+            session, account_id=account_id, server_id=server_id, plan_id=body.plan_id
+        )
+        return PowerActionResult(
+            status="success",
+            message=TRANSITIONS[ActionType.RESIZE].message,
+            server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
+            action=ActionRef.model_validate(action, from_attributes=True),
+        )
+
+    return await idempotency.once(
+        request, response, session, account_id=account_id, key=idempotency_key, status_code=200, run=run
+    )
 
 
 @router.get(

@@ -17,6 +17,8 @@ class ServerStatus(StrEnum):
     SUSPENDED = "suspended"
     # Moving to another host (a cold migration); back to the status it had when done.
     MIGRATING = "migrating"
+    # Getting another plan's vCPUs, memory and disk (vpsorg.servers.resize); stopped after.
+    RESIZING = "resizing"
     ERROR = "error"
 
 
@@ -31,6 +33,8 @@ class ActionType(StrEnum):
     # Queued by an operator (or a host's drain): move the machine to another host of the
     # location (see vpsorg.servers.migration).
     MIGRATE = "migrate"
+    # Asked for by a customer with the server stopped: another plan (vpsorg.servers.resize).
+    RESIZE = "resize"
     # Written by reconcile when the hypervisor's view corrected ours; never queued.
     SYNC = "sync"
 
@@ -91,6 +95,12 @@ TRANSITIONS: dict[ActionType, Transition] = {
         None,
         "Server is moving to another host",
     ),
+    ActionType.RESIZE: Transition(
+        frozenset({ServerStatus.STOPPED}),
+        ServerStatus.RESIZING,
+        ServerStatus.STOPPED,
+        "Server is being resized",
+    ),
 }
 
 # The statuses an operator may migrate a server from (the action keeps which, to return to it).
@@ -104,6 +114,7 @@ POWER_AFTER: dict[ActionType, PowerState] = {
     ActionType.REBOOT: PowerState.RUNNING,
     ActionType.DELETE: PowerState.MISSING,
     ActionType.SUSPEND: PowerState.SHUTOFF,
+    ActionType.RESIZE: PowerState.SHUTOFF,
 }
 
 # Statuses in which the worker owns the server; reconcile leaves them alone.
@@ -114,6 +125,7 @@ TRANSITIONAL = frozenset(
         ServerStatus.STOPPING,
         ServerStatus.REBOOTING,
         ServerStatus.MIGRATING,
+        ServerStatus.RESIZING,
     }
 )
 

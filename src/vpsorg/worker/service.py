@@ -514,6 +514,8 @@ class Worker:
         }
         if kind == ActionType.CREATE:
             await driver.create(spec or await self.spec(server_id))
+        elif kind == ActionType.RESIZE:  # the server's row has the new plan already
+            await driver.resize(await self.spec(server_id))
         else:
             await calls[kind](server_id)
 
