@@ -151,7 +151,9 @@ def test_the_host_counts_the_new_plan_and_gets_it_back_on_failure(live: Live, cu
     loc = fleet.new_location(live.settings)
     host = fleet.add_host(live.settings, loc, fits=2)
     sid = stopped_server(customer, plan_id=STARTER, location=loc)["id"]
-    live.db(lambda s: inject_fault(s, op="resize", mode="error", server_id=sid, message="no room on the pool"))
+    live.db(
+        lambda s: inject_fault(s, op="resize", mode="error", server_id=sid, message="no room on the pool")
+    )
     r = resize(customer, sid, BASIC)
     assert r.status_code == 200, r.text
     assert fleet.usage(live.settings, host) == (1, 2048, 50, 1)  # taken at once
