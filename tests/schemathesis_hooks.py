@@ -37,6 +37,14 @@ DATA_DEPENDENT_REJECTIONS: dict[str, dict[int, Any]] = {
         f"POST /api/v1/servers/{{server_id}}/{action}/": {400: lambda e: e["code"] == "invalid_state"}
         for action in ("start", "stop", "reboot")
     },
+    # A resize: the server not stopped; the plan unknown, its own, or with a smaller disk
+    # (stored data all); the credit not covering the difference.
+    "POST /api/v1/servers/{server_id}/resize/": {
+        400: lambda e: (
+            e["code"] == "invalid_state" or (e["code"] == "validation_error" and _fields(e) == {"plan_id"})
+        ),
+        402: lambda e: e["code"] == "insufficient_credit",
+    },
     # An amount the pattern allows may still be refused: zero, or a negative top-up or refund;
     # a reason of blanks only.
     "POST /api/v1/admin/accounts/{account_id}/credit/": {
