@@ -66,6 +66,12 @@ class AsyncServer(ServerData):
     async def reboot(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> AsyncAction:
         return await self._c.servers.reboot(self.id, wait=wait, timeout=timeout)
 
+    async def resize(
+        self, plan_id: int, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT
+    ) -> AsyncAction:
+        """Give the server (stopped) another plan; see servers.resize."""
+        return await self._c.servers.resize(self.id, plan_id, wait=wait, timeout=timeout)
+
     async def update(self, **fields: Any) -> "AsyncServer":
         return await self._c.servers.update(self.id, **fields)
 
@@ -327,6 +333,23 @@ class AsyncServers:
         on_poll: OnPoll | None = None,
     ) -> AsyncAction:
         return await self._power(server_id, "reboot", wait, timeout, on_poll)
+
+    async def resize(
+        self,
+        server_id: int,
+        plan_id: int,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> AsyncAction:
+        """Give a stopped server another plan (its vCPUs and memory; its disk only grows):
+        the resize action, finished with `wait`. The server is stopped again afterwards."""
+        body = await self._c.request(
+            "POST", f"/api/v1/servers/{server_id}/resize/", json={"plan_id": plan_id}
+        )
+        action = self._c.bind(AsyncAction, body["action"] | {"server_id": server_id})
+        return await action.wait(timeout=timeout, on_poll=on_poll) if wait else action
 
     async def _power(
         self, server_id: int, verb: str, wait: bool, timeout: float, on_poll: OnPoll | None

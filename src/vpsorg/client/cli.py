@@ -644,6 +644,10 @@ def login(
     err.print(f"logged in as {who.email}; saved to {path}")
 
 
+# Commands kept in modules of their own (this one is long enough), registered on import.
+from vpsorg.client import cli_resize  # noqa: E402, F401
+
+
 def main() -> None:
     app(prog_name="vps")
 

@@ -70,6 +70,10 @@ class Server(ServerData):
     def reboot(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> Action:
         return self._c.servers.reboot(self.id, wait=wait, timeout=timeout)
 
+    def resize(self, plan_id: int, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> Action:
+        """Give the server (stopped) another plan; see servers.resize."""
+        return self._c.servers.resize(self.id, plan_id, wait=wait, timeout=timeout)
+
     def update(self, **fields: Any) -> "Server":
         return self._c.servers.update(self.id, **fields)
 
@@ -333,6 +337,21 @@ class Servers:
         on_poll: OnPoll | None = None,
     ) -> Action:
         return self._power(server_id, "reboot", wait, timeout, on_poll)
+
+    def resize(
+        self,
+        server_id: int,
+        plan_id: int,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> Action:
+        """Give a stopped server another plan (its vCPUs and memory; its disk only grows):
+        the resize action, finished with `wait`. The server is stopped again afterwards."""
+        body = self._c.request("POST", f"/api/v1/servers/{server_id}/resize/", json={"plan_id": plan_id})
+        action = self._c.bind(Action, body["action"] | {"server_id": server_id})
+        return action.wait(timeout=timeout, on_poll=on_poll) if wait else action
 
     def _power(self, server_id: int, verb: str, wait: bool, timeout: float, on_poll: OnPoll | None) -> Action:
         body = self._c.request("POST", f"/api/v1/servers/{server_id}/{verb}/")
