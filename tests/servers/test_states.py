@@ -3,6 +3,8 @@
 import pytest
 
 from vpsorg.servers.states import (
+    POWER_AFTER,
+    TRANSITIONAL,
     TRANSITIONS,
     ActionType,
     ServerStatus,
@@ -19,6 +21,7 @@ S = ServerStatus
         (ActionType.STOP, {S.ACTIVE}),
         (ActionType.REBOOT, {S.ACTIVE}),
         (ActionType.DELETE, set(S)),
+        (ActionType.RESIZE, {S.STOPPED}),
     ],
 )
 def test_requests_are_allowed_only_from_the_table(action: ActionType, allowed: set[S]) -> None:
@@ -54,3 +57,10 @@ def test_transitional_and_final_statuses_match_the_seed() -> None:
 
 def test_create_cannot_be_requested_on_an_existing_server() -> None:
     assert not any(can_request(ActionType.CREATE, s) for s in S)
+
+
+def test_a_resize_is_resizing_while_it_runs_and_stopped_after() -> None:
+    t = TRANSITIONS[ActionType.RESIZE]
+    assert (t.during, t.on_success, t.message) == (S.RESIZING, S.STOPPED, "Server is being resized")
+    assert S.RESIZING in TRANSITIONAL  # reconcile leaves it to the worker
+    assert POWER_AFTER[ActionType.RESIZE] == "shutoff"
