@@ -156,7 +156,6 @@ def test_the_host_counts_the_new_plan_and_gets_it_back_on_failure(live: Live, cu
     )
     r = resize(customer, sid, BASIC)
     assert r.status_code == 200, r.text
-    assert fleet.usage(live.settings, host) == (1, 2048, 50, 1)  # taken at once
     action = customer.wait_action(r.json()["action"]["id"])
     assert action["status"] == "error" and "no room on the pool" in action["error"]
     server = customer.wait_status(sid, "stopped")  # stopped, on its old plan, with the error
@@ -196,3 +195,17 @@ def test_the_hour_of_the_resize_is_charged_at_the_old_price(live: Live, customer
     month = live.db(lambda s: billing.month_so_far(s, account_id=customer.account_id, now=later))
     (mine,) = [m for m in month if m.server_id == sid]
     assert mine.charged == Decimal("0.18") and mine.hours == 2
+
+
+def test_a_resize_takes_the_room_another_one_then_lacks(live: Live, customer: Customer) -> None:
+    loc = fleet.new_location(live.settings)
+    host = fleet.add_host(live.settings, loc, fits=3)  # 3072 MiB: three Starter servers
+    a = stopped_server(customer, plan_id=STARTER, location=loc, name="a")["id"]
+    b = stopped_server(customer, plan_id=STARTER, location=loc, name="b")["id"]
+    assert fleet.usage(live.settings, host) == (2, 2048, 50, 2)
+    r = resize(customer, a, BASIC)  # 1024 MiB more: the host's last
+    assert r.status_code == 200, r.text
+    assert fleet.usage(live.settings, host) == (2, 3072, 75, 2)  # at once, whatever the worker does
+    assert resize(customer, b, BASIC).status_code == 503
+    assert customer.wait_action(r.json()["action"]["id"])["status"] == "success"
+    assert fleet.usage(live.settings, host) == (2, 3072, 75, 2)
