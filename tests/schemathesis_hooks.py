@@ -45,6 +45,18 @@ DATA_DEPENDENT_REJECTIONS: dict[str, dict[int, Any]] = {
         ),
         402: lambda e: e["code"] == "insufficient_credit",
     },
+    # Rebuilding a server not active or stopped (one being rebuilt already, say); to an OS or
+    # with keys that do not exist (or are another account's), referred to as create's are
+    # (see REFERENCES): a key's error names its place in the list (ssh_key_ids.0).
+    "POST /api/v1/servers/{server_id}/rebuild/": {
+        400: lambda e: (
+            e["code"] == "invalid_state"
+            or (
+                e["code"] == "validation_error"
+                and {f.split(".")[0] for f in _fields(e)} <= {"os_id", "ssh_key_ids"}
+            )
+        ),
+    },
     # An amount the pattern allows may still be refused: zero, or a negative top-up or refund;
     # a reason of blanks only.
     "POST /api/v1/admin/accounts/{account_id}/credit/": {

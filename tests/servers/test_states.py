@@ -7,6 +7,7 @@ from vpsorg.servers.states import (
     TRANSITIONAL,
     TRANSITIONS,
     ActionType,
+    PowerState,
     ServerStatus,
     can_request,
 )
@@ -22,6 +23,7 @@ S = ServerStatus
         (ActionType.REBOOT, {S.ACTIVE}),
         (ActionType.DELETE, set(S)),
         (ActionType.RESIZE, {S.STOPPED}),
+        (ActionType.REBUILD, {S.ACTIVE, S.STOPPED}),
     ],
 )
 def test_requests_are_allowed_only_from_the_table(action: ActionType, allowed: set[S]) -> None:
@@ -64,3 +66,10 @@ def test_a_resize_is_resizing_while_it_runs_and_stopped_after() -> None:
     assert (t.during, t.on_success, t.message) == (S.RESIZING, S.STOPPED, "Server is being resized")
     assert S.RESIZING in TRANSITIONAL  # reconcile leaves it to the worker
     assert POWER_AFTER[ActionType.RESIZE] == "shutoff"
+
+
+def test_a_rebuild_is_rebuilding_then_active_and_running() -> None:
+    rebuild = TRANSITIONS[ActionType.REBUILD]
+    assert (rebuild.during, rebuild.on_success) == (S.REBUILDING, S.ACTIVE)
+    assert POWER_AFTER[ActionType.REBUILD] == PowerState.RUNNING
+    assert S.REBUILDING in TRANSITIONAL  # the worker's: reconcile leaves it alone

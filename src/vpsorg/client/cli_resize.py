@@ -1,18 +1,16 @@
-"""`vps servers resize`: registered on the servers app by vpsorg.client.cli (which imports this
-module once its own commands exist)."""
-
-from typing import Annotated
+"""`vps servers resize`: another plan for a stopped server (registered on `vps servers`)."""
 
 import typer
 
 from vpsorg.client.cli import ACTION_COLUMNS, Timeout, Wait, api_errors, servers_app, show, state, wait_for
+from vpsorg.client.cli_refs import PlanId, ServerId
 
 
 @servers_app.command("resize")
 def servers_resize(
     ctx: typer.Context,
-    server_id: int,
-    plan: Annotated[int, typer.Option("--plan", help="The plan id to take (vps plans list)")],
+    server_id: ServerId,
+    plan: PlanId,
     wait: Wait = False,
     timeout: Timeout = 900.0,
 ) -> None:

@@ -76,6 +76,7 @@ class Plan(Model):
 class OperatingSystem(Model):
     id: int
     name: str
+    slug: str | None = None  # ubuntu-22.04; from API versions that give images a slug
     family: str | None = None
     version: str | None = None
 

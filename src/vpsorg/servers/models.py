@@ -42,6 +42,13 @@ class Server(Base):
     ssh_key_id: Mapped[int | None] = mapped_column(ForeignKey("ssh_keys.id", ondelete="SET NULL"))
     # The key as it was at create time: the machine keeps it even if the key is deleted later.
     ssh_public_key: Mapped[str | None] = mapped_column(Text)
+    # Every key the machine was last installed with, as the keys were then (a rebuild's, in
+    # the order given; see servers.rebuild.public_keys). NULL: the one key above (a server
+    # never installed with a list of keys); [] none.
+    ssh_public_keys: Mapped[list[str] | None] = mapped_column(JSON)
+    # How many times it was rebuilt: the driver's cloud-init instance id changes with it, so
+    # cloud-init runs again on the fresh disk (and not on a migrated one).
+    rebuilds: Mapped[int] = mapped_column(default=0, server_default="0")
     backups_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     ipv4_address: Mapped[str | None] = mapped_column(String(45), unique=True)
     ipv6_address: Mapped[str | None] = mapped_column(String(45), unique=True)

@@ -281,3 +281,18 @@ class PowerActionResult(BaseModel):
     message: str = Field(examples=["Server is starting"])
     server: ServerBrief
     action: ActionRef
+
+
+MAX_SSH_KEYS = 32
+
+
+class ServerRebuild(RequestModel):
+    """POST /servers/{id}/rebuild/: the image to reinstall from, and the keys to install."""
+
+    os_id: Id = Field(description="The operating system to reinstall (the catalog's id)")
+    ssh_key_ids: Annotated[list[Id], Field(max_length=MAX_SSH_KEYS)] | None = Field(
+        default=None,
+        description="Your SSH keys to install, in this order (duplicates count once; [] installs "
+        "none); omitted: the keys the server has now",
+        examples=[[1, 2]],
+    )

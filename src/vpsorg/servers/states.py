@@ -19,6 +19,8 @@ class ServerStatus(StrEnum):
     MIGRATING = "migrating"
     # Getting another plan's vCPUs, memory and disk (vpsorg.servers.resize); stopped after.
     RESIZING = "resizing"
+    # Reinstalled from a clean image (vpsorg.servers.rebuild); active once done.
+    REBUILDING = "rebuilding"
     ERROR = "error"
 
 
@@ -37,6 +39,8 @@ class ActionType(StrEnum):
     RESIZE = "resize"
     # Written by reconcile when the hypervisor's view corrected ours; never queued.
     SYNC = "sync"
+    # The disk replaced by a fresh copy of an OS image, the machine booted (servers.rebuild).
+    REBUILD = "rebuild"
 
 
 class ActionStatus(StrEnum):
@@ -101,6 +105,12 @@ TRANSITIONS: dict[ActionType, Transition] = {
         ServerStatus.STOPPED,
         "Server is being resized",
     ),
+    ActionType.REBUILD: Transition(
+        frozenset({ServerStatus.ACTIVE, ServerStatus.STOPPED}),
+        ServerStatus.REBUILDING,
+        ServerStatus.ACTIVE,
+        "Server is being rebuilt. Everything on its disk will be erased.",
+    ),
 }
 
 # The statuses an operator may migrate a server from (the action keeps which, to return to it).
@@ -115,6 +125,7 @@ POWER_AFTER: dict[ActionType, PowerState] = {
     ActionType.DELETE: PowerState.MISSING,
     ActionType.SUSPEND: PowerState.SHUTOFF,
     ActionType.RESIZE: PowerState.SHUTOFF,
+    ActionType.REBUILD: PowerState.RUNNING,
 }
 
 # Statuses in which the worker owns the server; reconcile leaves them alone.
@@ -126,6 +137,7 @@ TRANSITIONAL = frozenset(
         ServerStatus.REBOOTING,
         ServerStatus.MIGRATING,
         ServerStatus.RESIZING,
+        ServerStatus.REBUILDING,
     }
 )
 

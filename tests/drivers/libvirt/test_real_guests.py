@@ -33,6 +33,7 @@ from tests.drivers.libvirt.conftest import URI, GuestImage, Lab, domains
 from tests.drivers.libvirt.real import (
     BIGGER_PLAN,
     LOCATION,
+    NEWER_OS,
     OS,
     PLAN,
     guest,
@@ -136,19 +137,22 @@ def migrate_through_the_api(settings: Any, port: int, customer: Customer, sid: i
     wait(customer, sid, "active")
 
 
-def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, tmp_path: Path) -> None:
+def test_a_real_server_from_create_to_delete(
+    guest_image: GuestImage, newer_image: GuestImage, lab: Lab, tmp_path: Path
+) -> None:
     """The API and the worker as separate processes. The first worker is killed (SIGKILL)
     once the domain is defined, while the guest boots; the next one finishes the same
     action on the same machine. Then the server is checked from inside, rebooted, migrated
-    to a second host (a file written in the guest, its name and addresses kept), resized
-    there while stopped (more vCPUs, memory and disk, seen from inside after its start),
-    and deleted there. One guest walks the whole way: each boot costs a minute or two."""
+    to a second host (a file written in the guest, its name and addresses kept), rebuilt
+    there to Debian 13 with another key (the disk fresh), resized there while stopped (more
+    vCPUs, memory and disk, seen from inside after its start), and deleted there. One guest
+    walks the whole way: each boot costs a minute or two."""
     import libvirt
 
     from vpsorg.drivers.libvirt import agent
 
     settings = lab_settings(tmp_path / "e2e.db", lab, worker_lease_seconds=6.0)
-    prepare_lab_database(settings, guest_image)
+    prepare_lab_database(settings, guest_image, newer=newer_image)
     port = free_port()
     procs = [spawn(["serve", "--no-worker", "--port", str(port)], settings, tmp_path / "api.log")]
     try:
@@ -214,11 +218,6 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
             time.sleep(1)
         assert 0 < usage["memory_used"] <= 768 and 0 < usage["disk_used"] <= 4
 
-        # What the resize at the end of the walk will grow, seen from inside.
-        assert in_guest(dom, "nproc").strip() == "1"
-        memory_before, root_before = mem_total_kib(dom), root_fs_bytes(dom)
-        assert root_before < 4 * 1024**3  # the Lab plan's 4 GB disk
-
         # Power: ACPI reboot (the stop and the start come with the resize below).
         boot_before, _ = agent.boot_state(dom)
         assert customer.http.post(f"/api/v1/servers/{sid}/reboot/").status_code == 200
@@ -248,10 +247,39 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
         assert global_addresses(dom) == addresses_before
         assert f"{v4}/28" in addresses_before and f"{v6}/64" in addresses_before
 
+        # Rebuild to Debian 13 with another key: the disk is a fresh one (the file written
+        # before is gone), the new OS and key are in, the name and addresses are kept, and
+        # cloud-init ran as a new instance (the server's user data ran again).
+        agent_write(dom, "/root/before-rebuild.txt", token)
+        other_key = new_public_key()
+        r = customer.http.post("/api/v1/ssh-keys/", json={"name": "desktop", "public_key": other_key})
+        assert r.status_code == 201, r.text
+        started = time.monotonic()
+        r = customer.http.post(
+            f"/api/v1/servers/{sid}/rebuild/", json={"os_id": NEWER_OS, "ssh_key_ids": [r.json()["id"]]}
+        )
+        assert r.status_code == 200 and r.json()["server"]["status"] == "rebuilding", r.text
+        server = wait(customer, sid, "active")
+        print(f"rebuild to Debian 13: {time.monotonic() - started:.1f} s (new disk, boot)")
+        assert server["os"] == {"id": NEWER_OS, "name": "Debian 13 (lab image)"}
+        dom = guest(lab, sid)
+        assert domains(lab) == [name]
+        assert in_guest(dom, "test -e /root/before-rebuild.txt || echo gone").strip() == "gone"
+        assert in_guest(dom, "test -e /root/migrated.txt || echo gone").strip() == "gone"
+        assert 'VERSION_ID="13"' in in_guest(dom, "cat /etc/os-release")
+        keys = in_guest(dom, "cat /home/debian/.ssh/authorized_keys")
+        assert other_key in keys and key not in keys
+        assert in_guest(dom, "hostname").strip() == "lab-1.example.net"
+        assert in_guest(dom, ran).strip() == user_token
+        assert global_addresses(dom) == addresses_before
+
         # Resize, on host B: ACPI shutdown; a bigger plan while stopped (the domain redefined
         # with its vCPUs and memory, the disk grown); a boot from the grown disk, whose room
         # cloud-init gives the root filesystem. Last, so that one boot alone has two vCPUs
         # (under TCG each keeps a host core busy).
+        assert in_guest(dom, "nproc").strip() == "1"
+        memory_before, root_before = mem_total_kib(dom), root_fs_bytes(dom)
+        assert root_before < 4 * 1024**3  # the Lab plan's 4 GB disk
         assert customer.http.post(f"/api/v1/servers/{sid}/stop/").status_code == 200
         wait(customer, sid, "stopped")
         assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
@@ -268,7 +296,7 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
         assert memory_after - memory_before > 200 * 1024, (memory_before, memory_after)  # 256 MiB more
         root_after = root_fs_bytes(dom, above=5 * 1024**3)
         assert 5 * 1024**3 < root_after <= 6 * 1024**3, root_after
-        assert in_guest(dom, "cat /root/migrated.txt") == token  # the disk was kept
+        assert in_guest(dom, ran).strip() == user_token  # the (rebuilt) disk was kept
 
         # Delete: domain, disk, seed ISO and console log are gone.
         assert customer.http.delete(f"/api/v1/servers/{sid}/").status_code == 204
