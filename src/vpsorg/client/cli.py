@@ -533,7 +533,7 @@ def login(
 
 
 # Commands kept in modules of their own, registered on the apps above when imported.
-from vpsorg.client import cli_rebuild  # noqa: E402, F401
+from vpsorg.client import cli_rebuild, cli_resize  # noqa: E402, F401
 
 
 def main() -> None:

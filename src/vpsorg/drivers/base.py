@@ -138,6 +138,14 @@ class Driver(Protocol):
         source's was destroyed), return without needing the source. A copy interrupted
         half-way leaves nothing that counts as here. MachineNotFound when neither has it."""
 
+    async def resize(self, spec: VmSpec) -> None:
+        """Give the server's machine, which is shut off, the spec's vCPUs and memory, and grow
+        its disk to spec.storage_gb; a disk larger already is left as it is (never shrunk).
+        The guest's root filesystem takes the new room at its next boot (cloud-init growpart).
+
+        Leaves the machine shut off. Idempotent: a machine with these sizes already is left
+        alone. MachineNotFound when there is no machine; DriverError when it is running."""
+
     async def rebuild(self, spec: VmSpec) -> None:
         """Reinstall the machine: its disk replaced by a fresh copy of `spec.os_image` (grown
         to `spec.storage_gb`), with a new cloud-init seed whose instance id follows
