@@ -16,7 +16,9 @@ carries what the month cost so far and charges the later hours at the new prices
 the old plan back, and the host's room, and leaves the server stopped with the error.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -169,3 +171,36 @@ async def _undo(session: AsyncSession, server: Server, old_plan_id: int) -> None
         less = hosts.difference(hosts.need_of(new), hosts.need_of(old))
         await hosts.shrink(session, host_id=server.host_id, less=less)
     server.plan_id = old.id
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """A plan the server may be resized to, and what it would change of its month."""
+
+    plan: Plan
+    monthly_difference: Decimal  # the new plan's month minus the server's, backups included
+
+
+async def plan_choices(session: AsyncSession, *, account_id: int, server_id: int) -> list[PlanChoice]:
+    """The available plans the server may take (another plan, a disk at least as large as
+    its own), each with the monthly price difference the resize's credit check counts."""
+    server = await session.scalar(
+        select(Server).where(
+            Server.id == server_id, Server.account_id == account_id, Server.deleted_at.is_(None)
+        )
+    )
+    if server is None:
+        raise NotFound(f"Server {server_id} not found")
+    old = await session.get(Plan, server.plan_id)
+    assert old is not None
+    backups = server.backups_enabled
+    now = prices.monthly_price(server.price_monthly, backups=backups)
+    plans = await session.scalars(
+        select(Plan)
+        .where(Plan.available, Plan.id != old.id, Plan.storage >= old.storage)
+        .order_by(Plan.price_monthly, Plan.id)
+    )
+    return [
+        PlanChoice(plan=p, monthly_difference=prices.monthly_price(p.price_monthly, backups=backups) - now)
+        for p in plans
+    ]

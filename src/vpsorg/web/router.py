@@ -9,11 +9,23 @@ from vpsorg.web import (
     server_create,
     server_page,
     server_rebuild,
+    server_resize,
     servers,
     ssh_keys,
     tokens,
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (login, servers, server_create, server_page, server_rebuild, ssh_keys, tokens, billing, admin):
+for module in (
+    login,
+    servers,
+    server_create,
+    server_page,
+    server_rebuild,
+    server_resize,
+    ssh_keys,
+    tokens,
+    billing,
+    admin,
+):
     router.include_router(module.router)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vpsorg.catalog import service as catalog
 from vpsorg.pagination import MAX_PAGE_SIZE, PageParams
 from vpsorg.servers import rebuild as rebuilds
+from vpsorg.servers import resize
 from vpsorg.servers.states import ActionType, ServerStatus, can_request
 from vpsorg.ssh_keys import service as ssh_keys
 
@@ -30,3 +31,18 @@ async def rebuild_choices(
         "rebuild_current_keys": [str(k) for k in current],
         "rebuild_allowed": can_request(ActionType.REBUILD, ServerStatus(server["status"])),
     }
+
+
+async def resize_choices(session: AsyncSession, *, account_id: int, server: dict[str, Any]) -> dict[str, Any]:
+    """The plans the server may be resized to with their monthly differences, and why it
+    may not be resized now (None: it may)."""
+    choices = await resize.plan_choices(session, account_id=account_id, server_id=server["id"])
+    status = ServerStatus(server["status"])
+    why_not = None
+    if not can_request(ActionType.RESIZE, status):
+        why_not = f"A server is resized while it is stopped; this one is {status}. Stop it first."
+    return {"resize_plans": choices, "resize_refused": why_not}
+
+
+# Each operation form's reads, in the page's order.
+PARTS = (rebuild_choices, resize_choices)

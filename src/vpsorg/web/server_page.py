@@ -131,9 +131,8 @@ async def render_page(
         await session.rollback()  # nothing of the refused change is kept
     context = await server_context(request, reads, session, viewer.account_id, server_id)
     context["usage_charts"] = await usage_charts(session, viewer.account_id, server_id)
-    context |= await server_forms.rebuild_choices(
-        session, account_id=viewer.account_id, server=context["server"]
-    )
+    for part in server_forms.PARTS:  # what the operation forms show (rebuild, resize, ...)
+        context |= await part(session, account_id=viewer.account_id, server=context["server"])
     return render(
         request,
         "servers/server.html",

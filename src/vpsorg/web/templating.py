@@ -26,6 +26,15 @@ def money(value: Decimal | float | int | str | None, places: int = 2) -> str:
     return f"{sign}${abs(amount):,.{places}f}"
 
 
+def signed_money(value: Decimal) -> str:
+    """A difference: +$24.00, −$12.00 (a minus sign), $0.00."""
+    if value > 0:
+        return "+" + money(value)
+    if value < 0:
+        return "−" + money(-value)
+    return money(value)
+
+
 def when(value: datetime | None) -> str:
     """A time as the panel shows it: UTC, to the minute."""
     return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
@@ -40,7 +49,7 @@ def url(request: Request, path: str) -> str:
     return f"{request.scope.get('root_path', '')}{path}"
 
 
-templates.env.filters.update(money=money, when=when, iso=iso)
+templates.env.filters.update(money=money, signed_money=signed_money, when=when, iso=iso)
 templates.env.globals.update(version=__version__)
 
 
