@@ -4,13 +4,14 @@ through the API's service, refusals in words with the API's status, another acco
 server, CSRF."""
 
 import re
+import time
 from typing import Any
 
 import httpx
 
 from tests.conftest import Customer, Live
 from tests.web.panel import form_csrf
-from tests.web.test_servers_pages import panel_customer
+from tests.web.test_servers_pages import htmx, live_url, panel_customer
 from vpsorg.catalog import service as catalog
 from vpsorg.catalog.schemas import CatalogIn
 
@@ -118,3 +119,22 @@ def test_another_accounts_server_is_not_found_and_csrf_is_checked(live: Live) ->
     assert resize(owner_http, url, "forged", PERFORMANCE).status_code == 403
     after = owner.http.get(f"/api/v1{url}").json()
     assert (after["plan"]["id"], after["status"]) == (STANDARD, "stopped")
+
+
+def test_the_form_becomes_usable_live_once_the_server_is_stopped(live: Live) -> None:
+    http, customer = panel_customer(live)
+    server = customer.active_server(name="stopping", plan_id=STANDARD)
+    page = http.get(f"/servers/{server['id']}/").text
+    assert '<fieldset id="resize-plans" disabled' in page
+    assert customer.http.post(f"/api/v1/servers/{server['id']}/stop/").status_code == 200
+    url, deadline = live_url(page), time.monotonic() + 20
+    while True:
+        answer = http.get(url, headers=htmx(http, page))
+        if answer.status_code == 200:
+            if 'id="server-status">stopped<' in answer.text:
+                break
+            url = live_url(answer.text)
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert '<section id="resize" aria-labelledby="resize-heading" hx-swap-oob="true">' in answer.text
+    assert '<fieldset id="resize-plans">' in answer.text and "resize-reason" not in answer.text

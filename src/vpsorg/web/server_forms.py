@@ -46,3 +46,6 @@ async def resize_choices(session: AsyncSession, *, account_id: int, server: dict
 
 # Each operation form's reads, in the page's order.
 PARTS = (rebuild_choices, resize_choices)
+# Those the live region swaps in too, as the server's status changes (a stopped server's
+# resize form becomes usable without a reload).
+LIVE_PARTS = (resize_choices,)

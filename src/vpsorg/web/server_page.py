@@ -161,12 +161,15 @@ async def server_page(
 async def server_live(
     request: Request, server_id: str, reads: HotPath, session: Session, viewer: SignedIn, v: str = ""
 ) -> Response:
-    """The live region (status, addresses, buttons, action log) for htmx's polling: 204 while
-    it is what the page shows (`v`)."""
+    """The live region (status, addresses, buttons, action log, and the forms whose use
+    depends on the status: resize) for htmx's polling: 204 while it is what the page shows
+    (`v`)."""
     found = server_id_of(server_id)
     context = await server_context(request, reads, session, viewer.account_id, found)
     if context["live_url"].endswith(f"?v={v}"):
         return Response(status_code=204)
+    for part in server_forms.LIVE_PARTS:
+        context |= await part(session, account_id=viewer.account_id, server=context["server"])
     return render(request, "servers/_live.html", viewer, oob=True, **context)
 
 
