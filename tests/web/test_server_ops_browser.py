@@ -1,0 +1,54 @@
+"""The server page's operations in Chromium on the simulator: a rebuild behind the typed
+name, and a resize, whose form becomes usable live once the server is stopped; axe and the
+keyboard on the server page."""
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.conftest import Customer, Live
+from tests.web.harness import assert_accessible, assert_keyboard_operable
+from tests.web.panel import page_log_in, panel_account
+
+
+def test_rebuild_and_resize_on_the_server_page(page: Page, live: Live) -> None:
+    account_id, email = panel_account(live)
+    customer = Customer(live, account_id, live.token(account_id))
+    server = customer.active_server(name="walked", plan_id=1)
+    page_log_in(page, live.url, email)
+    page.goto(f"{live.url}/servers/{server['id']}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("walked")
+    assert_accessible(page)
+    assert_keyboard_operable(page)
+
+    # A rebuild: the button waits for the typed name; Debian 12 is installed.
+    button = page.get_by_role("button", name="Rebuild walked")
+    expect(button).to_be_disabled()
+    page.get_by_label("Image").select_option(label="Debian 12")
+    page.get_by_label("Type the server's name, walked, to confirm the rebuild").fill("walked")
+    expect(button).to_be_enabled()
+    button.click()
+    expect(page.locator("#server-status")).to_have_text("active")
+    expect(page.locator("#live")).to_contain_text("Debian 12")
+    expect(page.locator("#actions")).to_contain_text("reinstall Debian 12")
+    assert_accessible(page)
+    assert_keyboard_operable(page)
+
+    # A resize: disabled while the server runs; usable once it is stopped, without a reload.
+    performance = page.get_by_role("radio", name=re.compile("^Performance VPS"))
+    expect(performance).to_be_disabled()
+    expect(page.locator("#resize-reason")).to_contain_text("Stop it first.")
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#server-status")).to_have_text("stopped")
+    expect(performance).to_be_enabled()
+    expect(page.locator("#resize-plans")).to_contain_text(
+        "Performance VPS: 4 vCPUs, 8 GB memory, 160 GB disk · +$24.00 a month"
+    )
+    assert_accessible(page)
+    assert_keyboard_operable(page)
+    performance.check()
+    page.get_by_role("button", name="Resize").click()
+    expect(page.locator("#live")).to_contain_text("Performance VPS: 4 vCPUs")
+    expect(page.locator("#server-status")).to_have_text("stopped")
+    expect(page.locator("#actions")).to_contain_text("resize")
+    assert_accessible(page)
