@@ -10,7 +10,7 @@ total carries it). A plain ADD COLUMN: on SQLite a batch rebuild of servers woul
 triggers.
 
 Revision ID: 3e8b5c1f9a27
-Revises: 4e8b1c6d2a97
+Revises: 8b3f5d2a6c71
 Create Date: 2026-12-06 21:00:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "3e8b5c1f9a27"
-down_revision: str | None = "4e8b1c6d2a97"
+down_revision: str | None = "8b3f5d2a6c71"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
