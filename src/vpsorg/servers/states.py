@@ -33,6 +33,8 @@ class ActionType(StrEnum):
     MIGRATE = "migrate"
     # Written by reconcile when the hypervisor's view corrected ours; never queued.
     SYNC = "sync"
+    # Copy the server's disk into a snapshot (vpsorg.snapshots); the server's status stays.
+    SNAPSHOT = "snapshot"
 
 
 class ActionStatus(StrEnum):
@@ -90,6 +92,12 @@ TRANSITIONS: dict[ActionType, Transition] = {
         ServerStatus.MIGRATING,
         None,
         "Server is moving to another host",
+    ),
+    # A snapshot leaves the server as it is (no `during` status): the machine keeps running
+    # (or stays off), and its place in the server's line of actions orders it against a
+    # stop or a delete asked for meanwhile. Its outcome is the snapshot's, not the server's.
+    ActionType.SNAPSHOT: Transition(
+        frozenset({ServerStatus.ACTIVE, ServerStatus.STOPPED}), None, None, "Snapshot is being taken"
     ),
 }
 
