@@ -42,7 +42,9 @@ def upgrade() -> None:
         sa.Column("billed_until", vpsorg.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("billing_month", sa.String(length=7), nullable=True),
         sa.Column("month_hours", sa.Integer(), server_default="0", nullable=False),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_snapshots_account_id_accounts")),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_snapshots_account_id_accounts")
+        ),
         sa.ForeignKeyConstraint(["server_id"], ["servers.id"], name=op.f("fk_snapshots_server_id_servers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_snapshots")),
     )
@@ -63,6 +65,16 @@ def upgrade() -> None:
         sa.Column("amount", sa.Numeric(precision=10, scale=4), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_catalog_prices")),
     )
+    # The simulator's images, as the old migrations made its other tables (the simulator
+    # also creates it where missing: vpsorg.drivers.simtables).
+    op.create_table(
+        "sim_snapshots",
+        sa.Column("snapshot_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("server_id", sa.Integer(), nullable=False),
+        sa.Column("size_gb", sa.Integer(), nullable=False),
+        sa.Column("created_at", vpsorg.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("snapshot_id", name=op.f("pk_sim_snapshots")),
+    )
     op.add_column("ledger_entries", sa.Column("snapshot_id", sa.Integer(), nullable=True))
     op.create_index(
         "uq_ledger_entries_snapshot_id_period_start",
@@ -75,6 +87,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("uq_ledger_entries_snapshot_id_period_start", table_name="ledger_entries")
     op.drop_column("ledger_entries", "snapshot_id")
+    op.drop_table("sim_snapshots")
     op.drop_table("catalog_prices")
     op.drop_index("ix_snapshots_to_remove", table_name="snapshots")
     op.drop_index(op.f("ix_snapshots_billed_until"), table_name="snapshots")
