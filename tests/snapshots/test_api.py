@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from tests.conftest import Customer
+from tests.conftest import Customer, Live
 from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.drivers.simulator import SimMachine, SimSnapshot, SimulatorDriver, inject_fault
 from vpsorg.servers.models import Server
@@ -156,3 +156,30 @@ def test_delete_hides_it_and_the_purge_removes_the_image(customer: Customer) -> 
     assert customer.live.db(lambda s: s.get(SimSnapshot, snap["id"])) is None
     row = customer.live.db(lambda s: s.scalar(select(Snapshot).where(Snapshot.id == snap["id"])))
     assert row.deleted_at is not None and row.removed_at is not None
+
+
+def test_turning_backups_on_needs_credit_for_the_surcharge(live: Live) -> None:
+    # plan 3: 6.00 a month; its backups 1.20 more
+    poor = live.account(credit="7.00")
+    server = poor.create_server(plan_id=3)
+    for method in (poor.http.patch, poor.http.put):
+        body: dict[str, Any] = {"backups_enabled": True}
+        if method == poor.http.put:
+            body |= {"name": server["name"], "hostname": "web-1.example.com"}
+        r = method(f"/api/v1/servers/{server['id']}/", json=body)
+        assert r.status_code == 402, r.text
+        assert r.json()["error"]["details"]["required"] == "1.20"
+        assert r.json()["error"]["details"]["available"] == "1.00"
+    assert poor.http.get(f"/api/v1/servers/{server['id']}/").json()["backups_enabled"] is False
+    # turning them off, or another change, needs nothing
+    r = poor.http.patch(f"/api/v1/servers/{server['id']}/", json={"backups_enabled": False, "name": "b"})
+    assert r.status_code == 200, r.text
+
+    enough = live.account(credit="7.20")
+    server = enough.create_server(plan_id=3)
+    r = enough.http.patch(f"/api/v1/servers/{server['id']}/", json={"backups_enabled": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["backups_enabled"] is True
+    # on already: asking again is no new commitment
+    r = enough.http.patch(f"/api/v1/servers/{server['id']}/", json={"backups_enabled": True})
+    assert r.status_code == 200, r.text
