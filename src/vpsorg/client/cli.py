@@ -644,6 +644,12 @@ def login(
     err.print(f"logged in as {who.email}; saved to {path}")
 
 
+# Snapshots: a module of their own (this one is long), registered here, where the app is.
+from vpsorg.client.cli_snapshots import snapshots_app  # noqa: E402
+
+app.add_typer(snapshots_app, name="snapshots")
+
+
 def main() -> None:
     app(prog_name="vps")
 
