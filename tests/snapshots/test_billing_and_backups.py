@@ -182,3 +182,35 @@ def test_ten_days_of_backups_keep_seven_and_the_surcharge_only_while_enabled(wor
         assert sum(c.hours for c in while_off) == 48 and all(c.backup_hours == 0 for c in while_off)
 
     asyncio.run(_with_worker(world.live, body))
+
+
+def test_queued_snapshots_a_server_delete_cancels_and_one_deleted_while_being_taken(world: World) -> None:
+    """With the worker held back: a snapshot queued when its server is deleted ends in error
+    (never taken, never charged); one deleted while still being taken is taken, then its
+    image removed by the purge, and it is never charged."""
+    customer = world.live.account()
+
+    async def body(sessions: Any, worker: Worker) -> None:
+        one, two = customer.create_server(), customer.create_server(name="web-2")
+        await worker.run_until_idle()
+        queued = customer.http.post(f"/api/v1/servers/{one['id']}/snapshots/", json={"name": "q"}).json()
+        assert customer.http.delete(f"/api/v1/servers/{one['id']}/").status_code == 204
+        got = customer.http.get(f"/api/v1/snapshots/{queued['snapshot']['id']}/").json()
+        assert got["status"] == "error" and "server was deleted" in got["error"]
+
+        doomed = customer.http.post(f"/api/v1/servers/{two['id']}/snapshots/", json={"name": "d"}).json()
+        sid = doomed["snapshot"]["id"]
+        assert customer.http.delete(f"/api/v1/snapshots/{sid}/").status_code == 204
+        assert await jobs.purge(sessions, worker.driver_for) == 0  # still being taken: not yet
+        await worker.run_until_idle()
+        assert customer.live.db(lambda s: s.get(SimSnapshot, sid)) is not None  # taken
+        assert await jobs.purge(sessions, worker.driver_for) == 1
+        assert customer.live.db(lambda s: s.get(SimSnapshot, sid)) is None
+        world.at(datetime.now(UTC) + timedelta(days=2))
+        await billing_jobs.charge_due(sessions)
+        charged = customer.live.db(
+            lambda s: s.scalars(select(LedgerEntry).where(LedgerEntry.snapshot_id.is_not(None)))
+        ).all()
+        assert charged == []
+
+    asyncio.run(_with_worker(world.live, body))
