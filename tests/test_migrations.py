@@ -33,7 +33,9 @@ def old_catalog(settings: Any, extra_locations: Sequence[dict[str, str]] = ()) -
     run_db(
         settings,
         lambda s: catalog.load_catalog(
-            s, catalog=default.model_copy(update={"locations": []}), default_hosts=False
+            s,
+            catalog=default.model_copy(update={"locations": [], "snapshot_price_gb_month": None}),
+            default_hosts=False,
         ),
     )
     rows = [loc.model_dump() for loc in default.locations] + [
