@@ -16,7 +16,7 @@ PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint sdk bench clean
 
 install: $(STAMP)
 
@@ -41,10 +41,16 @@ bench: install
 	$(VENV)/bin/python bench/compare.py $(BENCH_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff format --check src tests scripts
+	$(VENV)/bin/python scripts/unasync.py --check
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# The sync client (src/vpsorg/client/sync.py) is generated from the async one (aio.py):
+# edit aio.py, then `make sdk`; `make lint` fails while sync.py is not current.
+sdk: install
+	$(VENV)/bin/python scripts/unasync.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .bench

@@ -1,26 +1,36 @@
 #!/usr/bin/env bash
-# Build a small Debian 12 guest image for the libvirt driver from Debian's packages:
+# Build a small Debian guest image for the libvirt driver from Debian's packages:
 # kernel, cloud-init (NoCloud), openssh-server and qemu-guest-agent, on one ext4 filesystem
 # with no partition table, booted directly from the kernel and initrd written beside it.
 #
-#   scripts/build-debian-image.sh OUTDIR
-#   scripts/build-debian-image.sh --cache CACHEDIR
+#   scripts/build-debian-image.sh [--suite SUITE] OUTDIR
+#   scripts/build-debian-image.sh [--suite SUITE] --cache CACHEDIR
 #
-# writes OUTDIR/debian-12.qcow2, OUTDIR/vmlinuz and OUTDIR/initrd.img (about 450 MB, about
-# 2 minutes). Boot it with the kernel command line
-# `root=/dev/vda console=ttyS0 net.ifnames=0 quiet`. Needs root, debootstrap, e2fsprogs and qemu-utils. DEBIAN_MIRROR overrides the
-# mirror (default: the first one apt is configured with, else deb.debian.org).
+# SUITE is bookworm (the default) or trixie. Writes OUTDIR/debian-12.qcow2 (trixie:
+# debian-13.qcow2), OUTDIR/vmlinuz and OUTDIR/initrd.img (about 450 MB, about 2 minutes).
+# The real-guest tests rebuild a Debian 12 server to Debian 13. Boot it with the kernel
+# command line `root=/dev/vda console=ttyS0 net.ifnames=0 quiet`. Needs root, debootstrap,
+# e2fsprogs and qemu-utils. DEBIAN_MIRROR overrides the mirror (default: the first one apt
+# is configured with, else deb.debian.org).
 set -euo pipefail
 
-# --cache: build once per version of this script into CACHEDIR/debian-12-<hash>, one
+suite=bookworm
+if [ "${1:-}" = "--suite" ]; then suite=${2:?usage: --suite bookworm|trixie}; shift 2; fi
+case $suite in
+    bookworm) version=12 ;;
+    trixie) version=13 ;;
+    *) echo "unknown suite $suite (bookworm or trixie)" >&2; exit 2 ;;
+esac
+
+# --cache: build once per version of this script into CACHEDIR/debian-<version>-<hash>, one
 # build at a time (a lock), and print that directory; the tests and CI use this.
 if [ "${1:-}" = "--cache" ]; then
     cache=${2:?usage: build-debian-image.sh --cache CACHEDIR}
-    out="$cache/debian-12-$(sha256sum "$0" | cut -c1-16)"
+    out="$cache/debian-$version-$(sha256sum "$0" | cut -c1-16)"
     mkdir -p "$cache" && chmod 0755 "$cache"  # QEMU (libvirt-qemu) must reach the files
     exec 9>"$cache/.lock"
     flock 9
-    if [ ! -e "$out/debian-12.qcow2" ]; then "$0" "$out" >&2; fi
+    if [ ! -e "$out/debian-$version.qcow2" ]; then "$0" --suite "$suite" "$out" >&2; fi
     echo "$out"
     exit 0
 fi
@@ -34,7 +44,7 @@ root=$work/root
 
 debootstrap --variant=minbase \
     --include=systemd-sysv,dbus,udev,kmod,linux-image-cloud-amd64,initramfs-tools,cloud-init,python3-cffi-backend,openssh-server,qemu-guest-agent,ifupdown,iproute2,sudo,procps \
-    bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -40 "$work/debootstrap.log"; exit 1; }
+    "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -40 "$work/debootstrap.log"; exit 1; }
 
 cat >"$root/etc/fstab" <<'FSTAB'
 /dev/vda / ext4 defaults,discard 0 1
@@ -59,9 +69,9 @@ mkdir -p "$out"
 cp "$root"/boot/vmlinuz-* "$out/vmlinuz.tmp"
 cp "$root"/boot/initrd.img-* "$out/initrd.img.tmp"
 mkfs.ext4 -q -L root -d "$root" "$work/root.img" 2G
-qemu-img convert -O qcow2 "$work/root.img" "$out/debian-12.qcow2.tmp"
+qemu-img convert -O qcow2 "$work/root.img" "$out/debian-$version.qcow2.tmp"
 chmod 0644 "$out"/*.tmp
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 mv "$out/initrd.img.tmp" "$out/initrd.img"
-mv "$out/debian-12.qcow2.tmp" "$out/debian-12.qcow2"
-echo "built $out/debian-12.qcow2 ($(du -h "$out/debian-12.qcow2" | cut -f1))"
+mv "$out/debian-$version.qcow2.tmp" "$out/debian-$version.qcow2"
+echo "built $out/debian-$version.qcow2 ($(du -h "$out/debian-$version.qcow2" | cut -f1))"

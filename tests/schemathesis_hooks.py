@@ -18,14 +18,18 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 # Catalog rows and SSH keys a create refers to by id or code: the schema says "an integer" or
 # "a string", but only ids that exist (and are available) are accepted, with 400 as the seed asks.
-REFERENCES = frozenset({"plan_id", "os_id", "location", "ssh_key_id"})
+REFERENCES = frozenset({"plan_id", "os_id", "location", "ssh_key_id", "ssh_key_ids"})
 
 # positive_data_acceptance: schema-valid requests the API must still refuse.
 #   operation label -> {status: predicate on the error body}
 DATA_DEPENDENT_REJECTIONS: dict[str, dict[int, Any]] = {
     # The referenced plan/OS/location/key does not exist; the account's credit does not cover it.
     "POST /api/v1/servers/": {
-        400: lambda e: e["code"] == "validation_error" and _fields(e) <= REFERENCES,
+        # (an item of ssh_key_ids is named by its index: "ssh_key_ids.1"; JSON Schema's integers
+        # include 1.0, which the API's strict JSON types refuse, as for plan_id)
+        400: lambda e: (
+            e["code"] == "validation_error" and {f.split(".")[0] for f in _fields(e)} <= REFERENCES
+        ),
         402: lambda e: e["code"] == "insufficient_credit",
     },
     # A string the schema allows is not necessarily a parseable OpenSSH key, or may be saved already.
@@ -36,6 +40,18 @@ DATA_DEPENDENT_REJECTIONS: dict[str, dict[int, Any]] = {
     **{
         f"POST /api/v1/servers/{{server_id}}/{action}/": {400: lambda e: e["code"] == "invalid_state"}
         for action in ("start", "stop", "reboot")
+    },
+    # Rebuilding a server not active or stopped (one being rebuilt already, say); to an OS or
+    # with keys that do not exist (or are another account's), referred to as create's are
+    # (see REFERENCES): a key's error names its place in the list (ssh_key_ids.0).
+    "POST /api/v1/servers/{server_id}/rebuild/": {
+        400: lambda e: (
+            e["code"] == "invalid_state"
+            or (
+                e["code"] == "validation_error"
+                and {f.split(".")[0] for f in _fields(e)} <= {"os_id", "ssh_key_ids"}
+            )
+        ),
     },
     # An amount the pattern allows may still be refused: zero, or a negative top-up or refund;
     # a reason of blanks only.

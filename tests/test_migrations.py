@@ -27,17 +27,22 @@ from vpsorg.servers.models import Server
 
 
 def old_catalog(settings: Any, extra_locations: Sequence[dict[str, str]] = ()) -> None:
-    """The default catalog in a database at an older revision: locations with Core (the
-    model has columns that later migrations add)."""
+    """The default catalog in a database at an older revision: operating systems and
+    locations with Core (their models have columns that later migrations add)."""
     default = catalog.read_catalog(None)
     run_db(
         settings,
         lambda s: catalog.load_catalog(
             s,
-            catalog=default.model_copy(update={"locations": [], "snapshot_price_gb_month": None}),
+            catalog=default.model_copy(
+                update={"locations": [], "operating_systems": [], "snapshot_price_gb_month": None}
+            ),
             default_hosts=False,
         ),
     )
+    systems = [os_.model_dump(exclude={"slug"}) for os_ in default.operating_systems]
+    oses = sa.table("operating_systems", *(sa.column(c) for c in systems[0]))
+    run_db(settings, lambda s: s.execute(oses.insert(), systems))
     rows = [loc.model_dump() for loc in default.locations] + [
         dict(loc, available=True) for loc in extra_locations
     ]

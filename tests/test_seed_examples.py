@@ -242,7 +242,7 @@ def test_list(path: Path, live: Live, tmp_path: Path) -> None:
         assert [s["id"] for s in body["results"]] == [first["id"], second["id"]]
         assert body["results"][0]["status"] == "active"
         assert body["results"][0]["plan"] == {k: v for k, v in first["plan"].items() if k != "bandwidth"}
-        assert body["results"][1]["os"] == {"id": 3, "name": "Debian 12"}
+        assert body["results"][1]["os"] == {"id": 3, "name": "Debian 12", "slug": "debian-12"}
 
 
 @pytest.mark.parametrize("path", examples("create"))
@@ -263,7 +263,7 @@ def test_create(path: Path, live: Live, tmp_path: Path) -> None:
     if ran.data is not None:
         body = ran.data["server"] if ran.lang == "php" else ran.data
         assert body["plan"] == {"id": 1, "name": "Standard VPS", "vcpus": 2, "memory": 4096, "storage": 80}
-        assert body["os"] == {"id": 5, "name": "Ubuntu 22.04 LTS"}
+        assert body["os"] == {"id": 5, "name": "Ubuntu 22.04 LTS", "slug": "ubuntu-22.04"}
         assert body["ip_address"] is None
     active = customer.wait_status(server["id"], "active")
     assert active["ip_address"]

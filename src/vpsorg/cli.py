@@ -203,9 +203,13 @@ def catalog_load(
         message = " ".join(f"cannot read catalog {file}: {exc}".split())
         err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
         raise typer.Exit(1) from None
-    counts = _in_transaction(
-        _settings(), lambda s: catalog.load_catalog(s, catalog=data, default_hosts=default_hosts)
-    )
+    try:
+        counts = _in_transaction(
+            _settings(), lambda s: catalog.load_catalog(s, catalog=data, default_hosts=default_hosts)
+        )
+    except catalog.CatalogError as exc:  # the file contradicts the database: nothing loaded
+        err.print(f"[red]error:[/red] {escape(f'cannot load catalog {file}: {exc}')}", soft_wrap=True)
+        raise typer.Exit(1) from None
     print(
         f"loaded {counts['plans']} plans, {counts['operating_systems']} operating systems, "
         f"{counts['locations']} locations"

@@ -69,8 +69,11 @@ def test_operating_systems(customer: Customer) -> None:
     assert systems[5]["name"] == "Ubuntu 22.04 LTS"
     assert systems[3]["name"] == "Debian 12"
     assert systems[5]["family"] == "ubuntu" and systems[5]["version"] == "22.04"
+    assert (systems[5]["slug"], systems[3]["slug"]) == ("ubuntu-22.04", "debian-12")
     for os_ in systems.values():
-        assert set(os_) == {"id", "name", "family", "version"}  # the image path stays the operator's
+        assert set(os_) == {"id", "name", "slug", "family", "version"}  # the image path stays the operator's
+        assert re.fullmatch(r"[a-z0-9][a-z0-9.-]*", os_["slug"]), os_
+    assert len({o["slug"] for o in systems.values()}) == len(systems)
 
 
 def test_locations(customer: Customer) -> None:
@@ -86,7 +89,12 @@ def test_the_catalog_matches_what_servers_show(customer: Customer) -> None:
     systems = {o["id"]: o for o in page(customer, "/api/v1/os/")["results"]}
     server = customer.create_server(plan_id=2, os_id=3, location="us-east")
     assert server["plan"] == {k: plans[2][k] for k in ("id", "name", "vcpus", "memory", "storage")}
-    assert server["os"] == {"id": 3, "name": systems[3]["name"]}
+    assert server["os"] == {"id": 3, "name": systems[3]["name"], "slug": "debian-12"}
+    for shown in (
+        customer.http.get(f"/api/v1/servers/{server['id']}/").json(),
+        customer.http.get("/api/v1/servers/").json()["results"][0],
+    ):
+        assert shown["os"] == server["os"]
 
 
 # --- `vpsorg catalog load FILE` -------------------------------------------------------------
@@ -368,8 +376,160 @@ def test_catalog_error_keeps_the_validation_detail(
 ) -> None:
     _, results = malformed_runs
     stderr = results["zero-vcpus"][3]
-    assert "plans.0.vcpus" in stderr
-    assert "greater than or equal to 1" in stderr
-    assert "input_value=0" in stderr  # not swallowed as console markup
+    assert "plans[0].vcpus: must be greater than or equal to 1 (found 0)" in stderr
+    assert "pydantic" not in stderr and "https://" not in stderr
     assert "duplicate location code: lab-1" in results["duplicate-location-code"][3]
     assert "No such file" in results[SUBPROCESS_CASES[-1]][3]
+
+
+# What each malformed file's error says, in words: where in the file, what, the value found.
+IN_WORDS = {
+    "zero-vcpus": "plans[0].vcpus: must be greater than or equal to 1 (found 0)",
+    "negative-price": "plans[0].price_monthly: must be greater than or equal to 0 (found '-1.00')",
+    "price-not-a-number": "plans[0].price_monthly: must be a valid decimal (found 'cheap')",
+    "unknown-plan-field": "plans[0].gpu: is not a known field",
+    "unknown-section": "servers: is not a known field",
+    "missing-plan-field": "plans[0].vcpus: is missing; plans[0].memory: is missing",
+    "bad-location-code": "locations[0].code: must be 2-40 lowercase letters, digits and hyphens",
+    "gateway-outside-pool": "locations[0]: gateway 10.99.0.1 is not in 10.20.0.0/24",
+    "empty": "the catalog: must be a mapping (found nothing)",
+    "list": "the catalog: must be a mapping (found a list)",
+    "duplicate-plan-id": "the catalog: duplicate plan id: 10",
+}
+
+
+@pytest.mark.parametrize("case", sorted(IN_WORDS))
+def test_catalog_errors_are_in_words_without_links(db: str, tmp_path: Path, case: str) -> None:
+    from typer.testing import CliRunner
+
+    from vpsorg.cli import app
+
+    fmt, text = MALFORMED[case]
+    assert text is not None
+    path = tmp_path / f"{case}.{fmt}"
+    path.write_text(text)
+    r = CliRunner().invoke(app, ["catalog", "load", str(path)], env={"VPSORG_DATABASE_URL": db})
+    check_one_line_error(path, r.exit_code, r.stdout, r.stderr)
+    said = " ".join(r.stderr.split())
+    assert IN_WORDS[case] in said, said
+    for raw in (
+        "errors.pydantic.dev",
+        "https://",
+        "For further information",
+        "input_value",
+        "Value error",
+        "CatalogIn",
+        "PlanIn",
+        "Input should",
+    ):
+        assert raw not in said, said
+
+
+def test_catalog_errors_past_ten_are_counted(tmp_path: Path) -> None:
+    from vpsorg.catalog import service
+
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps({"plans": [{"id": i} for i in range(1, 4)]}))  # 7 missing fields each
+    with pytest.raises(service.CatalogError) as caught:
+        service.read_catalog(path)
+    said = str(caught.value)
+    assert said.count("is missing") == service.MAX_ERRORS_SHOWN
+    assert said.endswith("; and 11 more")
+
+
+# --- operating system slugs -----------------------------------------------------------------
+
+
+def _systems(*systems: dict[str, Any]) -> dict[str, Any]:
+    base = {"name": "X", "family": "alpine", "version": "3.20"}
+    return {"operating_systems": [base | s for s in systems]}
+
+
+def load(
+    db: str, tmp_path: Path, content: dict[str, Any], name: str = "c.json"
+) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / name
+    path.write_text(json.dumps(content))
+    return vpsorg(db, "catalog", "load", str(path))
+
+
+def test_os_slugs_are_given_or_made_from_family_and_version(db: str, tmp_path: Path) -> None:
+    r = load(
+        db,
+        tmp_path,
+        _systems(
+            {"id": 20},  # alpine-3.20
+            {"id": 21, "family": "Rocky Linux", "version": "9 (Blue Onyx)"},
+            {"id": 22, "slug": "my-alpine.edge", "version": "edge"},
+        ),
+    )
+    assert r.returncode == 0, r.stderr
+    assert rows(db, "SELECT id, slug FROM operating_systems ORDER BY id") == [
+        (20, "alpine-3.20"),
+        (21, "rocky-linux-9-blue-onyx"),
+        (22, "my-alpine.edge"),
+    ]
+
+
+def test_os_slugs_may_move_between_systems_of_one_file(db: str, tmp_path: Path) -> None:
+    assert load(db, tmp_path, _systems({"id": 20, "slug": "a"}, {"id": 21, "slug": "b"})).returncode == 0
+    r = load(db, tmp_path, _systems({"id": 20, "slug": "b"}, {"id": 21, "slug": "a"}), "swap.json")
+    assert r.returncode == 0, r.stderr
+    assert rows(db, "SELECT id, slug FROM operating_systems ORDER BY id") == [(20, "b"), (21, "a")]
+
+
+def test_an_os_slug_another_system_keeps_is_refused_in_one_line(db: str, tmp_path: Path) -> None:
+    assert load(db, tmp_path, _systems({"id": 20, "slug": "alpine"})).returncode == 0
+    path = tmp_path / "taken.json"
+    path.write_text(json.dumps(_systems({"id": 21, "slug": "alpine"})))
+    r = vpsorg(db, "catalog", "load", str(path))
+    check_one_line_error(path, r.returncode, r.stdout, r.stderr)
+    assert "slug already taken: alpine (operating system 20)" in " ".join(r.stderr.split())
+    assert rows(db, "SELECT id, slug FROM operating_systems") == [(20, "alpine")]  # nothing loaded
+
+
+@pytest.mark.parametrize(
+    ("systems", "words"),
+    [
+        (({"id": 20, "slug": "Alpine"},), "operating_systems[0].slug: must be 1-63 lowercase letters"),
+        (({"id": 20, "slug": "-alpine"},), "operating_systems[0].slug: must be 1-63 lowercase letters"),
+        (({"id": 20, "slug": "a" * 64},), "operating_systems[0].slug: must be 1-63 lowercase letters"),
+        (({"id": 20, "slug": "al pine"},), "operating_systems[0].slug: must be 1-63 lowercase letters"),
+        (({"id": 20}, {"id": 21}), "duplicate operating system slug: alpine-3.20"),
+        (({"id": 20, "family": "∞", "version": "—"},), "operating_systems[0]: give a slug"),
+    ],
+)
+def test_a_bad_os_slug_is_refused_in_words(
+    db: str, tmp_path: Path, systems: tuple[dict[str, Any], ...], words: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(_systems(*systems)))
+    r = vpsorg(db, "catalog", "load", str(path))
+    check_one_line_error(path, r.returncode, r.stdout, r.stderr)
+    assert words in " ".join(r.stderr.split())
+    assert rows(db, "SELECT count(*) FROM operating_systems") == [(0,)]
+
+
+def test_the_slug_migration_fills_existing_systems(tmp_path: Path) -> None:
+    url = database_url(tmp_path / "slugs.db")
+    settings = Settings(database_url=url)
+    from alembic import command
+
+    command.upgrade(migrate.alembic_config(settings), "2e6b8d4f1a37")  # the revision before slugs
+
+    async def old_rows(session: Any) -> None:
+        await session.execute(
+            text(
+                "INSERT INTO operating_systems (id, name, family, version, available) VALUES "
+                "(1, 'Ubuntu', 'ubuntu', '22.04', true), (2, 'Ubuntu again', 'Ubuntu', '22.04', true),"
+                " (3, 'Odd', 'Open SUSE', 'Leap 15.6', true)"
+            )
+        )
+
+    run_transaction(settings, old_rows)
+    migrate.upgrade(settings)
+    assert rows(url, "SELECT id, slug FROM operating_systems ORDER BY id") == [
+        (1, "ubuntu-22.04"),
+        (2, "ubuntu-22.04-2"),
+        (3, "open-suse-leap-15.6"),
+    ]

@@ -166,7 +166,8 @@ def test_errors_are_one_line_with_documented_exit_codes(
         and "(validation_error)" in bad.stderr
         and len(bad.stderr.strip().splitlines()) == 1
     )
-    assert vps("servers", "get", "not-a-number", env=env, process=True).returncode == 2
+    unnamed = vps("servers", "get", "no-such-name", env=env, process=True)  # not a number: a name
+    assert unnamed.returncode == 1 and "no server named 'no-such-name'" in unnamed.stderr
     assert vps("servers", "frobnicate", env=env).returncode == 2
     # The action fails: the message names it, exit 1.
     sid = customer.active_server(plan_id=3)["id"]

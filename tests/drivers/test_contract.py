@@ -8,7 +8,7 @@ tests/drivers/libvirt/test_real_guests.py).
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -47,6 +47,7 @@ def spec(server_id: int = 4242, os_image: str | None = None) -> VmSpec:
 class Hypervisor:
     driver: Driver
     os_image: str | None  # what the driver boots; the simulator needs none
+    other_image: str | None = None  # another OS image, to rebuild to
 
 
 @pytest.fixture(params=["simulator", "libvirt"])
@@ -57,7 +58,7 @@ async def hypervisor(
         engine = make_engine(settings)
         try:
             sim = SimulatorDriver(make_sessionmaker(engine), time_scale=0)
-            yield Hypervisor(sim, None)
+            yield Hypervisor(sim, None, "other-image")
             await sim.close()
         finally:
             await engine.dispose()
@@ -80,8 +81,9 @@ def _libvirt_hypervisor(settings: Settings, tmp_path: Path) -> Hypervisor:
     tmp_path.mkdir(exist_ok=True)
     node = tmp_path / "node.xml"  # a private in-memory hypervisor for this test alone
     node.write_text("<node/>")
-    image = tmp_path / "base.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "1G"], check=True)
+    image, other = tmp_path / "base.qcow2", tmp_path / "other.qcow2"
+    for path in (image, other):
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "1G"], check=True)
     lv = LibvirtDriver(
         settings.model_copy(
             update={
@@ -91,7 +93,7 @@ def _libvirt_hypervisor(settings: Settings, tmp_path: Path) -> Hypervisor:
             }
         )
     )
-    return Hypervisor(lv, str(image))
+    return Hypervisor(lv, str(image), str(other))
 
 
 @pytest.fixture
@@ -266,3 +268,29 @@ async def test_a_snapshot_outlives_its_machine_and_delete_is_idempotent(driver: 
 async def test_snapshot_of_a_missing_machine_raises(driver: Driver) -> None:
     with pytest.raises(MachineNotFound):
         await driver.snapshot(999, 1)
+
+
+async def test_rebuild_boots_one_machine_again_from_running_or_stopped(
+    hypervisor: Hypervisor, vm: VmSpec
+) -> None:
+    driver = hypervisor.driver
+    await driver.create(vm)
+    rebuilt = replace(vm, os_image=hypervisor.other_image, generation=1)
+    await driver.rebuild(rebuilt)
+    assert [(m.server_id, m.power_state) for m in await driver.list_machines()] == [
+        (4242, PowerState.RUNNING)
+    ]
+    await driver.stop(4242)
+    await driver.rebuild(replace(rebuilt, generation=2))  # from shut off: booted
+    await driver.rebuild(replace(rebuilt, generation=2))  # a retry converges on one machine
+    assert [(m.server_id, m.power_state) for m in await driver.list_machines()] == [
+        (4242, PowerState.RUNNING)
+    ]
+    await driver.reboot(4242)  # still a working machine
+    assert (await driver.info(4242)).power_state == PowerState.RUNNING
+
+
+async def test_rebuild_of_a_missing_machine_raises(hypervisor: Hypervisor, vm: VmSpec) -> None:
+    with pytest.raises(MachineNotFound):
+        await hypervisor.driver.rebuild(replace(vm, generation=1))
+    assert await hypervisor.driver.list_machines() == []

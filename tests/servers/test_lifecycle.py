@@ -25,7 +25,7 @@ def test_create_answers_the_seed_shape(customer: Customer) -> None:
     assert body["status"] == "provisioning"
     assert body["ip_address"] is None
     assert body["plan"] == {"id": 1, "name": "Standard VPS", "vcpus": 2, "memory": 4096, "storage": 80}
-    assert body["os"] == {"id": 5, "name": "Ubuntu 22.04 LTS"}
+    assert body["os"] == {"id": 5, "name": "Ubuntu 22.04 LTS", "slug": "ubuntu-22.04"}
     assert body["backups_enabled"] is True
     assert body["message"] == "Server is being provisioned. This may take 2-5 minutes."
     assert body["action"]["type"] == "create" and body["action"]["status"] in ("queued", "running", "success")

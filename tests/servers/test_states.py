@@ -3,8 +3,11 @@
 import pytest
 
 from vpsorg.servers.states import (
+    POWER_AFTER,
+    TRANSITIONAL,
     TRANSITIONS,
     ActionType,
+    PowerState,
     ServerStatus,
     can_request,
 )
@@ -19,6 +22,7 @@ S = ServerStatus
         (ActionType.STOP, {S.ACTIVE}),
         (ActionType.REBOOT, {S.ACTIVE}),
         (ActionType.DELETE, set(S)),
+        (ActionType.REBUILD, {S.ACTIVE, S.STOPPED}),
     ],
 )
 def test_requests_are_allowed_only_from_the_table(action: ActionType, allowed: set[S]) -> None:
@@ -54,3 +58,10 @@ def test_transitional_and_final_statuses_match_the_seed() -> None:
 
 def test_create_cannot_be_requested_on_an_existing_server() -> None:
     assert not any(can_request(ActionType.CREATE, s) for s in S)
+
+
+def test_a_rebuild_is_rebuilding_then_active_and_running() -> None:
+    rebuild = TRANSITIONS[ActionType.REBUILD]
+    assert (rebuild.during, rebuild.on_success) == (S.REBUILDING, S.ACTIVE)
+    assert POWER_AFTER[ActionType.REBUILD] == PowerState.RUNNING
+    assert S.REBUILDING in TRANSITIONAL  # the worker's: reconcile leaves it alone

@@ -214,8 +214,10 @@ def test_create_invalid_name(shared: Customer, name: str) -> None:
 
 INVALID_HOSTNAMES = [
     "",
-    "web01",
-    "localhost",
+    "a" * 64,
+    "-web01",
+    "web01-",
+    "web_01",
     "-a.example.com",
     "a-.example.com",
     "a..b",
@@ -303,6 +305,12 @@ def test_valid_names(patch_target: tuple[Customer, int], name: str) -> None:
 @pytest.mark.parametrize(
     "hostname",
     [
+        "a",
+        "web01",
+        "localhost",
+        "7",
+        "0123456789",
+        "a" * 63,
         "a.b",
         "web01.example.com",
         "123.example.com",
@@ -318,6 +326,21 @@ def test_valid_hostnames(patch_target: tuple[Customer, int], hostname: str) -> N
     r = owner.http.patch(f"/api/v1/servers/{sid}/", json={"hostname": hostname})
     assert r.status_code == 200, r.text
     assert r.json()["hostname"] == hostname
+
+
+def test_a_single_label_hostname_is_taken_at_create_as_the_default_one_is(customer: Customer) -> None:
+    """RFC 1123 host names of one label: what a server without a hostname gets (its name)
+    may be given too, in PUT as well."""
+    default = customer.create_server(name="Web-7", location="us-east")
+    assert default["hostname"] == "web-7"
+    given = customer.create_server(name="web-8", hostname="DB01", location="us-east")
+    assert given["hostname"] == "db01"
+    r = customer.http.put(
+        f"/api/v1/servers/{given['id']}/",
+        json={"name": "web-8", "hostname": "db02", "backups_enabled": False},
+    )
+    assert r.status_code == 200, r.text
+    assert customer.http.get(f"/api/v1/servers/{given['id']}/").json()["hostname"] == "db02"
 
 
 def test_hostname_is_stored_in_lower_case(patch_target: tuple[Customer, int]) -> None:
@@ -377,7 +400,7 @@ def test_put_and_patch_reject_read_only_and_unknown_fields(
     [
         ("name", "bad_name"),
         ("name", ""),
-        ("hostname", "web01"),
+        ("hostname", "web_01"),
         ("hostname", "a..b"),
         ("backups_enabled", "yes"),
     ],
@@ -500,7 +523,7 @@ def test_well_formed_missing_ids_are_404(customer: Customer, method: str, templa
         ("name", "web 1", "1-63 letters, digits and hyphens"),
         ("name", "-web", "not starting or ending with a hyphen"),
         ("name", "web\n", "1-63 letters, digits and hyphens"),
-        ("hostname", "web 01.example.com", "must be a fully qualified domain name"),
+        ("hostname", "web 01.example.com", "must be a host name such as web01 or a fully qualified"),
     ],
 )
 def test_a_bad_name_is_refused_in_words_not_a_pattern(

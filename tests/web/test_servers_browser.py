@@ -9,16 +9,19 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
 from tests.conftest import Customer, Live, new_public_key, prepare_database, serve_in_thread, test_settings
 from tests.web.harness import assert_accessible, assert_keyboard_operable
 from tests.web.panel import PASSWORD, page_log_in, panel_account
 from vpsorg.accounts import logins
 from vpsorg.accounts import service as accounts
+from vpsorg.servers.models import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "servers-page.png"
 ACTIVE_WITHIN_MS = 20_000
+USER_DATA = "#cloud-config\nruncmd:\n  - [touch, /root/from-the-panel]\n"
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +68,12 @@ def test_create_a_server_watch_it_turn_active_reboot_and_delete_it(page: Page, s
     expect(page.get_by_role("radio", name=re.compile("^Starter VPS"))).to_be_checked()
     assert_accessible(page)
     page.get_by_label("Name", exact=True).fill("browser-1")
+    page.get_by_label("User data").fill(USER_DATA)
     page.get_by_role("button", name="Create server").click()
 
     expect(page).to_have_url(re.compile(r"/servers/\d+/$"))
+    server_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    assert slow.db(lambda s: s.scalar(select(Server.user_data).where(Server.id == server_id))) == USER_DATA
     expect(page.get_by_role("heading", level=1)).to_have_text("browser-1")
     status = page.locator("#server-status")
     expect(status).to_have_text("provisioning")

@@ -274,11 +274,11 @@ def assert_refused_in_words(answer: httpx.Response, status: int, words: str) -> 
 def test_a_bad_field_is_refused_beside_it_and_every_choice_is_kept(live: Live) -> None:
     http, customer = panel_customer(live)
     form = new_form(http, name="not ok!", plan_id="4", os_id="3", location="eu-central", backups_enabled="on")
-    answer = http.post("/servers/new", data=form | {"hostname": "nodots"})
+    answer = http.post("/servers/new", data=form | {"hostname": "no_dots"})
     assert_refused_in_words(answer, 400, "1-63 letters, digits and hyphens")
     page = answer.text
-    assert "must be a fully qualified domain name" in page and "String should match" not in page
-    assert 'value="not ok!"' in page and 'value="nodots"' in page
+    assert "must be a host name such as web01" in page and "String should match" not in page
+    assert 'value="not ok!"' in page and 'value="no_dots"' in page
     assert re.search(r'name="plan_id" value="4" checked', page)
     assert '<option value="3" selected>' in page and '<option value="eu-central" selected>' in page
     assert re.search(r'name="backups_enabled" value="on" checked', page)
@@ -417,13 +417,13 @@ def test_rename_hostname_and_backups_go_through_the_patch_service(live: Live) ->
     server = customer.active_server(name="before")
     url = f"/servers/{server['id']}/"
     csrf = form_csrf(http.get(url).text)
-    # The hostname the server got by default (its name) is no FQDN: renaming alone still works.
+    # The hostname the server got by default (its name) is one label: renaming alone works.
     renamed = http.post(url + "settings", data={"csrf_token": csrf, "name": "after", "hostname": "before"})
     assert renamed.status_code == 303
     assert customer.http.get(f"/api/v1{url}").json()["name"] == "after"
-    bad = http.post(url + "settings", data={"csrf_token": csrf, "name": "after", "hostname": "nodots"})
-    assert bad.status_code == 400 and "must be a fully qualified domain name" in bad.text
-    assert 'value="nodots"' in bad.text
+    bad = http.post(url + "settings", data={"csrf_token": csrf, "name": "after", "hostname": "no_dots"})
+    assert bad.status_code == 400 and "must be a host name such as web01" in bad.text
+    assert 'value="no_dots"' in bad.text
     good = http.post(
         url + "settings", data={"csrf_token": csrf, "name": "after", "hostname": "a.example.com"}
     )

@@ -22,9 +22,10 @@ class Account(Base):
     # The account's servers not deleted: kept by triggers on servers (migration 5b1e7d3c9a40),
     # never written by the application; the servers list's count reads it.
     live_servers: Mapped[int] = mapped_column(default=0, server_default="0")
-    # One month of those servers (vpsorg.billing.prices.monthly_price of each), in cents: kept
-    # by triggers on servers (migration 7d4e2a9c6b15), never written by the application; a
-    # create's credit check reads it with the account row locked.
+    # One month of those servers (vpsorg.billing.prices.monthly_price of each), in cents, but
+    # those whose create failed (status error, never provisioned: they reserve nothing): kept
+    # by triggers on servers (migrations 7d4e2a9c6b15, 2e6b8d4f1a37), never written by the
+    # application; a create's credit check reads it with the account row locked.
     commitment_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # The web panel's login (vpsorg.accounts.logins): an argon2id hash; NULL: no password, so
     # no login (the API's tokens work regardless).

@@ -23,6 +23,7 @@ from vpsorg.errors import NotFound, PaymentRequired, ValidationFailed
 from vpsorg.pagination import PageParams
 from vpsorg.servers import suspension
 from vpsorg.servers.models import Server
+from vpsorg.servers.states import ServerStatus
 
 log = logging.getLogger("vpsorg.billing")
 
@@ -138,18 +139,23 @@ async def credit(
     return entry
 
 
-def _live(account_id: int) -> Any:
-    return (Server.account_id == account_id) & Server.deleted_at.is_(None)
+def reserves() -> Any:
+    """A server that reserves a month of credit: live, and not one whose create failed
+    (status error, never provisioned: no machine, never charged). As the triggers that keep
+    accounts.commitment_cents count it (migration 2e6b8d4f1a37)."""
+    failed = (Server.status == ServerStatus.ERROR.value) & Server.provisioned_at.is_(None)
+    return Server.deleted_at.is_(None) & ~failed
 
 
 async def commitment(session: AsyncSession, *, account_id: int) -> tuple[Decimal, int]:
-    """One month of every live server of the account, and how many there are.
+    """One month of every server of the account that reserves credit (see reserves), and
+    how many there are: a recount of what accounts.commitment_cents keeps.
 
     Grouped in SQL by price, summed here in Decimal: SQLite keeps NUMERIC as floating point,
     so its SUM would not be exact to the cent."""
     rows = await session.execute(
         select(Server.price_monthly, Server.backups_enabled, func.count())
-        .where(_live(account_id))
+        .where(Server.account_id == account_id, reserves())
         .group_by(Server.price_monthly, Server.backups_enabled)
     )
     total, count = Decimal("0.00"), 0
@@ -209,7 +215,7 @@ def check_credit(account: Any, *, committed: Decimal, count: int, monthly: Decim
         raise PaymentRequired(
             f"Insufficient credit: {what} costs {monthly:.2f} {CURRENCY} a month; the account has "
             f"{available:.2f} {CURRENCY} available ({account.balance:.2f} balance less "
-            f"{committed:.2f} for one month of its {count} servers)",
+            f"{committed:.2f} for one month of its servers)",
             details={
                 "required": f"{monthly:.2f}",
                 "available": f"{available:.2f}",

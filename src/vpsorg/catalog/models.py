@@ -25,6 +25,9 @@ class OperatingSystem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(String(100))
+    # A stable, readable key for scripts and `vps --os` (ubuntu-22.04): unique; NULL only in a
+    # row no catalog load wrote (every load sets it; migration 8b3f5d2a6c71 filled the rest).
+    slug: Mapped[str | None] = mapped_column(String(63), unique=True, index=True, default=None)
     family: Mapped[str] = mapped_column(String(40))
     version: Mapped[str] = mapped_column(String(40))
     # What a hypervisor driver boots: a path or storage reference; the simulator ignores it.

@@ -1,8 +1,9 @@
 import ipaddress
+import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from vpsorg.accounts.schemas import Money
 
@@ -22,6 +23,7 @@ class PlanOut(BaseModel):
 class OperatingSystemOut(BaseModel):
     id: int
     name: str
+    slug: str = Field(description="Unique and stable, e.g. ubuntu-22.04", examples=["ubuntu-22.04"])
     family: str
     version: str
 
@@ -46,10 +48,29 @@ class PlanIn(BaseModel):
     available: bool = True
 
 
+SLUG = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+
+
+def check_slug(value: str) -> str:
+    if not SLUG.fullmatch(value):
+        raise ValueError(
+            "must be 1-63 lowercase letters, digits, dots and hyphens, starting with a letter or digit"
+        )
+    return value
+
+
+def default_slug(family: str, version: str) -> str:
+    """`family-version` in lower case, each run of other characters one hyphen: ubuntu-22.04."""
+    words = re.sub(r"[^a-z0-9.]+", "-", f"{family}-{version}".lower()).strip("-.")
+    return words[:63].rstrip("-.")
+
+
 class OperatingSystemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: Annotated[int, Field(ge=1, le=2**31 - 1)]
     name: str
+    # Omitted: default_slug(family, version).
+    slug: Annotated[str | None, AfterValidator(lambda v: v if v is None else check_slug(v))] = None
     family: str
     version: str
     image: str | None = None
@@ -58,10 +79,33 @@ class OperatingSystemIn(BaseModel):
     kernel_args: str | None = None
     available: bool = True
 
+    @model_validator(mode="after")
+    def _slug(self) -> "OperatingSystemIn":
+        if self.slug is None:
+            slug = default_slug(self.family, self.version)
+            if not SLUG.fullmatch(slug):
+                raise ValueError(
+                    f"give a slug: none can be made from family {self.family!r} and version {self.version!r}"
+                )
+            self.slug = slug
+        return self
+
+
+LOCATION_CODE = re.compile(r"[a-z0-9][a-z0-9-]{0,38}[a-z0-9]")
+
+
+def check_location_code(value: str) -> str:
+    # In words: a pattern's own error shows the regular expression.
+    if not LOCATION_CODE.fullmatch(value):
+        raise ValueError(
+            "must be 2-40 lowercase letters, digits and hyphens, not starting or ending with a hyphen"
+        )
+    return value
+
 
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$")]
+    code: Annotated[str, AfterValidator(check_location_code)]
     name: str
     country: Annotated[str, Field(min_length=2, max_length=2)]
     ipv4_pool: str
@@ -98,6 +142,7 @@ class CatalogIn(BaseModel):
         for what, keys in (
             ("plan id", [str(p.id) for p in self.plans]),
             ("operating system id", [str(o.id) for o in self.operating_systems]),
+            ("operating system slug", [str(o.slug) for o in self.operating_systems]),
             ("location code", [loc.code for loc in self.locations]),
         ):
             repeated = sorted({k for k in keys if keys.count(k) > 1})

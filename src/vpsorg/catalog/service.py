@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Connection, bindparam, select
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.catalog.models import Location, OperatingSystem, Plan, Price
@@ -18,14 +20,72 @@ from vpsorg.hosts import service as hosts
 from vpsorg.ipam import service as ipam
 
 
+class CatalogError(ValueError):
+    """A catalog file that does not hold a catalog, said in words (see describe)."""
+
+
 def read_catalog(path: Path | None) -> CatalogIn:
-    """Parse a catalog file (YAML or JSON); the packaged default when path is None."""
+    """Parse a catalog file (YAML or JSON); the packaged default when path is None. A file
+    that parses but is no catalog raises CatalogError."""
     if path is None:
         text = resources.files("vpsorg.catalog").joinpath("default.yaml").read_text()
     else:
         text = path.read_text()
     data: Any = json.loads(text) if path is not None and path.suffix == ".json" else yaml.safe_load(text)
-    return CatalogIn.model_validate(data)
+    try:
+        return CatalogIn.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError(describe(exc)) from None
+
+
+MAX_ERRORS_SHOWN = 10
+
+
+def describe(exc: ValidationError) -> str:
+    """Pydantic's errors as an operator reads them: where in the file (`plans[2].vcpus`),
+    what is wrong and the value found; no documentation links, no model names. One line."""
+    errors = exc.errors(include_url=False)
+    said = [_one(e) for e in errors[:MAX_ERRORS_SHOWN]]
+    if len(errors) > MAX_ERRORS_SHOWN:
+        said.append(f"and {len(errors) - MAX_ERRORS_SHOWN} more")
+    return "; ".join(said)
+
+
+# Messages that name our classes or say too little, in words.
+_MESSAGES = {
+    "model_type": "must be a mapping",
+    "dict_type": "must be a mapping",
+    "extra_forbidden": "is not a known field",
+    "missing": "is missing",
+}
+
+
+def _one(error: ErrorDetails) -> str:
+    where = _path(error["loc"])
+    message = _MESSAGES.get(error["type"], error["msg"]).removeprefix("Value error, ")
+    message = message.replace("Input should be", "must be")
+    value = error.get("input")
+    shown = ""
+    if error["type"] not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool):
+        shown = f" (found {value!r})"
+    elif error["type"] in ("model_type", "dict_type", "list_type"):
+        shown = f" (found {_kind(value)})"
+    return f"{where}: {message}{shown}"
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    """('plans', 2, 'vcpus') as plans[2].vcpus; the whole file when empty."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the catalog"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list", str: "text"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 async def load_catalog(
@@ -36,6 +96,7 @@ async def load_catalog(
     hosts.ensure_default_hosts); one loaded before keeps the hosts it has, or none."""
     for plan in catalog.plans:
         await session.merge(Plan(**plan.model_dump()))
+    await _check_slugs(session, catalog)
     for os_ in catalog.operating_systems:
         await session.merge(OperatingSystem(**os_.model_dump()))
     added = []
@@ -74,6 +135,26 @@ async def price(session: AsyncSession, *, name: str) -> Decimal:
     return found.amount if found is not None else DEFAULT_PRICES[name]
 
 
+async def _check_slugs(session: AsyncSession, catalog: CatalogIn) -> None:
+    """Refuse a slug another system keeps (one not in this file); clear those of the file's
+    systems first, so that a file may swap or move slugs between them (the unique index
+    would otherwise refuse the first of two swapped rows written)."""
+    ids = [o.id for o in catalog.operating_systems]
+    if not ids:
+        return
+    held = await session.execute(
+        select(OperatingSystem.slug, OperatingSystem.id).where(
+            OperatingSystem.slug.in_([o.slug for o in catalog.operating_systems]),
+            OperatingSystem.id.not_in(ids),
+        )
+    )
+    taken = [f"{slug} (operating system {os_id})" for slug, os_id in held]
+    if taken:
+        raise CatalogError(f"operating_systems: slug already taken: {', '.join(sorted(taken))}")
+    await session.execute(update(OperatingSystem).where(OperatingSystem.id.in_(ids)).values(slug=None))
+    await session.flush()
+
+
 def _pools(location: Location) -> tuple[str, ...]:
     return (location.ipv4_pool, location.ipv4_gateway, location.ipv6_pool, location.ipv6_gateway)
 
@@ -98,7 +179,7 @@ _oses = OperatingSystem.__table__.c
 _locations = Location.__table__.c
 # What an order reads of its plan, OS and location: flat rows (see `orderable`).
 PlanRow = namedtuple("PlanRow", "id name vcpus memory storage bandwidth price_monthly price_hourly available")
-OsRow = namedtuple("OsRow", "id name available")
+OsRow = namedtuple("OsRow", "id name slug available")
 LocationRow = namedtuple("LocationRow", "id code ipv4_pool ipv4_gateway ipv6_pool ipv6_gateway available")
 _PLAN_COLUMNS = [_plans[name] for name in PlanRow._fields]
 _OS_COLUMNS = [_oses[name] for name in OsRow._fields]

@@ -2,6 +2,7 @@
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -112,7 +113,10 @@ def server_body(
     backups_enabled: bool,
     labels: dict[str, str] | None = None,
     user_data: str | None = None,
+    ssh_key_ids: Sequence[int] | None = None,
 ) -> dict[str, Any]:
+    """A create's JSON body. One SSH key goes as `ssh_key_id` (what every API version
+    takes), several as `ssh_key_ids`; a key given twice is sent once."""
     body: dict[str, Any] = {"name": name, "plan_id": plan_id, "os_id": os_id, "location": location}
     if user_data is not None:
         body["user_data"] = user_data
@@ -120,10 +124,21 @@ def server_body(
         body["labels"] = dict(labels)
     if hostname is not None:
         body["hostname"] = hostname
-    if ssh_key_id is not None:
-        body["ssh_key_id"] = ssh_key_id
+    keys = list(dict.fromkeys(([ssh_key_id] if ssh_key_id is not None else []) + list(ssh_key_ids or [])))
+    if len(keys) == 1:
+        body["ssh_key_id"] = keys[0]
+    elif keys:
+        body["ssh_key_ids"] = keys
     if backups_enabled:
         body["backups_enabled"] = True
+    return body
+
+
+def rebuild_body(os_id: int, ssh_key_ids: Sequence[int] | None) -> dict[str, Any]:
+    """A rebuild's body: the OS, and the keys when given ([] installs none)."""
+    body: dict[str, Any] = {"os_id": os_id}
+    if ssh_key_ids is not None:
+        body["ssh_key_ids"] = list(ssh_key_ids)
     return body
 
 

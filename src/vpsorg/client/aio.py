@@ -1,7 +1,12 @@
-"""The asynchronous client: `Client` (vpsorg.client.sync) method for method, awaited."""
+"""The asynchronous client, `AsyncClient`: vpsorg.client's API with each call awaited.
+
+This file is the single source of both clients: scripts/unasync.py (`make sdk`) writes the
+synchronous one, vpsorg/client/sync.py, from it (AsyncClient -> Client, `await` dropped, ...),
+and `make lint` checks that file is current. Edit here, never there.
+"""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, overload
@@ -33,11 +38,15 @@ OnPoll = Callable[["AsyncAction"], None]
 
 @dataclass(frozen=True)
 class AsyncAction(ActionData):
+    """An action, bound to the client that read it: `wait()` until it is over."""
+
     _client: "AsyncClient | None" = field(default=None, repr=False, compare=False)
 
     async def wait(
         self, timeout: float = DEFAULT_WAIT_TIMEOUT, on_poll: OnPoll | None = None
     ) -> "AsyncAction":
+        """Poll (with the client's backoff) until the action ends; ActionFailed if it failed,
+        ActionTimeout if it is not over within `timeout` seconds."""
         assert self._client is not None
         return await self._client.actions.wait(self.id, timeout=timeout, on_poll=on_poll)
 
@@ -48,6 +57,8 @@ class AsyncAction(ActionData):
 
 @dataclass(frozen=True)
 class AsyncServer(ServerData):
+    """A server, bound to the client that read it."""
+
     _client: "AsyncClient | None" = field(default=None, repr=False, compare=False)
 
     @property
@@ -67,6 +78,18 @@ class AsyncServer(ServerData):
     async def reboot(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> AsyncAction:
         return await self._c.servers.reboot(self.id, wait=wait, timeout=timeout)
 
+    async def rebuild(
+        self,
+        *,
+        os_id: int,
+        ssh_key_ids: Sequence[int] | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+    ) -> AsyncAction:
+        return await self._c.servers.rebuild(
+            self.id, os_id=os_id, ssh_key_ids=ssh_key_ids, wait=wait, timeout=timeout
+        )
+
     async def update(self, **fields: Any) -> "AsyncServer":
         return await self._c.servers.update(self.id, **fields)
 
@@ -78,8 +101,13 @@ class AsyncServer(ServerData):
 
 
 class AsyncClient:
-    """See vpsorg.client.sync.Client; `http` is an httpx.AsyncClient (tests pass one with
-    httpx.ASGITransport to run the app in-process)."""
+    """The VPS.org server API.
+
+    Every call is retried on connection errors, 5xx and 429 answers, with `backoff`
+    (honouring Retry-After) up to `max_retries` times: GET, PUT and DELETE are idempotent,
+    and each POST carries an Idempotency-Key (a new one per call, the same for its retries),
+    so the API acts on it once however often it arrives. `http` replaces the underlying
+    httpx.AsyncClient (tests pass one bound to the app in-process)."""
 
     def __init__(
         self,
@@ -122,6 +150,7 @@ class AsyncClient:
     async def request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
     ) -> Any:
+        """One call: the response's JSON (None for 204), or an APIError / TransportError."""
         key = _core.idempotency_header(method)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
@@ -153,6 +182,7 @@ class AsyncClient:
     async def pages(
         self, path: str, cls: type[M], *, page_size: int = 50, **filters: Any
     ) -> AsyncIterator[M]:
+        """Every item of a list, fetching the next page only when the last one is used up."""
         page = 1
         while True:
             body = await self.request("GET", path, params=_core.list_params(page, page_size, **filters))
@@ -197,6 +227,7 @@ class AsyncServers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -216,6 +247,7 @@ class AsyncServers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -234,6 +266,7 @@ class AsyncServers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -245,7 +278,9 @@ class AsyncServers:
         """Order a server; with wait=True return it once provisioned (ActionFailed if that failed).
         With dry_run=True create nothing: the API checks the order as a create would and
         answers its prices (DryRun), or raises the error the create would. user_data: cloud-init
-        user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again."""
+        user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again.
+        ssh_key_id and ssh_key_ids: the keys installed for root (one key is sent as
+        `ssh_key_id`, several as `ssh_key_ids`)."""
         body = _core.server_body(
             name=name,
             plan_id=plan_id,
@@ -253,6 +288,7 @@ class AsyncServers:
             location=location,
             hostname=hostname,
             ssh_key_id=ssh_key_id,
+            ssh_key_ids=ssh_key_ids,
             backups_enabled=backups_enabled,
             labels=labels,
             user_data=user_data,
@@ -278,6 +314,8 @@ class AsyncServers:
         backups_enabled: bool | None = None,
         labels: dict[str, str] | None = None,
     ) -> AsyncServer:
+        """Change some fields (PATCH); those left None stay as they are. labels replaces the
+        whole map ({} removes every label)."""
         body = _core.update_body(name=name, hostname=hostname, backups_enabled=backups_enabled, labels=labels)
         return self._c.bind(
             AsyncServer, await self._c.request("PATCH", f"/api/v1/servers/{server_id}/", json=body)
@@ -292,6 +330,7 @@ class AsyncServers:
         backups_enabled: bool,
         labels: dict[str, str] | None = None,
     ) -> AsyncServer:
+        """Set every field (PUT); labels None keeps the server's labels, {} removes them."""
         body = _core.update_body(name=name, hostname=hostname, backups_enabled=backups_enabled, labels=labels)
         return self._c.bind(
             AsyncServer, await self._c.request("PUT", f"/api/v1/servers/{server_id}/", json=body)
@@ -330,6 +369,24 @@ class AsyncServers:
     ) -> AsyncAction:
         return await self._power(server_id, "reboot", wait, timeout, on_poll)
 
+    async def rebuild(
+        self,
+        server_id: int,
+        *,
+        os_id: int,
+        ssh_key_ids: Sequence[int] | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> AsyncAction:
+        """Reinstall the server from the OS image `os_id`: everything on its disk is erased;
+        its id, addresses, hostname and plan stay. `ssh_key_ids`: the keys to install (None:
+        the ones it has). With wait=True, return once done (ActionFailed if it failed)."""
+        json = _core.rebuild_body(os_id, ssh_key_ids)
+        body = await self._c.request("POST", f"/api/v1/servers/{server_id}/rebuild/", json=json)
+        action = self._c.bind(AsyncAction, body["action"] | {"server_id": server_id})
+        return await action.wait(timeout=timeout, on_poll=on_poll) if wait else action
+
     async def _power(
         self, server_id: int, verb: str, wait: bool, timeout: float, on_poll: OnPoll | None
     ) -> AsyncAction:
@@ -351,6 +408,8 @@ class AsyncActions:
     async def wait(
         self, action_id: int, *, timeout: float = DEFAULT_WAIT_TIMEOUT, on_poll: OnPoll | None = None
     ) -> AsyncAction:
+        """Poll the action, with the client's backoff, until it is over."""
+
         async def poll() -> AsyncAction:
             action = await self.get(action_id)
             if on_poll is not None:
@@ -373,6 +432,8 @@ class AsyncActions:
 
 
 class AsyncCatalog:
+    """Plans, operating systems or locations: read-only lists."""
+
     def __init__(self, client: AsyncClient, path: str, cls: type[Any]) -> None:
         self._c, self._path, self._cls = client, path, cls
 
@@ -465,13 +526,16 @@ class AsyncAccountAPI:
         return self._c.bind(Account, await self._c.request("GET", "/api/v1/account/"))
 
     def ledger(self, *, page_size: int = 50) -> AsyncIterator[LedgerEntry]:
+        """Newest first."""
         return self._c.pages("/api/v1/account/ledger/", LedgerEntry, page_size=page_size)
 
 
 class AsyncAdmin:
+    """The operators' API (/api/v1/admin/); needs a token with the admin scope."""
+
     def __init__(self, client: AsyncClient) -> None:
         self._c = client
-        self.actions = AsyncActions(client, base="/api/v1/admin")
+        self.actions = AsyncActions(client, base="/api/v1/admin")  # any account's actions
 
     def accounts(self, *, page_size: int = 50) -> AsyncIterator[Account]:
         return self._c.pages("/api/v1/admin/accounts/", Account, page_size=page_size)
@@ -485,6 +549,7 @@ class AsyncAdmin:
     async def credit(
         self, account_id: int, amount: Decimal | str, reason: str, *, kind: str | None = None
     ) -> LedgerEntry:
+        """Add (or, negative, take away) credit; `amount` at most two decimals."""
         body = _core.credit_body(amount, reason, kind)
         path = f"/api/v1/admin/accounts/{account_id}/credit/"
         return self._c.bind(LedgerEntry, await self._c.request("POST", path, json=body))
@@ -492,6 +557,8 @@ class AsyncAdmin:
     async def limits(
         self, account_id: int, *, servers: int | str | None = None, ssh_keys: int | str | None = None
     ) -> dict[str, Any]:
+        """An account's quotas ({"servers": {"limit", "used", "override"}, "ssh_keys": ...});
+        with servers or ssh_keys, set them first (a number, or "default")."""
         path = f"/api/v1/admin/accounts/{account_id}/limits/"
         body = _core.limits_body(servers, ssh_keys)
         if body:
@@ -506,6 +573,8 @@ class AsyncAdmin:
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
     ) -> ActionData | None:
+        """Suspend any account's server: the action queued (None if it was suspended already);
+        with wait=True, that action once over."""
         path = f"/api/v1/admin/servers/{server_id}/suspend/"
         body = await self._c.request("POST", path, json=_core.reason_body(reason))
         return await self._outcome(body["action"], server_id, wait, timeout) if body["action"] else None
@@ -518,11 +587,14 @@ class AsyncAdmin:
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
     ) -> ActionData:
+        """Lift a suspension: the start action queued; with wait=True, that action once over."""
         path = f"/api/v1/admin/servers/{server_id}/unsuspend/"
         body = await self._c.request("POST", path, json=_core.reason_body(reason))
         return await self._outcome(body["action"], server_id, wait, timeout)
 
     async def _outcome(self, ref: dict[str, Any], server_id: int, wait: bool, timeout: float) -> ActionData:
+        # Not bound: an Action's wait() asks the customer API, where another account's action is 404.
         if wait:
-            return ActionData.from_api((await self.actions.wait(ref["id"], timeout=timeout)).raw)
+            done = await self.actions.wait(ref["id"], timeout=timeout)
+            return ActionData.from_api(done.raw)
         return ActionData.from_api(ref | {"server_id": server_id})

@@ -13,106 +13,55 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 from typer.core import TyperGroup
 
-from vpsorg.client import (
-    Action,
-    ActionFailed,
-    ActionTimeout,
-    APIError,
-    Client,
-    TransportError,
-    VpsError,
+from vpsorg.client import Action, Client
+from vpsorg.client.cli_account import account_app
+from vpsorg.client.cli_base import (
+    EXIT_API,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    Columns,
+    Output,
+    State,
+    api_errors,
+    config_path,
+    err,
+    fail,
+    out,
+    read_config,
+    render,
+    resolve,
+    show,
+    state,
 )
-from vpsorg.client.models import Model
+from vpsorg.client.cli_refs import OsId, PlanId, ServerId, ServerOption, SshKeyIds, os_slug
 
-EXIT_API, EXIT_USAGE, EXIT_TIMEOUT = 1, 2, 3
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-class Output(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
-
-@dataclass
-class State:
-    url: str | None = None
-    token: str | None = None
-    output: Output = Output.TABLE
-    quiet: bool = False
-    no_header: bool = False
-    client: Client | None = None
-
-    def api(self) -> Client:
-        if self.client is None:
-            url, token = resolve(self.url, self.token)
-            self.client = Client(url, token)
-        return self.client
-
-
-def config_path() -> Path:
-    if os.environ.get("VPS_CONFIG"):
-        return Path(os.environ["VPS_CONFIG"])
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "vps" / "config.json"
-
-
-def read_config() -> dict[str, str]:
-    try:
-        data = json.loads(config_path().read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        fail(f"cannot read {config_path()}: {exc}", EXIT_USAGE)
-    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
-
-
-def resolve(url: str | None, token: str | None) -> tuple[str, str]:
-    """Flags, then the environment, then the config file."""
-    saved = read_config()
-    url = url or os.environ.get("VPS_URL") or saved.get("url")
-    token = token or os.environ.get("VPS_TOKEN") or saved.get("token")
-    if not url or not token:
-        missing = " and ".join(n for n, v in (("URL", url), ("token", token)) if not v)
-        fail(f"no API {missing}: pass --url/--token, set VPS_URL/VPS_TOKEN, or run `vps login`", EXIT_USAGE)
-    return url, token
-
-
-def fail(message: str, code: int = EXIT_API) -> NoReturn:
-    err.print(f"error: {escape(message)}", highlight=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def api_errors() -> Iterator[None]:
-    """One line per error, the API's message and code; never a traceback."""
-    try:
-        yield
-    except ActionTimeout as exc:
-        fail(str(exc), EXIT_TIMEOUT)
-    except ActionFailed as exc:
-        fail(str(exc), EXIT_API)
-    except APIError as exc:
-        fail(f"{exc.message} ({exc.code})", EXIT_API)
-    except TransportError as exc:
-        fail(f"cannot reach the API: {exc}", EXIT_API)
-    except VpsError as exc:
-        fail(str(exc), EXIT_API)
-
+# Names other modules (and tests) have reached through this one.
+__all__ = [
+    "EXIT_API",
+    "EXIT_TIMEOUT",
+    "EXIT_USAGE",
+    "Columns",
+    "Output",
+    "State",
+    "api_errors",
+    "app",
+    "config_path",
+    "err",
+    "fail",
+    "main",
+    "out",
+    "read_config",
+    "render",
+    "resolve",
+    "show",
+    "state",
+]
 
 ROOT_VALUED = frozenset({"--url", "--token", "-o", "--output"})
 
@@ -171,6 +120,7 @@ for sub, name in (
     (actions_app, "actions"),
 ):
     app.add_typer(sub, name=name)
+app.add_typer(account_app, name="account")
 
 
 def _print_version(value: bool) -> None:
@@ -199,54 +149,6 @@ def main_options(
     ] = False,
 ) -> None:
     ctx.obj = State(url=url, token=token, output=output, quiet=quiet, no_header=no_header)
-
-
-def state(ctx: typer.Context) -> State:
-    obj = ctx.find_root().obj
-    assert isinstance(obj, State)
-    return obj
-
-
-# Rendering ---------------------------------------------------------------------------------
-
-Columns = list[tuple[str, Callable[[dict[str, Any]], Any]]]
-
-
-def show(st: State, items: Iterable[Model] | Model, columns: Columns, id_of: str = "id") -> None:
-    many = not isinstance(items, Model)
-    rows: list[Model] = [items] if isinstance(items, Model) else list(items)
-    if st.output == Output.JSON:
-        raw = [r.raw for r in rows]
-        out.print_json(json.dumps(raw if many else raw[0]))
-        return
-    if st.quiet:
-        for r in rows:
-            print(r.raw.get(id_of))
-        return
-    if many:
-        header: list[str] | None = None if st.no_header else [title for title, _ in columns]
-        cells = [[_cell(get(r.raw)) for _, get in columns] for r in rows]
-    else:
-        header, cells = None, [[title, _cell(get(rows[0].raw))] for title, get in columns]
-    if out.is_terminal:
-        table = Table(*(header or [""] * (len(columns) if many else 2)), show_header=header is not None)
-        for line in cells:
-            table.add_row(*map(escape, line))
-        out.print(table)
-    else:
-        _plain(([header] if header else []) + cells)
-
-
-def _plain(lines: list[list[str]]) -> None:
-    """Columns padded with spaces, no borders and nothing cut: what a pipe or a file gets
-    (a terminal's table shortens values to fit its width)."""
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))] if lines else []
-    for line in lines:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
-
-
-def _cell(value: Any) -> str:
-    return "-" if value is None else str(value)
 
 
 SERVER_COLUMNS: Columns = [
@@ -288,18 +190,6 @@ ACTION_COLUMNS: Columns = [
     ("created", lambda a: a.get("created_at")),
     ("finished", lambda a: a.get("finished_at")),
 ]
-
-
-def render(
-    ctx: typer.Context,
-    fetch: Callable[[Client], Iterable[Model] | Model],
-    columns: Columns,
-    id_of: str = "id",
-) -> None:
-    """Fetch (lists lazily, page by page) and show, API errors as one line."""
-    st = state(ctx)
-    with api_errors():
-        show(st, fetch(st.api()), columns, id_of)
 
 
 # Waiting ---------------------------------------------------------------------------------
@@ -361,7 +251,7 @@ def servers_list(
 
 
 @servers_app.command("get")
-def servers_get(ctx: typer.Context, server_id: int) -> None:
+def servers_get(ctx: typer.Context, server_id: ServerId) -> None:
     """One server, with usage."""
     render(ctx, lambda api: api.servers.get(server_id), SERVER_DETAIL)
 
@@ -380,11 +270,13 @@ def read_user_data(path: Path | None) -> str | None:
 def servers_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="Server name")],
-    plan: Annotated[int, typer.Option(help="Plan id (vps plans list)")],
-    os_id: Annotated[int, typer.Option("--os", help="Operating system id (vps os list)")],
+    plan: PlanId,
+    os_id: OsId,
     location: Annotated[str, typer.Option(help="Location code (vps locations list)")],
-    hostname: Annotated[str | None, typer.Option(help="FQDN; default: the name")] = None,
-    ssh_key: Annotated[int | None, typer.Option(help="SSH key id (vps ssh-keys list)")] = None,
+    hostname: Annotated[
+        str | None, typer.Option(help="A single label (web01) or an FQDN; default: the name")
+    ] = None,
+    ssh_key: SshKeyIds = None,
     backups: Annotated[bool, typer.Option("--backups", help="Enable backups (+20%)")] = False,
     label: Annotated[
         list[str] | None, typer.Option(help="A label k=v (k= for an empty value); repeatable")
@@ -416,7 +308,7 @@ def servers_create(
                 os_id,
                 location,
                 hostname=hostname,
-                ssh_key_id=ssh_key,
+                ssh_key_ids=ssh_key,
                 backups_enabled=backups,
                 labels=labels,
                 user_data=user_data,
@@ -430,7 +322,7 @@ def servers_create(
             os_id,
             location,
             hostname=hostname,
-            ssh_key_id=ssh_key,
+            ssh_key_ids=ssh_key,
             backups_enabled=backups,
             labels=labels,
             user_data=user_data,
@@ -445,9 +337,11 @@ def servers_create(
 @servers_app.command("update")
 def servers_update(
     ctx: typer.Context,
-    server_id: int,
+    server_id: ServerId,
     name: Annotated[str | None, typer.Option(help="New name")] = None,
-    hostname: Annotated[str | None, typer.Option(help="New hostname (FQDN)")] = None,
+    hostname: Annotated[
+        str | None, typer.Option(help="New hostname: a single label (web01) or an FQDN")
+    ] = None,
     backups: Annotated[bool | None, typer.Option("--backups/--no-backups", help="Backups on or off")] = None,
 ) -> None:
     """Change a server's name, hostname or backups."""
@@ -465,7 +359,7 @@ def servers_update(
 @servers_app.command("delete")
 def servers_delete(
     ctx: typer.Context,
-    server_id: int,
+    server_id: ServerId,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
 ) -> None:
     """Delete a server (and everything on it)."""
@@ -488,24 +382,30 @@ def _power(ctx: typer.Context, server_id: int, verb: str, wait: bool, timeout: f
 
 
 @servers_app.command("start")
-def servers_start(ctx: typer.Context, server_id: int, wait: Wait = False, timeout: Timeout = 900.0) -> None:
+def servers_start(
+    ctx: typer.Context, server_id: ServerId, wait: Wait = False, timeout: Timeout = 900.0
+) -> None:
     """Start a stopped server."""
     _power(ctx, server_id, "start", wait, timeout)
 
 
 @servers_app.command("stop")
-def servers_stop(ctx: typer.Context, server_id: int, wait: Wait = False, timeout: Timeout = 900.0) -> None:
+def servers_stop(
+    ctx: typer.Context, server_id: ServerId, wait: Wait = False, timeout: Timeout = 900.0
+) -> None:
     """Shut a running server down."""
     _power(ctx, server_id, "stop", wait, timeout)
 
 
 @servers_app.command("reboot")
-def servers_reboot(ctx: typer.Context, server_id: int, wait: Wait = False, timeout: Timeout = 900.0) -> None:
+def servers_reboot(
+    ctx: typer.Context, server_id: ServerId, wait: Wait = False, timeout: Timeout = 900.0
+) -> None:
     """Restart a running server."""
     _power(ctx, server_id, "reboot", wait, timeout)
 
 
-# Catalog, keys, account, actions -----------------------------------------------------------
+# Catalog, keys, actions -----------------------------------------------------------
 
 
 @plans_app.command("list")
@@ -524,7 +424,8 @@ def plans_list(ctx: typer.Context) -> None:
 
 @os_app.command("list")
 def os_list(ctx: typer.Context) -> None:
-    render(ctx, lambda api: api.os.list(), [("id", lambda o: o["id"]), ("name", lambda o: o["name"])])
+    columns: Columns = [("id", lambda o: o["id"]), ("slug", os_slug), ("name", lambda o: o["name"])]
+    render(ctx, lambda api: api.os.list(), columns)
 
 
 @locations_app.command("list")
@@ -587,21 +488,8 @@ def keys_delete(ctx: typer.Context, key_id: int) -> None:
         err.print(f"SSH key {key_id} deleted")
 
 
-@app.command("account")
-def account(ctx: typer.Context) -> None:
-    """Your account: balance and available credit."""
-    columns: Columns = [
-        ("id", lambda a: a["id"]),
-        ("email", lambda a: a["email"]),
-        ("balance", lambda a: f"{a['balance']} {a.get('currency', '')}"),
-        ("available", lambda a: f"{a.get('available_credit')} {a.get('currency', '')}"),
-        ("servers", lambda a: a.get("servers")),
-    ]
-    render(ctx, lambda api: api.account.get(), columns)
-
-
 @actions_app.command("list")
-def actions_list(ctx: typer.Context, server: Annotated[int, typer.Option(help="Server id")]) -> None:
+def actions_list(ctx: typer.Context, server: ServerOption) -> None:
     """A server's actions, oldest first."""
     render(ctx, lambda api: api.servers.actions(server), ACTION_COLUMNS)
 
@@ -648,6 +536,8 @@ def login(
 from vpsorg.client.cli_snapshots import snapshots_app  # noqa: E402
 
 app.add_typer(snapshots_app, name="snapshots")
+# Commands kept in modules of their own, registered on the apps above when imported.
+from vpsorg.client import cli_rebuild  # noqa: E402, F401
 
 
 def main() -> None:

@@ -76,6 +76,7 @@ class Plan(Model):
 class OperatingSystem(Model):
     id: int
     name: str
+    slug: str | None = None  # e.g. "ubuntu-22.04"; unique, stable
     family: str | None = None
     version: str | None = None
 

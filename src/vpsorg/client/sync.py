@@ -1,7 +1,12 @@
-"""The synchronous client. `AsyncClient` (vpsorg.client.aio) mirrors it method for method."""
+# Generated from aio.py by scripts/unasync.py; do not edit (edit aio.py, then `make sdk`).
+"""The synchronous client, `Client`: vpsorg.client's API, each call returning its answer.
+
+Generated from vpsorg.client.aio (the same classes without `Async` in their names, the same
+methods without `await`): read that file for what a method does, and change it there.
+"""
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, overload
@@ -70,6 +75,18 @@ class Server(ServerData):
 
     def reboot(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> Action:
         return self._c.servers.reboot(self.id, wait=wait, timeout=timeout)
+
+    def rebuild(
+        self,
+        *,
+        os_id: int,
+        ssh_key_ids: Sequence[int] | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+    ) -> Action:
+        return self._c.servers.rebuild(
+            self.id, os_id=os_id, ssh_key_ids=ssh_key_ids, wait=wait, timeout=timeout
+        )
 
     def update(self, **fields: Any) -> "Server":
         return self._c.servers.update(self.id, **fields)
@@ -206,6 +223,7 @@ class Servers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -225,6 +243,7 @@ class Servers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -243,6 +262,7 @@ class Servers:
         *,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
+        ssh_key_ids: Sequence[int] | None = None,
         backups_enabled: bool = False,
         labels: dict[str, str] | None = None,
         user_data: str | None = None,
@@ -254,7 +274,9 @@ class Servers:
         """Order a server; with wait=True return it once provisioned (ActionFailed if that failed).
         With dry_run=True create nothing: the API checks the order as a create would and
         answers its prices (DryRun), or raises the error the create would. user_data: cloud-init
-        user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again."""
+        user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again.
+        ssh_key_id and ssh_key_ids: the keys installed for root (one key is sent as
+        `ssh_key_id`, several as `ssh_key_ids`)."""
         body = _core.server_body(
             name=name,
             plan_id=plan_id,
@@ -262,6 +284,7 @@ class Servers:
             location=location,
             hostname=hostname,
             ssh_key_id=ssh_key_id,
+            ssh_key_ids=ssh_key_ids,
             backups_enabled=backups_enabled,
             labels=labels,
             user_data=user_data,
@@ -336,6 +359,24 @@ class Servers:
     ) -> Action:
         return self._power(server_id, "reboot", wait, timeout, on_poll)
 
+    def rebuild(
+        self,
+        server_id: int,
+        *,
+        os_id: int,
+        ssh_key_ids: Sequence[int] | None = None,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> Action:
+        """Reinstall the server from the OS image `os_id`: everything on its disk is erased;
+        its id, addresses, hostname and plan stay. `ssh_key_ids`: the keys to install (None:
+        the ones it has). With wait=True, return once done (ActionFailed if it failed)."""
+        json = _core.rebuild_body(os_id, ssh_key_ids)
+        body = self._c.request("POST", f"/api/v1/servers/{server_id}/rebuild/", json=json)
+        action = self._c.bind(Action, body["action"] | {"server_id": server_id})
+        return action.wait(timeout=timeout, on_poll=on_poll) if wait else action
+
     def _power(self, server_id: int, verb: str, wait: bool, timeout: float, on_poll: OnPoll | None) -> Action:
         body = self._c.request("POST", f"/api/v1/servers/{server_id}/{verb}/")
         action = self._c.bind(Action, body["action"] | {"server_id": server_id})
@@ -385,7 +426,7 @@ class Catalog:
         self._c, self._path, self._cls = client, path, cls
 
     def list(self) -> list[Any]:
-        return list(self._c.pages(self._path, self._cls))
+        return [item for item in self._c.pages(self._path, self._cls)]
 
 
 class Snapshots:
@@ -508,7 +549,9 @@ class Admin:
         with servers or ssh_keys, set them first (a number, or "default")."""
         path = f"/api/v1/admin/accounts/{account_id}/limits/"
         body = _core.limits_body(servers, ssh_keys)
-        return dict(self._c.request("PATCH", path, json=body) if body else self._c.request("GET", path))
+        if body:
+            return dict(self._c.request("PATCH", path, json=body))
+        return dict(self._c.request("GET", path))
 
     def suspend(
         self,
@@ -520,9 +563,8 @@ class Admin:
     ) -> ActionData | None:
         """Suspend any account's server: the action queued (None if it was suspended already);
         with wait=True, that action once over."""
-        body = self._c.request(
-            "POST", f"/api/v1/admin/servers/{server_id}/suspend/", json=_core.reason_body(reason)
-        )
+        path = f"/api/v1/admin/servers/{server_id}/suspend/"
+        body = self._c.request("POST", path, json=_core.reason_body(reason))
         return self._outcome(body["action"], server_id, wait, timeout) if body["action"] else None
 
     def unsuspend(
@@ -533,13 +575,14 @@ class Admin:
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
     ) -> ActionData:
-        body = self._c.request(
-            "POST", f"/api/v1/admin/servers/{server_id}/unsuspend/", json=_core.reason_body(reason)
-        )
+        """Lift a suspension: the start action queued; with wait=True, that action once over."""
+        path = f"/api/v1/admin/servers/{server_id}/unsuspend/"
+        body = self._c.request("POST", path, json=_core.reason_body(reason))
         return self._outcome(body["action"], server_id, wait, timeout)
 
     def _outcome(self, ref: dict[str, Any], server_id: int, wait: bool, timeout: float) -> ActionData:
         # Not bound: an Action's wait() asks the customer API, where another account's action is 404.
         if wait:
-            return ActionData.from_api(self.actions.wait(ref["id"], timeout=timeout).raw)
+            done = self.actions.wait(ref["id"], timeout=timeout)
+            return ActionData.from_api(done.raw)
         return ActionData.from_api(ref | {"server_id": server_id})

@@ -62,6 +62,10 @@ class VmSpec:
     # The customer's cloud-init user data (at most 64 KiB of UTF-8), run on first boot beside
     # the driver's own configuration; None: none. Secret-ish: never log or show it.
     user_data: str | None = field(default=None, repr=False)
+    # Which install of the machine this is: 0 at create, one more at each rebuild. Drivers
+    # derive cloud-init's instance id from it: a rebuilt disk boots as a new instance (keys,
+    # hostname, user data applied again), a migrated or restarted one as the same.
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,23 @@ class Driver(Protocol):
     async def delete_snapshot(self, snapshot_id: int) -> None:
         """Remove the image of snapshot `snapshot_id`; succeed if it is already gone (or was
         never completed)."""
+
+    async def rebuild(self, spec: VmSpec) -> None:
+        """Reinstall the machine: its disk replaced by a fresh copy of `spec.os_image` (grown
+        to `spec.storage_gb`), with a new cloud-init seed whose instance id follows
+        `spec.generation` (so the keys, hostname and user data of the spec are applied again),
+        the machine redefined from the spec (a new OS may boot another kernel), then booted;
+        return once the guest is up. Everything on the old disk is gone; the machine keeps
+        its id, addresses and MAC. A running machine is powered off first (no grace: its
+        disk is being thrown away).
+
+        Idempotent: a retry (after a crash at any point) does it again and converges on one
+        running machine with a fresh disk of the spec's image. On failure the machine may be
+        left off, with either disk; the caller reports the error (nothing to clean up: the
+        machine is still the server's). MachineNotFound when there is no machine.
+
+        The image is whatever `spec.os_image` names, so a restore (a snapshot's disk as the
+        image) is a rebuild with another spec."""
 
     async def close(self) -> None:
         """Release connections; the driver is not used afterwards."""

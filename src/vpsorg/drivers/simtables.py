@@ -36,6 +36,11 @@ class SimMachine(SimBase):
     # The SHA-256 of the user data the machine was created with (None: none): tests see that
     # it reached the driver without the simulator keeping the data itself.
     user_data_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The disk: the image it was installed from, the SHA-256 of the keys installed (one per
+    # line; None: none) and how many times it was replaced by a fresh one (0: create's disk).
+    os_image: Mapped[str | None] = mapped_column(String(1000))
+    ssh_keys_sha256: Mapped[str | None] = mapped_column(String(64))
+    disk_generation: Mapped[int] = mapped_column(default=0)
 
 
 class SimCall(SimBase):
@@ -75,6 +80,11 @@ class SimSnapshot(SimBase):
 
 
 TABLES = frozenset(SimBase.metadata.tables)
+_DISK_COLUMNS = {
+    "os_image": "VARCHAR(1000)",
+    "ssh_keys_sha256": "VARCHAR(64)",
+    "disk_generation": "INTEGER NOT NULL DEFAULT 0",
+}
 
 
 async def create_tables(session: AsyncSession) -> None:
@@ -89,5 +99,8 @@ async def create_tables(session: AsyncSession) -> None:
             connection.execute(text("ALTER TABLE sim_machines ADD COLUMN host VARCHAR(63)"))
         if "user_data_sha256" not in columns:  # a simulator from before user data
             connection.execute(text("ALTER TABLE sim_machines ADD COLUMN user_data_sha256 VARCHAR(64)"))
+        for column, type_ in _DISK_COLUMNS.items():  # a simulator from before rebuilds
+            if column not in columns:
+                connection.execute(text(f"ALTER TABLE sim_machines ADD COLUMN {column} {type_}"))
 
     await session.run_sync(create)

@@ -37,6 +37,7 @@ DURATIONS = {
     "receive": 4.0,
     "snapshot": 3.0,
     "delete_snapshot": 0.5,
+    "rebuild": 6.0,
 }
 # Bandwidth a running machine uses, GB per hour: enough to see it grow.
 GB_PER_HOUR = 0.5
@@ -226,16 +227,28 @@ class SimulatorDriver:
                 power_state=PowerState.RUNNING,
                 booted_at=now,
                 run_month=_month(now),
-                user_data_sha256=(
-                    hashlib.sha256(spec.user_data.encode()).hexdigest()
-                    if spec.user_data is not None
-                    else None
-                ),
             )
+            _install(m, spec)
             s.add(m)
             return m
 
         await self._operate("create", spec.server_id, build)
+
+    async def rebuild(self, spec: VmSpec) -> None:
+        """A fresh disk of spec's image (disk_generation one more, what it was installed
+        with recorded again), booted; a retry gives it another fresh disk."""
+
+        async def reinstall(s: AsyncSession, m: SimMachine | None) -> SimMachine:
+            if m is None:
+                raise MachineNotFound(f"machine for server {spec.server_id} does not exist")
+            _power(m, spec.server_id, PowerState.SHUTOFF)
+            _install(m, spec)
+            m.disk_generation += 1
+            m.vcpus, m.memory_mib, m.storage_gb = spec.vcpus, spec.memory_mib, spec.storage_gb
+            _power(m, spec.server_id, PowerState.RUNNING)
+            return m
+
+        await self._operate("rebuild", spec.server_id, reinstall)
 
     async def _power_op(self, op: str, server_id: int, state: PowerState, *, reboot: bool = False) -> None:
         async def power(s: AsyncSession, m: SimMachine | None) -> SimMachine | None:
@@ -430,6 +443,17 @@ def _armed(faults: list[SimFault], step: _Step) -> dict[str, SimFault]:
         ):
             armed.setdefault(fault.phase, fault)
     return armed
+
+
+def _install(m: SimMachine, spec: VmSpec) -> None:
+    """Record on the machine what its disk was installed with (hashes: nothing secret kept)."""
+    m.os_image = spec.os_image
+    m.user_data_sha256 = _sha256(spec.user_data)
+    m.ssh_keys_sha256 = _sha256("\n".join(spec.ssh_public_keys) if spec.ssh_public_keys else None)
+
+
+def _sha256(text: str | None) -> str | None:
+    return hashlib.sha256(text.encode()).hexdigest() if text is not None else None
 
 
 def _power(m: SimMachine | None, server_id: int, state: PowerState, *, reboot: bool = False) -> None:

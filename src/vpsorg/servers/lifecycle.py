@@ -104,12 +104,21 @@ def _vm_spec(server: Server, plan: Plan, os_: OperatingSystem, loc: Location) ->
         ipv6_address=server.ipv6_address,
         ipv6_prefix=ipam.prefix_length(loc.ipv6_pool),
         ipv6_gateway=loc.ipv6_gateway,
-        ssh_public_keys=(server.ssh_public_key,) if server.ssh_public_key else (),
+        ssh_public_keys=installed_keys(server),
         os_kernel=os_.kernel,
         os_initrd=os_.initrd,
         os_kernel_args=os_.kernel_args,
         user_data=server.user_data,
+        generation=server.rebuilds,
     )
+
+
+def installed_keys(server: Server) -> tuple[str, ...]:
+    """The public keys the machine is (to be) installed with: the list a rebuild gave, else
+    the one key of its create."""
+    if server.ssh_public_keys is not None:
+        return tuple(server.ssh_public_keys)
+    return (server.ssh_public_key,) if server.ssh_public_key else ()
 
 
 async def apply_outcomes(session: AsyncSession, outcomes: Sequence[Outcome], *, now: datetime) -> None:

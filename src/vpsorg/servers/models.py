@@ -39,9 +39,18 @@ class Server(Base):
     # The host its machine is on (vpsorg.hosts): set when it is placed, at create; NULL once
     # the worker has torn the machine down.
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), index=True)
+    # The first of its keys (the create's ssh_key_id, else the first of ssh_key_ids).
     ssh_key_id: Mapped[int | None] = mapped_column(ForeignKey("ssh_keys.id", ondelete="SET NULL"))
-    # The key as it was at create time: the machine keeps it even if the key is deleted later.
+    # That key's text as it was at create time: the machine keeps it even if the key is
+    # deleted later.
     ssh_public_key: Mapped[str | None] = mapped_column(Text)
+    # Every key the machine was last installed with, as the keys were then (a create's with
+    # several, or a rebuild's, in the order given; see servers.rebuild.public_keys). NULL: the
+    # one key above (a server created with one key or none, never rebuilt); [] none.
+    ssh_public_keys: Mapped[list[str] | None] = mapped_column(JSON)
+    # How many times it was rebuilt: the driver's cloud-init instance id changes with it, so
+    # cloud-init runs again on the fresh disk (and not on a migrated one).
+    rebuilds: Mapped[int] = mapped_column(default=0, server_default="0")
     backups_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     ipv4_address: Mapped[str | None] = mapped_column(String(45), unique=True)
     ipv6_address: Mapped[str | None] = mapped_column(String(45), unique=True)

@@ -24,6 +24,7 @@ from vpsorg.errors import (
 from vpsorg.http import idempotency
 from vpsorg.http.pagination import keyset_paged, keyset_params, page_params, paged
 from vpsorg.pagination import KeysetParams, Page, PageParams
+from vpsorg.servers import rebuild as rebuilds
 from vpsorg.servers import service as servers
 from vpsorg.servers.labels import MAX_TERMS, SELECTOR_PATTERN
 from vpsorg.servers.schemas import (
@@ -34,6 +35,7 @@ from vpsorg.servers.schemas import (
     ServerDetail,
     ServerDryRun,
     ServerPatch,
+    ServerRebuild,
     ServerReplace,
     ServerSummary,
 )
@@ -263,6 +265,36 @@ async def reboot_server(
     idempotency_key: idempotency.Key = None,
 ) -> PowerActionResult:
     return await _power(server_id, request, response, session, account_id, idempotency_key, ActionType.REBOOT)
+
+
+@router.post(
+    "/{server_id}/rebuild/",
+    summary="Reinstall a server from an OS image (everything on its disk is erased)",
+    responses=POWER_ERRORS | errors(ValidationFailed),
+)
+async def rebuild_server(
+    server_id: ServerId,
+    body: ServerRebuild,
+    request: Request,
+    response: Response,
+    session: Session,
+    account_id: AccountId,
+    idempotency_key: idempotency.Key = None,
+) -> PowerActionResult:
+    async def run() -> PowerActionResult:
+        server, action = await rebuilds.request_rebuild(
+            session, account_id=account_id, server_id=server_id, data=body
+        )
+        return PowerActionResult(
+            status="success",
+            message=TRANSITIONS[ActionType.REBUILD].message,
+            server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
+            action=ActionRef.model_validate(action, from_attributes=True),
+        )
+
+    return await idempotency.once(
+        request, response, session, account_id=account_id, key=idempotency_key, status_code=200, run=run
+    )
 
 
 @router.get(

@@ -12,20 +12,25 @@ from vpsorg.servers.states import ServerStatus
 
 NAME_RE = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-# check_fqdn as a JSON Schema (ECMA 262) pattern, for the OpenAPI document: two or more labels,
-# the last one not all digits. The length bounds are the field's minLength/maxLength.
-FQDN_RE = (
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-    r"(?![0-9]+$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
-)
+# check_hostname as a JSON Schema (ECMA 262) pattern, for the OpenAPI document: one label (as
+# a default hostname, the name, is), or two or more with the last one not all digits. The
+# length bounds are the field's minLength/maxLength.
+_LABEL_RE = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME_RE = rf"^(?:{_LABEL_RE}|(?:{_LABEL_RE}\.)+(?![0-9]+$){_LABEL_RE})$"
 
 
-def check_fqdn(value: str) -> str:
-    """A fully qualified domain name per RFC 1123: two or more labels, no trailing dot."""
+def check_hostname(value: str) -> str:
+    """An RFC 1123 host name: a single label (`web01`: what the name gives by default) or a
+    fully qualified domain name of two or more labels, no trailing dot, the top-level label
+    not all digits (so that no dotted IPv4 address passes)."""
     labels = value.split(".")
-    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
-        raise ValueError("must be a fully qualified domain name such as web01.example.com")
-    if labels[-1].isdigit():
+    if len(value) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(
+            "must be a host name such as web01 or a fully qualified domain name such as "
+            "web01.example.com (labels of 1-63 letters, digits and hyphens, not starting or "
+            "ending with a hyphen, joined by dots)"
+        )
+    if len(labels) > 1 and labels[-1].isdigit():
         raise ValueError("the top-level label must not be all digits")
     return value.lower()
 
@@ -55,13 +60,13 @@ Name = Annotated[
 Hostname = Annotated[
     str,
     Field(
-        min_length=3,
+        min_length=1,
         max_length=253,
         examples=["web01.example.com"],
-        description="A FQDN (RFC 1123)",
-        json_schema_extra={"pattern": FQDN_RE},
+        description="A host name (RFC 1123): one label (web01) or a fully qualified domain name",
+        json_schema_extra={"pattern": HOSTNAME_RE},
     ),
-    AfterValidator(check_fqdn),
+    AfterValidator(check_hostname),
 ]
 
 Labels = Annotated[
@@ -110,6 +115,9 @@ UserData = Annotated[
 ]
 
 
+MAX_SSH_KEYS = 32
+
+
 class ServerCreate(RequestModel):
     name: Name
     plan_id: Id
@@ -117,9 +125,21 @@ class ServerCreate(RequestModel):
     location: Annotated[str, Field(min_length=1, max_length=40, examples=["us-west"])]
     hostname: Hostname | None = Field(default=None, description="Defaults to the server's name")
     ssh_key_id: Id | None = None
+    ssh_key_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=MAX_SSH_KEYS,
+        description=f"More SSH keys (ids), at most {MAX_SSH_KEYS}; with ssh_key_id, the machine "
+        "gets every key named in either (each once)",
+        examples=[[1, 2]],
+    )
     backups_enabled: bool = False
     labels: Labels = Field(default_factory=dict)
     user_data: UserData = None
+
+    def key_ids(self) -> list[int]:
+        """ssh_key_id and ssh_key_ids together, each once, in the order given (ssh_key_id first)."""
+        given = ([self.ssh_key_id] if self.ssh_key_id is not None else []) + self.ssh_key_ids
+        return list(dict.fromkeys(given))
 
 
 class ServerReplace(RequestModel):
@@ -194,6 +214,7 @@ class PlanDetailRef(PlanRef):
 class OsRef(BaseModel):
     id: int
     name: str
+    slug: str = Field(description="Unique and stable, e.g. ubuntu-22.04 (see GET /api/v1/os/)")
 
 
 class ResourceUsage(BaseModel):
@@ -275,3 +296,18 @@ class PowerActionResult(BaseModel):
     message: str = Field(examples=["Server is starting"])
     server: ServerBrief
     action: ActionRef
+
+
+MAX_SSH_KEYS = 32
+
+
+class ServerRebuild(RequestModel):
+    """POST /servers/{id}/rebuild/: the image to reinstall from, and the keys to install."""
+
+    os_id: Id = Field(description="The operating system to reinstall (the catalog's id)")
+    ssh_key_ids: Annotated[list[Id], Field(max_length=MAX_SSH_KEYS)] | None = Field(
+        default=None,
+        description="Your SSH keys to install, in this order (duplicates count once; [] installs "
+        "none); omitted: the keys the server has now",
+        examples=[[1, 2]],
+    )

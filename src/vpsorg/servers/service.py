@@ -65,6 +65,7 @@ SUMMARY_COLUMNS = (
     _plans.storage,
     _oses.id.label("os_id"),
     _oses.name.label("os_name"),
+    _oses.slug.label("os_slug"),
 )
 DETAIL_COLUMNS = SUMMARY_COLUMNS + (
     _servers.ipv6_address,
@@ -131,7 +132,7 @@ def summary(row: Any) -> dict[str, Any]:
             "memory": row.memory,
             "storage": row.storage,
         },
-        "os": {"id": row.os_id, "name": row.os_name},
+        "os": {"id": row.os_id, "name": row.os_name, "slug": row.os_slug},
         "labels": row.labels,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
@@ -381,6 +382,27 @@ _ssh_keys = SshKey.__table__.c
 _SSH_KEY = select(_ssh_keys.public_key).where(
     _ssh_keys.id == bindparam("key_id"), _ssh_keys.account_id == bindparam("account_id")
 )
+_SSH_KEYS = select(_ssh_keys.id, _ssh_keys.public_key).where(
+    _ssh_keys.id.in_(bindparam("key_ids", expanding=True)), _ssh_keys.account_id == bindparam("account_id")
+)
+
+
+def _public_keys(conn: Any, account_id: int, data: ServerCreate) -> list[str]:
+    """The public keys of the order's ssh_key_id and ssh_key_ids (the account's own), in
+    order; an id the account has no key with is refused, naming the field it came from."""
+    ids = data.key_ids()
+    if len(ids) == 1:  # the common case: one key, a statement built once
+        key = conn.execute(_SSH_KEY, {"key_id": ids[0], "account_id": account_id}).scalar()
+        found = {} if key is None else {ids[0]: key}
+    else:
+        found = dict(conn.execute(_SSH_KEYS, {"key_ids": ids, "account_id": account_id}).all()) if ids else {}
+    for key_id in ids:
+        if key_id not in found:
+            field = "ssh_key_id" if key_id == data.ssh_key_id else "ssh_key_ids"
+            raise ValidationFailed.field(field, f"no SSH key with id {key_id}")
+    return [found[key_id] for key_id in ids]
+
+
 _actions = Action.__table__.c
 _ENQUEUE = insert(Action.metadata.tables["actions"]).returning(_actions.id)
 
@@ -417,11 +439,7 @@ def _order(
     plan, os_, location = catalog.orderable(
         conn, plan_id=data.plan_id, os_id=data.os_id, location=data.location
     )
-    public_key = None
-    if data.ssh_key_id is not None:
-        public_key = conn.execute(_SSH_KEY, {"key_id": data.ssh_key_id, "account_id": account_id}).scalar()
-        if public_key is None:
-            raise ValidationFailed.field("ssh_key_id", f"no SSH key with id {data.ssh_key_id}")
+    public_keys = _public_keys(conn, account_id, data)
     # The quota and the credit are checked with the account row locked until the transaction
     # ends (see vpsorg.accounts.limits): concurrent creates of an account are counted one
     # after another. The row carries the account's live servers and their month (kept by
@@ -456,8 +474,11 @@ def _order(
         "plan_id": plan.id,
         "os_id": data.os_id,
         "location_id": location.id,
-        "ssh_key_id": data.ssh_key_id,
-        "ssh_public_key": public_key,
+        # The first key's id and text; with several, every key's, in the order given (see
+        # Server.ssh_public_keys, as a rebuild writes them).
+        "ssh_key_id": data.key_ids()[0] if public_keys else None,
+        "ssh_public_key": public_keys[0] if public_keys else None,
+        "ssh_public_keys": list(public_keys) if len(public_keys) > 1 else None,
         "backups_enabled": data.backups_enabled,
         "labels": data.labels,
         "user_data": data.user_data,
@@ -523,6 +544,7 @@ def _order(
         bandwidth=plan.bandwidth,
         os_id=os_.id,
         os_name=os_.name,
+        os_slug=os_.slug,
         # a new server has not been sampled yet
         cpu_percent=None,
         memory_used=None,

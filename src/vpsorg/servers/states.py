@@ -17,6 +17,8 @@ class ServerStatus(StrEnum):
     SUSPENDED = "suspended"
     # Moving to another host (a cold migration); back to the status it had when done.
     MIGRATING = "migrating"
+    # Reinstalled from a clean image (vpsorg.servers.rebuild); active once done.
+    REBUILDING = "rebuilding"
     ERROR = "error"
 
 
@@ -35,6 +37,8 @@ class ActionType(StrEnum):
     SYNC = "sync"
     # Copy the server's disk into a snapshot (vpsorg.snapshots); the server's status stays.
     SNAPSHOT = "snapshot"
+    # The disk replaced by a fresh copy of an OS image, the machine booted (servers.rebuild).
+    REBUILD = "rebuild"
 
 
 class ActionStatus(StrEnum):
@@ -99,6 +103,12 @@ TRANSITIONS: dict[ActionType, Transition] = {
     ActionType.SNAPSHOT: Transition(
         frozenset({ServerStatus.ACTIVE, ServerStatus.STOPPED}), None, None, "Snapshot is being taken"
     ),
+    ActionType.REBUILD: Transition(
+        frozenset({ServerStatus.ACTIVE, ServerStatus.STOPPED}),
+        ServerStatus.REBUILDING,
+        ServerStatus.ACTIVE,
+        "Server is being rebuilt. Everything on its disk will be erased.",
+    ),
 }
 
 # The statuses an operator may migrate a server from (the action keeps which, to return to it).
@@ -112,6 +122,7 @@ POWER_AFTER: dict[ActionType, PowerState] = {
     ActionType.REBOOT: PowerState.RUNNING,
     ActionType.DELETE: PowerState.MISSING,
     ActionType.SUSPEND: PowerState.SHUTOFF,
+    ActionType.REBUILD: PowerState.RUNNING,
 }
 
 # Statuses in which the worker owns the server; reconcile leaves them alone.
@@ -122,6 +133,7 @@ TRANSITIONAL = frozenset(
         ServerStatus.STOPPING,
         ServerStatus.REBOOTING,
         ServerStatus.MIGRATING,
+        ServerStatus.REBUILDING,
     }
 )
 

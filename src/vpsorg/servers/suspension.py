@@ -36,6 +36,7 @@ RESUME_TO = {
     ServerStatus.ACTIVE: ServerStatus.ACTIVE,
     ServerStatus.STARTING: ServerStatus.ACTIVE,
     ServerStatus.REBOOTING: ServerStatus.ACTIVE,
+    ServerStatus.REBUILDING: ServerStatus.ACTIVE,
     ServerStatus.STOPPING: ServerStatus.STOPPED,
     ServerStatus.STOPPED: ServerStatus.STOPPED,
 }

@@ -21,7 +21,7 @@ from vpsorg.deps import DefaultLimits, Placement, Session, queued_nothing
 from vpsorg.errors import AppError
 from vpsorg.pagination import MAX_PAGE_SIZE, PageParams
 from vpsorg.servers import service as servers
-from vpsorg.servers.schemas import ServerCreate
+from vpsorg.servers.schemas import USER_DATA_MAX_BYTES, ServerCreate
 from vpsorg.ssh_keys import service as ssh_keys
 from vpsorg.ssh_keys.schemas import SshKeyCreate
 from vpsorg.web import refusals
@@ -49,6 +49,7 @@ class Choices:
     key_name: str = ""
     public_key: str = ""
     labels: str = ""  # key=value lines (vpsorg.web.labels)
+    user_data: str = ""  # cloud-init user data, as typed (never shown again after the create)
 
     def order(self) -> dict[str, Any]:
         """The body POST /api/v1/servers/ would get (empty optional fields left out); lines
@@ -65,6 +66,8 @@ class Choices:
             body["hostname"] = self.hostname
         if self.ssh_key_id:
             body["ssh_key_id"] = self.ssh_key_id
+        if self.user_data.strip():
+            body["user_data"] = self.user_data
         return body
 
 
@@ -79,6 +82,8 @@ def choices_form(
     key_name: Text = "",
     public_key: Annotated[str, Form(max_length=20_000)] = "",
     labels: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+    # well over the API's 64 KiB so that the API's own check refuses it, in words
+    user_data: Annotated[str, Form(max_length=4 * USER_DATA_MAX_BYTES)] = "",
 ) -> Choices:
     return Choices(
         name=name.strip(),
@@ -91,6 +96,8 @@ def choices_form(
         key_name=key_name.strip(),
         public_key=public_key.strip(),
         labels=labels.strip(),
+        # browsers send textarea lines as CRLF; cloud-init's YAML wants them as typed
+        user_data=user_data.replace("\r\n", "\n"),
     )
 
 

@@ -221,8 +221,8 @@ async def settings(
     name: Text = "",
     hostname: Text = "",
 ) -> Response:
-    """Rename the server and set its hostname; only what changed is sent (a server created
-    without a hostname has its name, which is no FQDN: renaming it alone must not fail on that)."""
+    """Rename the server and set its hostname; only what changed is sent (a rename alone does
+    not send the hostname again)."""
     found = server_id_of(server_id)
     server = await servers.get_detail(reads, account_id=viewer.account_id, server_id=found)
     sent = {"name": name.strip(), "hostname": hostname.strip()}

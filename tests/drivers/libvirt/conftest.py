@@ -66,14 +66,20 @@ class GuestImage:
     kernel_args: str = "root=/dev/vda console=ttyS0 net.ifnames=0 quiet"
 
 
-def cached_image() -> GuestImage:
-    """The Debian guest image, built once per version of the build script and cached."""
+SUITES = {"bookworm": "12", "trixie": "13"}
+
+
+def cached_image(suite: str = "bookworm") -> GuestImage:
+    """A Debian guest image (12, or 13 for trixie), built once per version of the build
+    script and cached."""
     cache = os.environ.get("VPSORG_TEST_IMAGE_CACHE", "/var/cache/vpsorg-images")
-    done = subprocess.run([str(BUILD_SCRIPT), "--cache", cache], capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        [str(BUILD_SCRIPT), "--suite", suite, "--cache", cache], capture_output=True, text=True, timeout=1200
+    )
     assert done.returncode == 0, f"image build failed:\n{done.stdout}\n{done.stderr}"
     out = Path(done.stdout.strip().splitlines()[-1])
     return GuestImage(
-        disk=str(out / "debian-12.qcow2"),
+        disk=str(out / f"debian-{SUITES[suite]}.qcow2"),
         kernel=str(out / "vmlinuz"),
         initrd=str(out / "initrd.img"),
     )
@@ -132,6 +138,12 @@ def pool_target(pool: Any) -> str:
 @pytest.fixture(scope="session")
 def guest_image(real_libvirt: None) -> GuestImage:
     return cached_image()
+
+
+@pytest.fixture(scope="session")
+def newer_image(real_libvirt: None) -> GuestImage:
+    """Debian 13: the image the walk's server is rebuilt to."""
+    return cached_image("trixie")
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from vpsorg.catalog.schemas import CatalogIn
 from vpsorg.config import Settings
 
 PLAN, OS, LOCATION = 900, 900, "lab"
+NEWER_OS = 901  # Debian 13, when the lab has it (a rebuild's target)
 
 
 def lab_settings(db: Path, lab: Lab, **overrides: Any) -> Settings:
@@ -31,12 +32,22 @@ def lab_settings(db: Path, lab: Lab, **overrides: Any) -> Settings:
     return test_settings(db, **values)
 
 
-def prepare_lab_database(settings: Settings, image: GuestImage, vcpus: int = 1) -> None:
-    """The default catalog, plus a small plan, the lab image and a lab location.
+def prepare_lab_database(
+    settings: Settings, image: GuestImage, vcpus: int = 1, newer: GuestImage | None = None
+) -> None:
+    """The default catalog, plus a small plan, the lab image (and the `newer` one, Debian 13,
+    as NEWER_OS) and a lab location.
 
     One vCPU by default: under TCG a guest's vCPU keeps a host core busy while it boots,
     and `make test` runs the rest of the suite beside the real-guest tests."""
     prepare_database(settings)
+    newer_os = []
+    if newer is not None:
+        newer_os.append(
+            {"id": NEWER_OS, "name": "Debian 13 (lab image)", "family": "debian", "version": "13",
+             "image": newer.disk, "kernel": newer.kernel, "initrd": newer.initrd,
+             "kernel_args": newer.kernel_args}
+        )  # fmt: skip
     lab = CatalogIn.model_validate(
         {
             "plans": [
@@ -47,6 +58,7 @@ def prepare_lab_database(settings: Settings, image: GuestImage, vcpus: int = 1) 
                 {"id": OS, "name": "Debian 12 (lab image)", "family": "debian", "version": "12",
                  "image": image.disk, "kernel": image.kernel, "initrd": image.initrd,
                  "kernel_args": image.kernel_args},
+                *newer_os,
             ],
             "locations": [
                 {"code": LOCATION, "name": "Lab", "country": "DE",

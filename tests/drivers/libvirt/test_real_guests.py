@@ -33,6 +33,7 @@ from tests.conftest import (
 from tests.drivers.libvirt.conftest import URI, GuestImage, Lab, domains
 from tests.drivers.libvirt.real import (
     LOCATION,
+    NEWER_OS,
     OS,
     PLAN,
     guest,
@@ -122,18 +123,21 @@ def migrate_through_the_api(settings: Any, port: int, customer: Customer, sid: i
     wait(customer, sid, "active")
 
 
-def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, tmp_path: Path) -> None:
+def test_a_real_server_from_create_to_delete(
+    guest_image: GuestImage, newer_image: GuestImage, lab: Lab, tmp_path: Path
+) -> None:
     """The API and the worker as separate processes. The first worker is killed (SIGKILL)
     once the domain is defined, while the guest boots; the next one finishes the same
     action on the same machine. Then the server is checked from inside, power-cycled, and
     migrated to a second host (a file written in the guest, its name and addresses kept),
-    and deleted there. One guest walks the whole way: each boot costs a minute or two."""
+    rebuilt there to Debian 13 with another key (the disk fresh), and deleted there. One
+    guest walks the whole way: each boot costs a minute or two."""
     import libvirt
 
     from vpsorg.drivers.libvirt import agent
 
     settings = lab_settings(tmp_path / "e2e.db", lab, worker_lease_seconds=6.0)
-    prepare_lab_database(settings, guest_image)
+    prepare_lab_database(settings, guest_image, newer=newer_image)
     port = free_port()
     procs = [spawn(["serve", "--no-worker", "--port", str(port)], settings, tmp_path / "api.log")]
     try:
@@ -248,6 +252,32 @@ def test_a_real_server_from_create_to_delete(guest_image: GuestImage, lab: Lab, 
         assert in_guest(dom, "hostname").strip() == "lab-1.example.net"
         assert global_addresses(dom) == addresses_before
         assert f"{v4}/28" in addresses_before and f"{v6}/64" in addresses_before
+
+        # Rebuild to Debian 13 with another key: the disk is a fresh one (the file written
+        # before is gone), the new OS and key are in, the name and addresses are kept, and
+        # cloud-init ran as a new instance (the server's user data ran again).
+        agent_write(dom, "/root/before-rebuild.txt", token)
+        other_key = new_public_key()
+        r = customer.http.post("/api/v1/ssh-keys/", json={"name": "desktop", "public_key": other_key})
+        assert r.status_code == 201, r.text
+        started = time.monotonic()
+        r = customer.http.post(
+            f"/api/v1/servers/{sid}/rebuild/", json={"os_id": NEWER_OS, "ssh_key_ids": [r.json()["id"]]}
+        )
+        assert r.status_code == 200 and r.json()["server"]["status"] == "rebuilding", r.text
+        server = wait(customer, sid, "active")
+        print(f"rebuild to Debian 13: {time.monotonic() - started:.1f} s (new disk, boot)")
+        assert server["os"] == {"id": NEWER_OS, "name": "Debian 13 (lab image)"}
+        dom = guest(lab, sid)
+        assert domains(lab) == [name]
+        assert in_guest(dom, "test -e /root/before-rebuild.txt || echo gone").strip() == "gone"
+        assert in_guest(dom, "test -e /root/migrated.txt || echo gone").strip() == "gone"
+        assert 'VERSION_ID="13"' in in_guest(dom, "cat /etc/os-release")
+        keys = in_guest(dom, "cat /home/debian/.ssh/authorized_keys")
+        assert other_key in keys and key not in keys
+        assert in_guest(dom, "hostname").strip() == "lab-1.example.net"
+        assert in_guest(dom, ran).strip() == user_token
+        assert global_addresses(dom) == addresses_before
 
         # Delete: domain, disk, seed ISO and console log are gone.
         assert customer.http.delete(f"/api/v1/servers/{sid}/").status_code == 204

@@ -45,7 +45,7 @@ from vpsorg.drivers.base import (
     VmInfo,
     VmSpec,
 )
-from vpsorg.drivers.libvirt import agent, snapshots, storage
+from vpsorg.drivers.libvirt import agent, reinstall, snapshots, storage
 from vpsorg.drivers.libvirt.domain import (
     DomainConfig,
     domain_name,
@@ -191,9 +191,14 @@ class LibvirtDriver:
             raise
 
     async def _prepare_disk(self, spec: VmSpec, name: str) -> None:
-        disk = self._paths(name)["disk"]
-        if disk.exists():  # a retried create: keep the disk an earlier attempt made
+        if self._paths(name)["disk"].exists():  # a retried create: keep the disk an earlier attempt made
             return
+        await self._new_disk(spec, name)
+
+    async def _new_disk(self, spec: VmSpec, name: str) -> None:
+        """A new overlay on spec's OS image, grown to the plan's storage, in place of the
+        machine's disk, if any (replaced whole: written aside, then renamed over it)."""
+        disk = self._paths(name)["disk"]
         if not spec.os_image:
             raise DriverError(
                 "this operating system has no image configured on the hypervisor "
@@ -218,12 +223,18 @@ class LibvirtDriver:
             raise DriverError(f"creating the disk of {name}: {out.decode().strip()}")
         os.replace(tmp, disk)
 
-    def _prepare_seed(self, spec: VmSpec, name: str) -> None:
+    def _prepare_seed(self, spec: VmSpec, name: str, *, fresh: bool = False) -> None:
+        """The seed ISO, kept if there is one (a retried create) unless `fresh`."""
         seed = self._paths(name)["seed"]
-        if seed.exists():
+        if seed.exists() and not fresh:
             return
-        files = seed_files(spec, instance_id=name, mac=mac_address(name), nameservers=self.nameservers)
-        _write_atomically(seed, build_iso(files))
+        _write_atomically(seed, self._seed_iso(spec, name))
+
+    def _seed_iso(self, spec: VmSpec, name: str) -> bytes:
+        """The NoCloud seed of this install of the machine (see instance_id)."""
+        mac = mac_address(name)
+        files = seed_files(spec, instance_id=instance_id(name, spec), mac=mac, nameservers=self.nameservers)
+        return build_iso(files)
 
     def _define_and_start(self, spec: VmSpec, name: str) -> None:
         """Define the domain unless it exists (a retry), start it unless it runs."""
@@ -369,6 +380,10 @@ class LibvirtDriver:
 
         previous = await self._run(f"rebooting {name}", reboot)
         await self._wait_until_up(name, previous_boot=previous or None, rebooting=previous is not None)
+
+    async def rebuild(self, spec: VmSpec) -> None:
+        """See Driver.rebuild and vpsorg.drivers.libvirt.reinstall."""
+        await reinstall.rebuild(self, spec)
 
     async def destroy(self, server_id: int) -> None:
         name = self._name(server_id)
@@ -581,8 +596,7 @@ class LibvirtDriver:
         paths, src_paths = self._paths(name), source._paths(src_name)
         made.append(paths["seed"].name)
         seed = storage.new_volume(pool, paths["seed"].name)
-        files = seed_files(spec, instance_id=name, mac=mac_address(name), nameservers=self.nameservers)
-        storage.upload_bytes(conn, seed, build_iso(files))
+        storage.upload_bytes(conn, seed, self._seed_iso(spec, name))
         src_net = storage.volume(src_pool, src_paths["net"].name)
         if src_net is not None:
             traffic = storage.download_bytes(src_conn, src_net, limit=1024 * 1024)
@@ -641,6 +655,12 @@ class LibvirtDriver:
                 except libvirt.libvirtError:
                     pass
                 self._conn = None
+
+
+def instance_id(name: str, spec: VmSpec) -> str:
+    """cloud-init's instance id of the machine's current install: its name at create, and a
+    new one per rebuild (`name-rN`), so cloud-init runs again on a fresh disk only."""
+    return name if spec.generation == 0 else f"{name}-r{spec.generation}"
 
 
 def count_traffic(state: dict[str, Any], counter: int | None, month: str) -> dict[str, Any]:
