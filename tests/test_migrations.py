@@ -34,7 +34,9 @@ def old_catalog(settings: Any, extra_locations: Sequence[dict[str, str]] = ()) -
         settings,
         lambda s: catalog.load_catalog(
             s,
-            catalog=default.model_copy(update={"locations": [], "operating_systems": []}),
+            catalog=default.model_copy(
+                update={"locations": [], "operating_systems": [], "snapshot_price_gb_month": None}
+            ),
             default_hosts=False,
         ),
     )

@@ -34,6 +34,7 @@ from vpsorg.hotreads import hot_reads as make_hot_reads
 from vpsorg.public_url import PublicURLMiddleware
 from vpsorg.schemas import ErrorBody
 from vpsorg.servers.router import router as servers_router
+from vpsorg.snapshots.router import router as snapshots_router
 from vpsorg.ssh_keys.router import router as ssh_keys_router
 from vpsorg.tokens.router import router as tokens_router
 from vpsorg.usage.router import router as usage_router
@@ -348,6 +349,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
         usage_router,
         actions_router,
         ssh_keys_router,
+        snapshots_router,
         catalog_router,
         account_router,
         tokens_router,

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     usage_rollup_interval_seconds: float = Field(default=60.0, gt=0)
     # How often the worker charges the hours that have started (vpsorg.billing).
     billing_interval_seconds: float = Field(default=60.0, gt=0)
+    # Snapshots (vpsorg.snapshots.jobs): how often the worker queues due daily backups, prunes
+    # them to the newest backup_retention of each server, and removes deleted images.
+    snapshot_jobs_interval_seconds: float = Field(default=60.0, gt=0)
+    backup_retention: int = Field(default=7, ge=1, le=1000)
     # Fleet (vpsorg.hosts): where a create is placed among its location's enabled hosts with
     # room (spread: the most memory free; pack: the least that fits), and how long a host's
     # worker may be silent before the host shows `down` (it heartbeats every quarter of it).

@@ -4,11 +4,12 @@ from vpsorg.accounts.models import Account, ApiToken
 from vpsorg.actions.models import Action
 from vpsorg.admin.models import AuditEntry
 from vpsorg.billing.models import LedgerEntry
-from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.catalog.models import Location, OperatingSystem, Plan, Price
 from vpsorg.hosts.models import Host
 from vpsorg.idempotency import IdempotencyRecord
 from vpsorg.ipam.models import ReleasedAddress
 from vpsorg.servers.models import Server, ServerUsage
+from vpsorg.snapshots.models import Snapshot
 from vpsorg.ssh_keys.models import SshKey
 from vpsorg.usage.models import UsageHistory
 
@@ -23,9 +24,11 @@ __all__ = [
     "Location",
     "OperatingSystem",
     "Plan",
+    "Price",
     "ReleasedAddress",
     "Server",
     "ServerUsage",
+    "Snapshot",
     "SshKey",
     "UsageHistory",
 ]

@@ -31,6 +31,7 @@ PUBLIC = [
     "ResourceUsage",
     "Server",
     "ServerError",
+    "Snapshot",
     "SshKey",
     "Token",
     "TransportError",

@@ -307,6 +307,35 @@ async def test_receive_of_a_machine_on_neither_host_raises(two_hosts: TwoHosts) 
         await two_hosts.target.receive(spec(777, os_image=two_hosts.os_image), two_hosts.source)
 
 
+async def test_snapshot_copies_the_disk_and_is_idempotent(driver: Driver, vm: VmSpec) -> None:
+    await driver.create(vm)
+    size = await driver.snapshot(4242, 7)
+    assert size >= 1
+    assert await driver.snapshot(4242, 7) == size  # a retry finds the image complete
+    assert (await driver.info(4242)).power_state == PowerState.RUNNING  # left as it was
+    await driver.stop(4242)
+    assert await driver.snapshot(4242, 8) >= 1  # a shut-off machine too
+    assert (await driver.info(4242)).power_state == PowerState.SHUTOFF
+
+
+async def test_a_snapshot_outlives_its_machine_and_delete_is_idempotent(driver: Driver, vm: VmSpec) -> None:
+    await driver.create(vm)
+    size = await driver.snapshot(4242, 9)
+    await driver.destroy(4242)
+    # the image is still there: a retried snapshot answers from it without the machine
+    assert await driver.snapshot(4242, 9) == size
+    await driver.delete_snapshot(9)
+    await driver.delete_snapshot(9)  # already gone: fine
+    await driver.delete_snapshot(12345)  # never taken: fine
+    with pytest.raises(MachineNotFound):
+        await driver.snapshot(4242, 9)  # gone, and so is the machine: nothing to copy
+
+
+async def test_snapshot_of_a_missing_machine_raises(driver: Driver) -> None:
+    with pytest.raises(MachineNotFound):
+        await driver.snapshot(999, 1)
+
+
 async def test_rebuild_boots_one_machine_again_from_running_or_stopped(
     hypervisor: Hypervisor, vm: VmSpec
 ) -> None:

@@ -10,6 +10,8 @@ from vpsorg import failpoints
 from vpsorg.billing import service as billing
 from vpsorg.db import utcnow
 from vpsorg.servers.models import Server
+from vpsorg.snapshots import charging as snapshot_charging
+from vpsorg.snapshots.models import Snapshot
 
 log = logging.getLogger("vpsorg.billing")
 
@@ -23,13 +25,20 @@ async def charge_due(sessions: async_sessionmaker[AsyncSession], *, now: datetim
     (compare-and-set); the unique (server, period start) of charges is a last guard."""
     now = now or utcnow()
     async with sessions() as session:
-        account_ids = list(
-            await session.scalars(select(Server.account_id).where(billing.due(now)).distinct())
+        account_ids = sorted(
+            set(await session.scalars(select(Server.account_id).where(billing.due(now)).distinct()))
+            | set(
+                await session.scalars(
+                    select(Snapshot.account_id).where(snapshot_charging.due(now)).distinct()
+                )
+            )
         )
     written = 0
     for account_id in account_ids:
         try:
             async with sessions.begin() as session:
+                # snapshots first: the servers' pass then settles the balance both left
+                written += await snapshot_charging.charge_account(session, account_id=account_id, now=now)
                 written += await billing.charge_account(session, account_id=account_id, now=now)
                 failpoints.hit("billing.before_commit")
         except billing.ChargeConflict:

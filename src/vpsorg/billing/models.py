@@ -27,6 +27,8 @@ class LedgerEntry(Base):
     __table_args__ = (
         UniqueConstraint("server_id", "period_start"),
         Index("ix_ledger_entries_account_id_id", "account_id", "id"),
+        # a snapshot's charge: the same guard as a server's (migration 2026_12_06_snapshots)
+        Index("uq_ledger_entries_snapshot_id_period_start", "snapshot_id", "period_start", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -40,4 +42,6 @@ class LedgerEntry(Base):
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hours: Mapped[int | None]
     backup_hours: Mapped[int | None]
+    # A snapshot's charge names it (vpsorg.snapshots.charging); no foreign key, as a host's.
+    snapshot_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

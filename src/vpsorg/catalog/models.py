@@ -57,3 +57,13 @@ class Location(Base):
     # order, have ever been handed out; the next never-used host has this index.
     ipv4_next_host: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     ipv6_next_host: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class Price(Base):
+    """A catalog price that is not a plan's, by name (e.g. `snapshot_gb_month`, USD per GB
+    and month of snapshot storage); a name without a row has its default (vpsorg.catalog.service)."""
+
+    __tablename__ = "catalog_prices"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(10, 4))

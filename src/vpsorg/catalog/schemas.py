@@ -133,6 +133,8 @@ class CatalogIn(BaseModel):
     plans: list[PlanIn] = []
     operating_systems: list[OperatingSystemIn] = []
     locations: list[LocationIn] = []
+    # USD per GB of snapshot and backup storage a month; unset: the one loaded before, else 0.06
+    snapshot_price_gb_month: Annotated[Decimal, Field(ge=0, le=1000, decimal_places=4)] | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> "CatalogIn":

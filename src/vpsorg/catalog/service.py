@@ -2,6 +2,7 @@
 
 import json
 from collections import namedtuple
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from pydantic_core import ErrorDetails
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vpsorg.catalog.models import Location, OperatingSystem, Plan
+from vpsorg.catalog.models import Location, OperatingSystem, Plan, Price
 from vpsorg.catalog.schemas import CatalogIn
 from vpsorg.errors import ValidationFailed
 from vpsorg.hosts import service as hosts
@@ -111,6 +112,8 @@ async def load_catalog(
         if _pools(existing) != before:
             await session.flush()
             await ipam.rebuild(session, location=existing)  # counts from the new pools
+    if catalog.snapshot_price_gb_month is not None:
+        await session.merge(Price(name=SNAPSHOT_GB_MONTH, amount=catalog.snapshot_price_gb_month))
     await session.flush()
     if default_hosts and added:
         await hosts.ensure_default_hosts(session, codes=added)
@@ -119,6 +122,17 @@ async def load_catalog(
         "operating_systems": len(catalog.operating_systems),
         "locations": len(catalog.locations),
     }
+
+
+# Prices that are not a plan's, and their defaults when the catalog names none.
+SNAPSHOT_GB_MONTH = "snapshot_gb_month"  # USD per GB of snapshot (and backup) storage a month
+DEFAULT_PRICES = {SNAPSHOT_GB_MONTH: Decimal("0.06")}
+
+
+async def price(session: AsyncSession, *, name: str) -> Decimal:
+    """A catalog price by name: the loaded catalog's, else its default."""
+    found = await session.get(Price, name)
+    return found.amount if found is not None else DEFAULT_PRICES[name]
 
 
 async def _check_slugs(session: AsyncSession, catalog: CatalogIn) -> None:

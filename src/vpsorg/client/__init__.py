@@ -39,6 +39,7 @@ from vpsorg.client.models import (
     OperatingSystem,
     Plan,
     ResourceUsage,
+    Snapshot,
     SshKey,
     Token,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "ResourceUsage",
     "Server",
     "ServerError",
+    "Snapshot",
     "SshKey",
     "Token",
     "TransportError",

@@ -27,6 +27,7 @@ from vpsorg.client.models import (
     OperatingSystem,
     Plan,
     ServerData,
+    Snapshot,
     SshKey,
     Token,
 )
@@ -137,6 +138,7 @@ class AsyncClient:
         self.os = AsyncCatalog(self, "/api/v1/os/", OperatingSystem)
         self.locations = AsyncCatalog(self, "/api/v1/locations/", Location)
         self.ssh_keys = AsyncSshKeys(self)
+        self.snapshots = AsyncSnapshots(self)
         self.account = AsyncAccountAPI(self)
         self.tokens = AsyncTokens(self)
         self.admin = AsyncAdmin(self)
@@ -460,6 +462,43 @@ class AsyncCatalog:
 
     async def list(self) -> list[Any]:
         return [item async for item in self._c.pages(self._path, self._cls)]
+
+
+class AsyncSnapshots:
+    """Your snapshots and backups (kind "snapshot" or "backup")."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    def list(
+        self, *, server_id: int | None = None, kind: str | None = None, page_size: int = 50
+    ) -> AsyncIterator[Snapshot]:
+        return self._c.pages(
+            "/api/v1/snapshots/", Snapshot, page_size=page_size, server_id=server_id, kind=kind
+        )
+
+    async def get(self, snapshot_id: int) -> Snapshot:
+        return self._c.bind(Snapshot, await self._c.request("GET", f"/api/v1/snapshots/{snapshot_id}/"))
+
+    async def create(
+        self,
+        server_id: int,
+        name: str,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> Snapshot:
+        """Take a snapshot of the server; with `wait`, return it once taken (ActionFailed if
+        it could not be), else at once, status "creating", with the action taking it."""
+        body = await self._c.request("POST", f"/api/v1/servers/{server_id}/snapshots/", json={"name": name})
+        if not wait:
+            return self._c.bind(Snapshot, body["snapshot"] | {"action": body["action"]})
+        await self._c.actions.wait(body["action"]["id"], timeout=timeout, on_poll=on_poll)
+        return await self.get(body["snapshot"]["id"])
+
+    async def delete(self, snapshot_id: int) -> None:
+        await self._c.request("DELETE", f"/api/v1/snapshots/{snapshot_id}/")
 
 
 class AsyncSshKeys:

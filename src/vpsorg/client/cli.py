@@ -532,6 +532,10 @@ def login(
     err.print(f"logged in as {who.email}; saved to {path}")
 
 
+# Snapshots: a module of their own (this one is long), registered here, where the app is.
+from vpsorg.client.cli_snapshots import snapshots_app  # noqa: E402
+
+app.add_typer(snapshots_app, name="snapshots")
 # Commands kept in modules of their own, registered on the apps above when imported.
 from vpsorg.client import cli_rebuild, cli_resize  # noqa: E402, F401
 

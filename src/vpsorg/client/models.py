@@ -157,6 +157,24 @@ class DryRun(Model):
 
 
 @dataclass(frozen=True)
+class Snapshot(Model):
+    """A snapshot or a daily backup (`kind`) of a server's disk; `size_gb` and
+    `price_monthly` once `status` is available. `action` is set in what create() returns
+    without waiting: the action taking it."""
+
+    id: int
+    name: str
+    kind: str
+    status: str
+    server_id: int
+    size_gb: int | None
+    price_monthly: Decimal | None
+    error: str | None
+    created_at: datetime
+    action: ActionRef | None = None
+
+
+@dataclass(frozen=True)
 class SshKey(Model):
     id: int
     name: str

@@ -27,6 +27,7 @@ from vpsorg.client.models import (
     OperatingSystem,
     Plan,
     ServerData,
+    Snapshot,
     SshKey,
     Token,
 )
@@ -133,6 +134,7 @@ class Client:
         self.os = Catalog(self, "/api/v1/os/", OperatingSystem)
         self.locations = Catalog(self, "/api/v1/locations/", Location)
         self.ssh_keys = SshKeys(self)
+        self.snapshots = Snapshots(self)
         self.account = AccountAPI(self)
         self.tokens = Tokens(self)
         self.admin = Admin(self)
@@ -444,6 +446,43 @@ class Catalog:
 
     def list(self) -> list[Any]:
         return [item for item in self._c.pages(self._path, self._cls)]
+
+
+class Snapshots:
+    """Your snapshots and backups (kind "snapshot" or "backup")."""
+
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def list(
+        self, *, server_id: int | None = None, kind: str | None = None, page_size: int = 50
+    ) -> Iterator[Snapshot]:
+        return self._c.pages(
+            "/api/v1/snapshots/", Snapshot, page_size=page_size, server_id=server_id, kind=kind
+        )
+
+    def get(self, snapshot_id: int) -> Snapshot:
+        return self._c.bind(Snapshot, self._c.request("GET", f"/api/v1/snapshots/{snapshot_id}/"))
+
+    def create(
+        self,
+        server_id: int,
+        name: str,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> Snapshot:
+        """Take a snapshot of the server; with `wait`, return it once taken (ActionFailed if
+        it could not be), else at once, status "creating", with the action taking it."""
+        body = self._c.request("POST", f"/api/v1/servers/{server_id}/snapshots/", json={"name": name})
+        if not wait:
+            return self._c.bind(Snapshot, body["snapshot"] | {"action": body["action"]})
+        self._c.actions.wait(body["action"]["id"], timeout=timeout, on_poll=on_poll)
+        return self.get(body["snapshot"]["id"])
+
+    def delete(self, snapshot_id: int) -> None:
+        self._c.request("DELETE", f"/api/v1/snapshots/{snapshot_id}/")
 
 
 class SshKeys:

@@ -146,6 +146,23 @@ class Driver(Protocol):
         Leaves the machine shut off. Idempotent: a machine with these sizes already is left
         alone. MachineNotFound when there is no machine; DriverError when it is running."""
 
+    async def snapshot(self, server_id: int, snapshot_id: int) -> int:
+        """Copy the machine's disk, as it is now, into the image of snapshot `snapshot_id`
+        (kept by this driver apart from the machine: `destroy` leaves it); its size in GB
+        (whole GB, rounded up, at least 1).
+
+        Consistent: a running guest's filesystems are frozen (the guest agent's fsfreeze)
+        while the copy is taken and thawed after, whatever happens; a shut-off machine is
+        copied as it is. The machine's power state does not change. Idempotent on the
+        snapshot id: when the image is complete already (a retried action), return its size
+        without copying again; a copy cut short leaves nothing that counts as the image.
+        MachineNotFound when there is no such machine; DriverError when no consistent copy
+        can be taken (a running guest whose agent does not answer, say)."""
+
+    async def delete_snapshot(self, snapshot_id: int) -> None:
+        """Remove the image of snapshot `snapshot_id`; succeed if it is already gone (or was
+        never completed)."""
+
     async def rebuild(self, spec: VmSpec) -> None:
         """Reinstall the machine: its disk replaced by a fresh copy of `spec.os_image` (grown
         to `spec.storage_gb`), with a new cloud-init seed whose instance id follows

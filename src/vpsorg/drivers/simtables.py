@@ -68,6 +68,17 @@ class SimFault(SimBase):
     message: Mapped[str] = mapped_column(String(200), default="simulated failure")
 
 
+class SimSnapshot(SimBase):
+    """A snapshot image the simulator holds (its size: the machine's disk use when taken)."""
+
+    __tablename__ = "sim_snapshots"
+
+    snapshot_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    server_id: Mapped[int]
+    size_gb: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 TABLES = frozenset(SimBase.metadata.tables)
 _DISK_COLUMNS = {
     "os_image": "VARCHAR(1000)",

@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg.batches import Batches
 from vpsorg.drivers.base import Driver, DriverError, MachineNotFound, PowerState, Usage, VmInfo, VmSpec
-from vpsorg.drivers.simtables import SimCall, SimFault, SimMachine, create_tables
+from vpsorg.drivers.simtables import SimCall, SimFault, SimMachine, SimSnapshot, create_tables
 from vpsorg.sqltypes import utcnow
 
-__all__ = ["SimCall", "SimFault", "SimMachine", "SimulatorDriver", "inject_fault"]
+__all__ = ["SimCall", "SimFault", "SimMachine", "SimSnapshot", "SimulatorDriver", "inject_fault"]
 
 # Seconds each operation takes at time scale 1.
 DURATIONS = {
@@ -36,6 +36,8 @@ DURATIONS = {
     "destroy": 1.0,
     "receive": 4.0,
     "resize": 2.0,
+    "snapshot": 3.0,
+    "delete_snapshot": 0.5,
     "rebuild": 6.0,
 }
 # Bandwidth a running machine uses, GB per hour: enough to see it grow.
@@ -286,6 +288,41 @@ class SimulatorDriver:
             return m
 
         await self._operate("resize", spec.server_id, grow)
+
+    async def snapshot(self, server_id: int, snapshot_id: int) -> int:
+        """The image is a row in sim_snapshots, sized by the machine's disk use now; a
+        retry finds the row and returns its size. Faults: op `snapshot`."""
+        size: list[int] = []
+
+        async def take(s: AsyncSession, m: SimMachine | None) -> SimMachine | None:
+            image = await s.get(SimSnapshot, snapshot_id)
+            if image is None:
+                if m is None:
+                    raise MachineNotFound(f"machine for server {server_id} does not exist")
+                image = SimSnapshot(
+                    snapshot_id=snapshot_id, server_id=server_id, size_gb=_usage(m, utcnow()).disk_used
+                )
+                s.add(image)
+            size.append(image.size_gb)
+            return m
+
+        await self._operate("snapshot", server_id, take)
+        return size[-1]
+
+    async def delete_snapshot(self, snapshot_id: int) -> None:
+        """Remove the row; none is fine. Logged (and faults checked) under the snapshot's
+        server, or server 0 when the image is gone already."""
+        await self._tables()
+        async with self._reads() as s:
+            server_id = await s.scalar(
+                select(SimSnapshot.server_id).where(SimSnapshot.snapshot_id == snapshot_id)
+            )
+
+        async def remove(s: AsyncSession, m: SimMachine | None) -> SimMachine | None:
+            await s.execute(delete(SimSnapshot).where(SimSnapshot.snapshot_id == snapshot_id))
+            return m
+
+        await self._operate("delete_snapshot", server_id or 0, remove)
 
     def _here(self) -> Any:
         """This host's machines (with those made before hosts, which any host may take)."""

@@ -32,6 +32,7 @@ from vpsorg.servers.states import (
     PowerState,
     ServerStatus,
 )
+from vpsorg.snapshots import service as snapshots
 from vpsorg.usage import service as usage_history
 
 log = logging.getLogger("vpsorg.lifecycle")
@@ -65,6 +66,7 @@ class Outcome:
     error: str | None
     usage: Usage | None
     migrated: Migrated | None = None  # a migration's
+    snapshot_size: int | None = None  # a snapshot's, in GB
 
 
 async def vm_specs(session: AsyncSession, server_ids: Sequence[int]) -> dict[int, VmSpec]:
@@ -216,6 +218,11 @@ async def _migrated(session: AsyncSession, o: Outcome, server: Server, supersede
 
 
 async def _apply(session: AsyncSession, o: Outcome, server: Server, superseded: bool, now: datetime) -> None:
+    if o.kind == ActionType.SNAPSHOT:  # the snapshot's outcome; the server is as it was
+        await snapshots.record_outcome(
+            session, action_id=o.action_id, size_gb=o.snapshot_size, error=o.error, now=now
+        )
+        return
     server.updated_at = now
     if o.kind == ActionType.MIGRATE:
         await _migrated(session, o, server, superseded)

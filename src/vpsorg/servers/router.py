@@ -163,7 +163,9 @@ async def get_server(
 
 
 @router.put(
-    "/{server_id}/", summary="Update a server (all fields)", responses=errors(ValidationFailed, NotFound)
+    "/{server_id}/",
+    summary="Update a server (all fields)",
+    responses=errors(ValidationFailed, NotFound, PaymentRequired),
 )
 async def replace_server(
     server_id: ServerId, body: ServerReplace, session: Session, account_id: AccountId
@@ -175,7 +177,9 @@ async def replace_server(
 
 
 @router.patch(
-    "/{server_id}/", summary="Update some fields of a server", responses=errors(ValidationFailed, NotFound)
+    "/{server_id}/",
+    summary="Update some fields of a server",
+    responses=errors(ValidationFailed, NotFound, PaymentRequired),
 )
 async def patch_server(
     server_id: ServerId, body: ServerPatch, session: Session, account_id: AccountId

@@ -32,6 +32,7 @@ from vpsorg.servers import labels, migration
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.schemas import ServerCreate, ServerPatch, ServerReplace
 from vpsorg.servers.states import TRANSITIONS, ActionStatus, ActionType, ServerStatus, can_request
+from vpsorg.snapshots import service as snapshots
 from vpsorg.ssh_keys.models import SshKey
 
 ADDRESS_ATTEMPTS = 8
@@ -557,11 +558,37 @@ def _order(
 async def update_server(
     session: AsyncSession, *, account_id: int, server_id: int, data: ServerReplace | ServerPatch
 ) -> None:
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("backups_enabled"):
+        await _require_backup_credit(session, account_id=account_id, server_id=server_id)
     server = await _get_for_update(session, account_id=account_id, server_id=server_id)
-    for field, value in data.model_dump(exclude_unset=True).items():
+    for field, value in changes.items():
         setattr(server, field, value)
     server.updated_at = utcnow()
     await session.flush()
+
+
+async def _require_backup_credit(session: AsyncSession, *, account_id: int, server_id: int) -> None:
+    """Turning backups on adds their surcharge (20% of the month) to what the account is
+    committed to: 402 when its available credit does not cover it, as a create's check.
+    The account row is locked before the server's, in the order billing locks them."""
+    row = (
+        await session.execute(
+            select(Server.name, Server.backups_enabled, Server.price_monthly).where(
+                Server.id == server_id, _live(account_id)
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"Server {server_id} not found")
+    if row.backups_enabled:
+        return  # on already: nothing more to commit to
+    await billing.require_credit(
+        session,
+        account_id=account_id,
+        monthly=prices.backup_cap(row.price_monthly),
+        what=f"backups for {row.name}",
+    )
 
 
 async def delete_server(session: AsyncSession, *, account_id: int, server_id: int) -> Action:
@@ -572,6 +599,7 @@ async def delete_server(session: AsyncSession, *, account_id: int, server_id: in
         session, server_id=server.id, why="cancelled: the server was deleted"
     )
     await migration.release_cancelled(session, cancelled)
+    await snapshots.fail_cancelled(session, cancelled)
     return await actions.enqueue(session, account_id=account_id, server_id=server.id, type=ActionType.DELETE)
 
 

@@ -39,6 +39,8 @@ class ActionType(StrEnum):
     RESIZE = "resize"
     # Written by reconcile when the hypervisor's view corrected ours; never queued.
     SYNC = "sync"
+    # Copy the server's disk into a snapshot (vpsorg.snapshots); the server's status stays.
+    SNAPSHOT = "snapshot"
     # The disk replaced by a fresh copy of an OS image, the machine booted (servers.rebuild).
     REBUILD = "rebuild"
 
@@ -104,6 +106,12 @@ TRANSITIONS: dict[ActionType, Transition] = {
         ServerStatus.RESIZING,
         ServerStatus.STOPPED,
         "Server is being resized",
+    ),
+    # A snapshot leaves the server as it is (no `during` status): the machine keeps running
+    # (or stays off), and its place in the server's line of actions orders it against a
+    # stop or a delete asked for meanwhile. Its outcome is the snapshot's, not the server's.
+    ActionType.SNAPSHOT: Transition(
+        frozenset({ServerStatus.ACTIVE, ServerStatus.STOPPED}), None, None, "Snapshot is being taken"
     ),
     ActionType.REBUILD: Transition(
         frozenset({ServerStatus.ACTIVE, ServerStatus.STOPPED}),

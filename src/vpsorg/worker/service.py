@@ -40,6 +40,8 @@ from vpsorg.servers import jobs as servers_jobs
 from vpsorg.servers import lifecycle
 from vpsorg.servers.models import Server
 from vpsorg.servers.states import ActionType, ServerStatus
+from vpsorg.snapshots import jobs as snapshots_jobs
+from vpsorg.snapshots import service as snapshots
 from vpsorg.usage import jobs as usage_jobs
 
 log = logging.getLogger("vpsorg.worker")
@@ -53,6 +55,7 @@ class _Outcome:
     error: str | None
     usage: Usage | None
     migrated: lifecycle.Migrated | None = None
+    snapshot_size: int | None = None  # a snapshot's, in GB
 
 
 class UnknownHost(ValueError):
@@ -147,6 +150,11 @@ class Worker:
                 )
             ),
             asyncio.create_task(self._every(s.reconcile_interval_seconds, "reconcile", self.reconcile, stop)),
+            asyncio.create_task(
+                self._every(
+                    s.snapshot_jobs_interval_seconds, "snapshot jobs", self.snapshot_jobs, stop, delay=True
+                )
+            ),
         ]
         while not stop.is_set():
             # Cleared before looking: an action that finishes (or a wake) from here on
@@ -246,6 +254,13 @@ class Worker:
                 continue
             orphans.update(found)
         metrics.ORPHAN_MACHINES.set(len(orphans))
+
+    async def snapshot_jobs(self) -> None:
+        """Daily backups queued, pruned to the retention, deleted snapshots' images removed
+        (those on the hosts served)."""
+        await snapshots_jobs.run_all(
+            self.sessions, self.driver_for, keep=self.settings.backup_retention, hosts=self._host_ids
+        )
 
     @staticmethod
     async def _every(
@@ -363,6 +378,9 @@ class Worker:
         if kind == ActionType.MIGRATE:
             await self._execute_migration(action)
             return
+        if kind == ActionType.SNAPSHOT:
+            await self._execute_snapshot(action)
+            return
         usage = None
         started = time.monotonic()
         try:
@@ -379,6 +397,24 @@ class Worker:
             log.warning("action %s failed: %s", aid, error)
         self._driven(aid)  # its slot is free: the next action is claimed while this one is recorded
         await self.record(action, error, usage)
+
+    async def _execute_snapshot(self, action: Action) -> None:
+        """Copy the server's disk into the action's snapshot; its size, or the driver's error."""
+        size, error = None, None
+        failpoints.hit("worker.after_claim")
+        async with self.sessions() as session:
+            snapshot_id = await snapshots.for_action(session, action_id=action.id)
+        try:
+            if snapshot_id is None:
+                raise DriverError("the snapshot is gone")
+            driver = await self.driver_for(self._action_hosts.get(action.id))
+            size = await driver.snapshot(action.server_id, snapshot_id)
+            failpoints.hit("worker.after_driver")
+        except DriverError as exc:
+            error = str(exc) or type(exc).__name__
+            log.warning("action %s failed: %s", action.id, error)
+        self._driven(action.id)
+        await self._outcomes.submit(_Outcome(action, error, None, snapshot_size=size))
 
     async def _target_of(self, action: Action) -> Driver:
         assert action.target_host_id is not None
@@ -587,7 +623,13 @@ class Worker:
             recorded.append(ok)
         fresh = [
             lifecycle.Outcome(
-                o.action.id, o.action.server_id, ActionType(o.action.type), o.error, o.usage, o.migrated
+                o.action.id,
+                o.action.server_id,
+                ActionType(o.action.type),
+                o.error,
+                o.usage,
+                o.migrated,
+                o.snapshot_size,
             )
             for o, ok in zip(batch, recorded, strict=True)
             if ok

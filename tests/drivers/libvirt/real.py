@@ -47,6 +47,7 @@ def prepare_lab_database(
     if newer is not None:
         newer_os.append(
             {"id": NEWER_OS, "name": "Debian 13 (lab image)", "family": "debian", "version": "13",
+             "slug": "debian-13-lab",
              "image": newer.disk, "kernel": newer.kernel, "initrd": newer.initrd,
              "kernel_args": newer.kernel_args}
         )  # fmt: skip
@@ -60,6 +61,7 @@ def prepare_lab_database(
             ],
             "operating_systems": [
                 {"id": OS, "name": "Debian 12 (lab image)", "family": "debian", "version": "12",
+                 "slug": "debian-12-lab",
                  "image": image.disk, "kernel": image.kernel, "initrd": image.initrd,
                  "kernel_args": image.kernel_args},
                 *newer_os,

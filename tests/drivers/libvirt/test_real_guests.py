@@ -11,6 +11,7 @@ by bench/libvirt_lifecycle.py, never asserted here.
 import base64
 import ipaddress
 import json
+import subprocess
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -226,6 +227,22 @@ def test_a_real_server_from_create_to_delete(
         assert boot_after != boot_before and done
         assert in_guest(dom, "hostname").strip() == "lab-1.example.net"  # the disk was kept
 
+        # A snapshot of the running guest: frozen through the agent around a flattened copy
+        # of its disk, thawed after; the copy is self-contained (no backing file).
+        r = customer.http.post(f"/api/v1/servers/{sid}/snapshots/", json={"name": "running"})
+        assert r.status_code == 202, r.text
+        snap_id = r.json()["snapshot"]["id"]
+        assert customer.wait_action(r.json()["action"]["id"], timeout=300)["status"] == "success"
+        snap = customer.http.get(f"/api/v1/snapshots/{snap_id}/").json()
+        assert snap["status"] == "available" and snap["size_gb"] > 0, snap
+        assert customer.http.get(f"/api/v1/servers/{sid}/").json()["status"] == "active"
+        assert agent.command(dom, "guest-fsfreeze-status") == "thawed"
+        image = lab.storage / "snapshots" / f"snapshot-{snap_id}.qcow2"
+        info = json.loads(subprocess.run(
+            ["qemu-img", "info", "-U", "--output=json", str(image)], capture_output=True, text=True, check=True
+        ).stdout)  # fmt: skip
+        assert "backing-filename" not in info and info["format"] == "qcow2"
+
         # Cold migration to a second host of the location: another storage directory on the
         # same libvirtd (how CI runs a fleet). A file written in the guest comes along.
         token = uuid.uuid4().hex
@@ -261,7 +278,7 @@ def test_a_real_server_from_create_to_delete(
         assert r.status_code == 200 and r.json()["server"]["status"] == "rebuilding", r.text
         server = wait(customer, sid, "active")
         print(f"rebuild to Debian 13: {time.monotonic() - started:.1f} s (new disk, boot)")
-        assert server["os"] == {"id": NEWER_OS, "name": "Debian 13 (lab image)"}
+        assert server["os"] == {"id": NEWER_OS, "name": "Debian 13 (lab image)", "slug": "debian-13-lab"}
         dom = guest(lab, sid)
         assert domains(lab) == [name]
         assert in_guest(dom, "test -e /root/before-rebuild.txt || echo gone").strip() == "gone"
@@ -309,6 +326,8 @@ def test_a_real_server_from_create_to_delete(
             assert time.monotonic() < deadline, (domains(lab), leftovers())
             time.sleep(0.5)
         assert actions_where(settings, Action.status != "success") == []
+        assert image.exists()  # the snapshot outlives its server
+        assert customer.http.get(f"/api/v1/snapshots/{snap_id}/").json()["status"] == "available"
     finally:
         for proc in procs:
             proc.stop()
