@@ -163,3 +163,18 @@ async def fail_cancelled(session: AsyncSession, cancelled: Sequence[Action]) -> 
 async def for_action(session: AsyncSession, *, action_id: int) -> int | None:
     """The id of the snapshot a `snapshot` action takes (None: no such snapshot)."""
     return await session.scalar(select(Snapshot.id).where(Snapshot.action_id == action_id))
+
+
+async def server_names(
+    session: AsyncSession, *, account_id: int, ids: set[int]
+) -> dict[int, tuple[str, bool]]:
+    """The names of the account's servers these snapshots were taken of, and whether each is
+    deleted (a snapshot outlives its server)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Server.id, Server.name, Server.deleted_at).where(
+            Server.id.in_(ids), Server.account_id == account_id
+        )
+    )
+    return {row.id: (row.name, row.deleted_at is not None) for row in rows}

@@ -11,6 +11,7 @@ from vpsorg.web import (
     server_rebuild,
     server_resize,
     servers,
+    snapshots,
     ssh_keys,
     tokens,
 )
@@ -23,6 +24,7 @@ for module in (
     server_page,
     server_rebuild,
     server_resize,
+    snapshots,
     ssh_keys,
     tokens,
     billing,

@@ -12,6 +12,8 @@ from vpsorg.pagination import MAX_PAGE_SIZE, PageParams
 from vpsorg.servers import rebuild as rebuilds
 from vpsorg.servers import resize
 from vpsorg.servers.states import ActionType, ServerStatus, can_request
+from vpsorg.snapshots import service as snapshots
+from vpsorg.snapshots.models import SnapshotStatus
 from vpsorg.ssh_keys import service as ssh_keys
 
 
@@ -44,8 +46,29 @@ async def resize_choices(session: AsyncSession, *, account_id: int, server: dict
     return {"resize_plans": choices, "resize_refused": why_not}
 
 
+async def server_snapshots(session: AsyncSession, *, account_id: int, server_id: int) -> dict[str, Any]:
+    """The server's snapshots and backups (the first 200, as GET /api/v1/snapshots/?server_id=
+    pages them), newest first, and whether one is being taken (the live region polls fast)."""
+    count, rows = await snapshots.list_snapshots(
+        session, account_id=account_id, page=PageParams(page=1, page_size=MAX_PAGE_SIZE), server_id=server_id
+    )
+    return {
+        "snapshots": list(reversed(rows)),
+        "snapshots_count": count,
+        "snapshots_busy": any(s.status == SnapshotStatus.CREATING for s in rows),
+    }
+
+
+async def snapshot_price(session: AsyncSession, *, account_id: int, server: dict[str, Any]) -> dict[str, Any]:
+    """The price of a GB of snapshot storage a month, and whether a snapshot may be taken now."""
+    return {
+        "snapshot_gb_month": await catalog.price(session, name=catalog.SNAPSHOT_GB_MONTH),
+        "snapshot_allowed": can_request(ActionType.SNAPSHOT, ServerStatus(server["status"])),
+    }
+
+
 # Each operation form's reads, in the page's order.
-PARTS = (rebuild_choices, resize_choices)
+PARTS = (rebuild_choices, resize_choices, snapshot_price)
 # Those the live region swaps in too, as the server's status changes (a stopped server's
 # resize form becomes usable without a reload).
 LIVE_PARTS = (resize_choices,)

@@ -64,16 +64,19 @@ async def server_context(
     request: Request, reads: Reads, session: Session, account_id: int, server_id: int
 ) -> dict[str, Any]:
     """What the page and its live region show: the server as GET /api/v1/servers/{id}/ reads
-    it (with its prices), its newest actions, and which power actions its status allows."""
+    it (with its prices), its newest actions, which power actions its status allows, and its
+    snapshots (their statuses change as the worker takes them)."""
     server = await servers.get_detail(reads, account_id=account_id, server_id=server_id, with_prices=True)
     count, log = await actions.list_for_server(
         session, server_id=server_id, page=PageParams(page=1, page_size=ACTION_LOG), newest_first=True
     )
+    snapshots = await server_forms.server_snapshots(session, account_id=account_id, server_id=server_id)
     status = ServerStatus(server["status"])
-    busy = status in TRANSITIONAL or any(a.status in actions.OPEN for a in log)
+    busy = status in TRANSITIONAL or any(a.status in actions.OPEN for a in log) or snapshots["snapshots_busy"]
     shown = {k: v for k, v in server.items() if k != "resource_usage"}
-    version = digest(shown, [(a.id, a.status, a.error, a.finished_at) for a in log])
-    return {
+    taken = [(s.id, s.status, s.size_gb, s.error) for s in snapshots["snapshots"]]
+    version = digest(shown, [(a.id, a.status, a.error, a.finished_at) for a in log], taken)
+    return snapshots | {
         "server": server,
         "log": log,
         "log_count": count,
