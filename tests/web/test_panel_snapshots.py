@@ -5,6 +5,7 @@ CSRF."""
 
 import re
 import time
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -75,7 +76,7 @@ def test_a_snapshot_is_taken_and_its_status_comes_live(live: Live) -> None:
     assert shown["name"] == "before-upgrade" and shown["status"] == "available"
     row = re.search(rf'<tr id="snapshot-{shown["id"]}">.*?</tr>', fragment, re.S)
     assert row and f"<td>{shown['size_gb']} GB</td>" in row.group(0)
-    assert f"<td>${shown['price_monthly']}</td>" in row.group(0)
+    assert f"<td>${Decimal(shown['price_monthly']):.2f}</td>" in row.group(0)
 
 
 def test_backups_are_listed_as_backups_newest_first(live: Live) -> None:

@@ -1,6 +1,7 @@
-"""The server page's operations in Chromium on the simulator: a rebuild behind the typed
-name, and a resize, whose form becomes usable live once the server is stopped; axe and the
-keyboard on the server page."""
+"""The server page's operations in Chromium on the simulator: a snapshot seen available
+without a reload (the live region), a rebuild behind the typed name, and a resize, whose
+form becomes usable live once the server is stopped; axe and the keyboard on the server
+page."""
 
 import re
 
@@ -11,7 +12,7 @@ from tests.web.harness import assert_accessible, assert_keyboard_operable
 from tests.web.panel import page_log_in, panel_account
 
 
-def test_rebuild_and_resize_on_the_server_page(page: Page, live: Live) -> None:
+def test_snapshot_rebuild_and_resize_on_the_server_page(page: Page, live: Live) -> None:
     account_id, email = panel_account(live)
     customer = Customer(live, account_id, live.token(account_id))
     server = customer.active_server(name="walked", plan_id=1)
@@ -20,6 +21,15 @@ def test_rebuild_and_resize_on_the_server_page(page: Page, live: Live) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("walked")
     assert_accessible(page)
     assert_keyboard_operable(page)
+
+    # A snapshot: its row appears creating (or already available) and turns available live.
+    page.get_by_label("Snapshot name").fill("before-rebuild")
+    page.get_by_role("button", name="Take a snapshot").click()
+    row = page.locator("#snapshots-list tbody tr").filter(has_text="before-rebuild")
+    expect(row).to_contain_text("snapshot")
+    expect(row.locator(".badge")).to_have_text("available")
+    expect(row).to_contain_text(re.compile(r"\d+ GB"))
+    assert_accessible(page)
 
     # A rebuild: the button waits for the typed name; Debian 12 is installed.
     button = page.get_by_role("button", name="Rebuild walked")
