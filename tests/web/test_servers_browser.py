@@ -101,7 +101,9 @@ def test_create_a_server_watch_it_turn_active_reboot_and_delete_it(page: Page, s
     expect(log.first).to_contain_text("success")
 
     delete = page.get_by_role("button", name="Delete browser-1")
-    confirm = page.get_by_label("Type the server's name, browser-1, to confirm", exact=True)  # not the rebuild's
+    confirm = page.get_by_label(
+        "Type the server's name, browser-1, to confirm", exact=True
+    )  # not the rebuild's
     expect(delete).to_be_disabled()
     confirm.fill("browser-")
     expect(delete).to_be_disabled()
