@@ -62,3 +62,11 @@ def test_snapshot_rebuild_and_resize_on_the_server_page(page: Page, live: Live) 
     expect(page.locator("#server-status")).to_have_text("stopped")
     expect(page.locator("#actions")).to_contain_text("resize")
     assert_accessible(page)
+
+    # The account's snapshots, from the menu.
+    page.get_by_role("link", name="Snapshots", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Snapshots")
+    expect(page.get_by_role("cell", name="before-rebuild")).to_be_visible()
+    expect(page.get_by_role("link", name="walked")).to_be_visible()
+    assert_accessible(page)
+    assert_keyboard_operable(page)
