@@ -196,31 +196,28 @@ class LibvirtDriver:
         await self._new_disk(spec, name)
 
     async def _new_disk(self, spec: VmSpec, name: str) -> None:
-        """A new overlay on spec's OS image, grown to the plan's storage, in place of the
-        machine's disk, if any (replaced whole: written aside, then renamed over it)."""
+        """A new overlay on spec's OS image, or a whole copy of its snapshot's image, grown
+        to the plan's storage, in place of the machine's disk, if any (replaced whole:
+        written aside, then renamed over it)."""
         disk = self._paths(name)["disk"]
-        if not spec.os_image:
-            raise DriverError(
-                "this operating system has no image configured on the hypervisor "
-                "(set `image` for it in the catalog)"
-            )
-        base = Path(spec.os_image)
-        if not base.is_absolute() or not base.is_file():
-            raise DriverError(f"OS image {spec.os_image} is not a file on the hypervisor host")
         self.storage.mkdir(mode=0o755, parents=True, exist_ok=True)
         tmp = self._paths(name)["partial"]
+        if spec.disk_snapshot is not None:
+            image = snapshots.image_path(self.storage, spec.disk_snapshot)
+            if not image.is_file():
+                raise DriverError(f"snapshot {spec.disk_snapshot} has no image on this host ({image})")
+            info = await _qemu_img(["info", "-U", "--output=json", str(image)], f"reading {image.name}")
+            commands = snapshots.restore_commands(
+                image, tmp, spec.storage_gb, json.loads(info)["virtual-size"]
+            )
+        else:
+            commands = [_overlay_command(spec, tmp)]
         try:
-            proc = await asyncio.create_subprocess_exec(
-                "qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2",
-                str(tmp), f"{spec.storage_gb}G",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
-        except OSError as e:
-            raise DriverError(f"creating the disk of {name}: cannot run qemu-img ({e})") from None
-        out, _ = await proc.communicate()
-        if proc.returncode != 0:
+            for command in commands:
+                await _qemu_img(command, f"creating the disk of {name}")
+        except DriverError:
             tmp.unlink(missing_ok=True)
-            raise DriverError(f"creating the disk of {name}: {out.decode().strip()}")
+            raise
         os.replace(tmp, disk)
 
     def _prepare_seed(self, spec: VmSpec, name: str, *, fresh: bool = False) -> None:
@@ -655,6 +652,33 @@ class LibvirtDriver:
                 except libvirt.libvirtError:
                     pass
                 self._conn = None
+
+
+def _overlay_command(spec: VmSpec, tmp: Path) -> list[str]:
+    """qemu-img's arguments for a new overlay on spec's OS image, of the plan's size."""
+    if not spec.os_image:
+        raise DriverError(
+            "this operating system has no image configured on the hypervisor "
+            "(set `image` for it in the catalog)"
+        )
+    base = Path(spec.os_image)
+    if not base.is_absolute() or not base.is_file():
+        raise DriverError(f"OS image {spec.os_image} is not a file on the hypervisor host")
+    return ["create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(tmp), f"{spec.storage_gb}G"]
+
+
+async def _qemu_img(args: list[str], doing: str) -> str:
+    """Run qemu-img with these arguments; its output, or DriverError saying what failed."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "qemu-img", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+    except OSError as e:
+        raise DriverError(f"{doing}: cannot run qemu-img ({e})") from None
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise DriverError(f"{doing}: {out.decode().strip()}")
+    return out.decode()
 
 
 def instance_id(name: str, spec: VmSpec) -> str:
