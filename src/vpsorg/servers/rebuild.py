@@ -95,7 +95,11 @@ async def _new_os(session: AsyncSession, server: Server, data: ServerRebuild) ->
     plan = await session.get(Plan, server.plan_id)
     assert plan is not None
     os_id = await snapshots.restorable(
-        session, account_id=server.account_id, snapshot_id=data.snapshot_id, storage_gb=plan.storage
+        session,
+        account_id=server.account_id,
+        snapshot_id=data.snapshot_id,
+        storage_gb=plan.storage,
+        host_id=server.host_id,
     )
     # The snapshot's OS, even one the catalog no longer offers: the disk is the snapshot's.
     os_ = await session.get(OperatingSystem, os_id)
