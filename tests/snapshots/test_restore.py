@@ -3,11 +3,13 @@ snapshot_id) and as a new server (a create with snapshot_id), the server taking 
 snapshot's OS and its disk a copy of the snapshot's image; every refusal. On the database
 under test (SQLite, or PostgreSQL with VPSORG_TEST_DATABASE_URL)."""
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, update
 
-from tests.conftest import Customer, Live
+from tests.conftest import Customer, Live, prepare_database, run_db, serve_in_thread, test_settings
+from tests.hosts.capacity import PLAN_ID, account_token, add_hosts, host_of
 from tests.servers.test_rebuild import DEBIAN_12, UBUNTU, machine, rebuild
 from tests.servers.test_validation import assert_field_error
 from tests.snapshots.test_api import take, wait_snapshot
@@ -188,3 +190,47 @@ def test_a_create_from_a_snapshot_whose_image_is_gone_fails(customer: Customer) 
     failed = customer.wait_status(created.json()["id"], "error")
     assert f"snapshot {snap['id']} has no image" in failed["error"]
     assert customer.live.db(lambda s: s.get(Server, created.json()["id"])).provisioned_at is None
+
+
+def test_a_restore_onto_a_server_on_another_host_than_the_image_is_refused(customer: Customer) -> None:
+    sid = customer.active_server()["id"]
+    snap = snapshot_of(customer, sid)
+    here = customer.live.db(lambda s: s.get(Server, sid)).host_id
+    assert here is not None and customer.live.db(lambda s: s.get(Snapshot, snap["id"])).host_id == here
+    set_snapshot(customer.live, snap["id"], host_id=here + 1000)  # as if the server moved since
+    error = assert_field_error(rebuild(customer, sid, snapshot_id=snap["id"]), "snapshot_id")
+    assert "another host" in error["message"]
+    assert customer.live.db(lambda s: s.get(Server, sid)).rebuilds == 0
+
+
+def test_a_create_from_a_snapshot_goes_to_the_host_that_keeps_its_image(tmp_path: Path) -> None:
+    """Spread placement would take turns between the hosts; a create from a snapshot goes to
+    the snapshot's host each time while it has room, and elsewhere once it has none."""
+    settings = test_settings(tmp_path / "restore-placement.db", placement="spread")
+    prepare_database(settings)
+    room_for_two = {"vcpus": 8, "memory_mib": 2048, "disk_gb": 1000}
+    ids = add_hosts(settings, "us-west", {"A": room_for_two, "B": room_for_two, "C": room_for_two})
+    account_id, token = account_token(settings)
+    order = {"plan_id": PLAN_ID, "location": "us-west"}
+    with serve_in_thread(settings, run_worker=False) as live, live.client(token) as http:
+        first = http.post("/api/v1/servers/", json=order | {"name": "source", "os_id": UBUNTU})
+        assert first.status_code == 201, first.text
+
+        async def snapshot_on_c(session: Any) -> int:
+            row = Snapshot(
+                account_id=account_id, server_id=first.json()["id"], host_id=ids["C"], name="s",
+                os_id=UBUNTU, kind="snapshot", status="available", size_gb=2,
+            )  # fmt: skip
+            session.add(row)
+            await session.flush()
+            return int(row.id)
+
+        snap_id = run_db(settings, snapshot_on_c)
+        made = []
+        for name in ("copy-1", "copy-2", "copy-3"):
+            r = http.post("/api/v1/servers/", json=order | {"name": name, "snapshot_id": snap_id})
+            assert r.status_code == 201, r.text
+            made.append(r.json()["id"])
+    placed = host_of(settings, made)
+    assert [placed[sid] for sid in made[:2]] == [ids["C"], ids["C"]]
+    assert placed[made[2]] != ids["C"]  # C is full: placed as any create
