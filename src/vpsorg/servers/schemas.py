@@ -137,6 +137,17 @@ def _one_source(schema: dict[str, Any]) -> None:
         prop.pop("default", None)
 
 
+SOURCES = ("os_id", "snapshot_id")
+
+
+def refuse_null_source(data: Any) -> Any:
+    """A model's before-validator: null for os_id or snapshot_id is refused as a wrong type
+    (the document has them integers, given or not; None inside marks one not given)."""
+    if isinstance(data, dict) and any(k in data and data[k] is None for k in SOURCES):
+        return {k: "null" if k in SOURCES and v is None else v for k, v in data.items()}
+    return data
+
+
 def check_one_source(os_id: int | None, info: ValidationInfo) -> int | None:
     """os_id's validator (run even when it is not given; snapshot_id, declared before it, is
     validated first): exactly one of os_id and snapshot_id, the error named os_id."""
@@ -179,6 +190,7 @@ class ServerCreate(RequestModel):
     user_data: UserData = None
 
     _one_source = field_validator("os_id")(check_one_source)
+    _no_null_source = model_validator(mode="before")(refuse_null_source)
 
     def key_ids(self) -> list[int]:
         """ssh_key_id and ssh_key_ids together, each once, in the order given (ssh_key_id first)."""
@@ -369,3 +381,4 @@ class ServerRebuild(RequestModel):
     )
 
     _one_source = field_validator("os_id")(check_one_source)
+    _no_null_source = model_validator(mode="before")(refuse_null_source)
