@@ -291,7 +291,7 @@ def test_a_real_server_from_create_to_delete(
         assert r.status_code == 200 and r.json()["server"]["status"] == "rebuilding", r.text
         server = wait(customer, sid, "active")
         print(f"rebuild to Debian 13: {time.monotonic() - started:.1f} s (new disk, boot)")
-        assert server["os"] == {"id": NEWER_OS, "name": "Debian 13 (lab image)"}
+        assert server["os"] == {"id": NEWER_OS, "name": "Debian 13 (lab image)", "slug": "debian-13-lab"}
         dom = guest(lab, sid)
         assert domains(lab) == [name]
         assert in_guest(dom, "test -e /root/before-rebuild.txt || echo gone").strip() == "gone"
