@@ -43,7 +43,7 @@ trap 'umount -R "$work/root/proc" "$work/root/sys" "$work/root/dev" 2>/dev/null 
 root=$work/root
 
 debootstrap --variant=minbase \
-    --include=systemd-sysv,dbus,udev,kmod,linux-image-cloud-amd64,initramfs-tools,cloud-init,python3-cffi-backend,openssh-server,qemu-guest-agent,ifupdown,iproute2,sudo,procps \
+    --include=systemd-sysv,dbus,udev,kmod,linux-image-cloud-amd64,initramfs-tools,cloud-init,python3-cffi-backend,openssh-server,qemu-guest-agent,ifupdown,iproute2,sudo,procps,e2fsprogs \
     "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -40 "$work/debootstrap.log"; exit 1; }
 
 cat >"$root/etc/fstab" <<'FSTAB'

@@ -42,6 +42,14 @@ DATA_DEPENDENT_REJECTIONS: dict[str, dict[int, Any]] = {
         f"POST /api/v1/servers/{{server_id}}/{action}/": {400: lambda e: e["code"] == "invalid_state"}
         for action in ("start", "stop", "reboot")
     },
+    # A resize: the server not stopped; the plan unknown, its own, or with a smaller disk
+    # (stored data all); the credit not covering the difference.
+    "POST /api/v1/servers/{server_id}/resize/": {
+        400: lambda e: (
+            e["code"] == "invalid_state" or (e["code"] == "validation_error" and _fields(e) == {"plan_id"})
+        ),
+        402: lambda e: e["code"] == "insufficient_credit",
+    },
     # Rebuilding a server not active or stopped (one being rebuilt already, say); to an OS,
     # from a snapshot or with keys that do not exist (or are another account's), or a snapshot
     # not available or too large, referred to as create's are (see REFERENCES): a key's error

@@ -165,6 +165,72 @@ async def test_usage_is_plausible_and_follows_power(driver: Driver, vm: VmSpec) 
     assert off.disk_used == running.disk_used or 0 < off.disk_used <= 40
 
 
+# -- resize(spec): a shut-off machine takes another plan's sizes --------------------------------
+
+
+async def _sizes(driver: Driver, server_id: int) -> tuple[int, int, int]:
+    """(vCPUs, memory MiB, disk GiB) of a machine, as the hypervisor keeps them: the
+    simulator's machine row; libvirt's domain definition and its disk's virtual size."""
+    if isinstance(driver, SimulatorDriver):
+        from sqlalchemy import select
+
+        from vpsorg.drivers.simtables import SimMachine
+
+        async with driver._sessions() as s:  # noqa: SLF001 (the simulator's own table)
+            m = (await s.scalars(select(SimMachine).where(SimMachine.server_id == server_id))).one()
+            return m.vcpus, m.memory_mib, m.storage_gb
+    import json
+    import xml.etree.ElementTree as ET
+
+    from vpsorg.drivers.libvirt.driver import LibvirtDriver
+
+    assert isinstance(driver, LibvirtDriver)
+    name = driver._name(server_id)  # noqa: SLF001
+    root = ET.fromstring(driver._connection().lookupByName(name).XMLDesc(0))  # noqa: SLF001
+    vcpus = int(root.findtext("vcpu") or 0)
+    memory = root.find("memory")
+    assert memory is not None and memory.get("unit", "KiB") == "KiB"
+    disk = driver._paths(name)["disk"]  # noqa: SLF001
+    out = subprocess.run(["qemu-img", "info", "--output=json", str(disk)], check=True, capture_output=True)
+    return vcpus, int(memory.text or 0) // 1024, json.loads(out.stdout)["virtual-size"] // 1024**3
+
+
+def _bigger(vm: VmSpec, vcpus: int, memory_mib: int, storage_gb: int) -> VmSpec:
+    from dataclasses import replace
+
+    return replace(vm, vcpus=vcpus, memory_mib=memory_mib, storage_gb=storage_gb)
+
+
+async def test_resize_gives_a_shut_off_machine_the_new_sizes(driver: Driver, vm: VmSpec) -> None:
+    await driver.create(vm)
+    assert await _sizes(driver, 4242) == (2, 2048, 40)
+    await driver.stop(4242)
+    await driver.resize(_bigger(vm, 4, 4096, 80))
+    assert await _sizes(driver, 4242) == (4, 4096, 80)
+    assert (await driver.info(4242)).power_state == PowerState.SHUTOFF  # left shut off
+    await driver.resize(_bigger(vm, 4, 4096, 80))  # idempotent: a retried action
+    assert await _sizes(driver, 4242) == (4, 4096, 80)
+    await driver.start(4242)
+    assert (await driver.info(4242)).power_state == PowerState.RUNNING
+
+
+async def test_resize_never_shrinks_the_disk(driver: Driver, vm: VmSpec) -> None:
+    await driver.create(vm)
+    await driver.stop(4242)
+    await driver.resize(_bigger(vm, 1, 1024, 20))  # fewer vCPUs and less memory, a smaller disk
+    assert await _sizes(driver, 4242) == (1, 1024, 40)
+
+
+async def test_resize_refuses_a_running_or_missing_machine(driver: Driver, vm: VmSpec) -> None:
+    await driver.create(vm)
+    with pytest.raises(DriverError):
+        await driver.resize(_bigger(vm, 4, 4096, 80))
+    assert await _sizes(driver, 4242) == (2, 2048, 40)  # nothing changed
+    assert (await driver.info(4242)).power_state == PowerState.RUNNING
+    with pytest.raises(MachineNotFound):
+        await driver.resize(spec(777, os_image=vm.os_image))
+
+
 # -- cold migration: receive(spec, source) on a second host of the same kind -------------------
 
 NO_STREAMS = (

@@ -22,6 +22,7 @@ S = ServerStatus
         (ActionType.STOP, {S.ACTIVE}),
         (ActionType.REBOOT, {S.ACTIVE}),
         (ActionType.DELETE, set(S)),
+        (ActionType.RESIZE, {S.STOPPED}),
         (ActionType.REBUILD, {S.ACTIVE, S.STOPPED}),
     ],
 )
@@ -58,6 +59,13 @@ def test_transitional_and_final_statuses_match_the_seed() -> None:
 
 def test_create_cannot_be_requested_on_an_existing_server() -> None:
     assert not any(can_request(ActionType.CREATE, s) for s in S)
+
+
+def test_a_resize_is_resizing_while_it_runs_and_stopped_after() -> None:
+    t = TRANSITIONS[ActionType.RESIZE]
+    assert (t.during, t.on_success, t.message) == (S.RESIZING, S.STOPPED, "Server is being resized")
+    assert S.RESIZING in TRANSITIONAL  # reconcile leaves it to the worker
+    assert POWER_AFTER[ActionType.RESIZE] == "shutoff"
 
 
 def test_a_rebuild_is_rebuilding_then_active_and_running() -> None:

@@ -50,3 +50,5 @@ class Action(Base):
     source_host_id: Mapped[int | None]
     target_host_id: Mapped[int | None]
     resume_status: Mapped[str | None] = mapped_column(String(20))
+    # A resize's (vpsorg.servers.resize): the plan the server had before; a plain id, NULL otherwise.
+    from_plan_id: Mapped[int | None]

@@ -12,6 +12,16 @@ which n of its hours started, b of them charged while backups were enabled, it c
 (rounded half up to the cent). The worker charges hours as they start; each charge is the
 growth of that sum, so a month's charges add up to exactly plan(n) + backups(b) and never
 pass the monthly price (M, plus 20% with backups).
+
+A resize (vpsorg.servers.resize) changes the prices from the server's next hour on: every
+hour that started before the resize ended, the one it ended in included, is charged at the
+old prices. What the month had cost by then, C, is carried; the month's later hours are
+counted afresh (n, b) at the new prices H', M', and the month costs
+
+    total = max(C, min(C + plan'(n) + backups'(b), M' (+ 20% of M' if b > 0)))
+
+so a month never costs more than the later plan's month, nor less than it had cost already
+(with C = 0 this is the formula above; several resizes in a month carry one after another).
 """
 
 from dataclasses import dataclass, replace
@@ -41,12 +51,20 @@ def hourly_price(hourly: Decimal, *, backups: bool) -> Decimal:
     return hourly * (1 + BACKUP_SURCHARGE) if backups else hourly
 
 
-def month_total(hours: int, backup_hours: int, *, hourly: Decimal, monthly: Decimal) -> Decimal:
+ZERO = Decimal("0.00")
+
+
+def month_total(
+    hours: int, backup_hours: int, *, hourly: Decimal, monthly: Decimal, carried: Decimal = ZERO
+) -> Decimal:
     """What a server costs in a month in which `hours` of its hours started, `backup_hours`
-    of them with backups (the formula above)."""
+    of them with backups, at these prices, after `carried` under the plans it had before a
+    resize in that month (the formulas above)."""
     plan = min(cents(hours * hourly), cents(monthly))
     backups = min(cents(backup_hours * hourly * BACKUP_SURCHARGE), backup_cap(monthly))
-    return plan + backups
+    if not carried:
+        return plan + backups
+    return max(carried, min(carried + plan + backups, monthly_price(monthly, backups=backup_hours > 0)))
 
 
 def month_of(t: datetime) -> str:
@@ -62,6 +80,7 @@ class BillingState:
     month: str | None
     hours: int
     backup_hours: int
+    carried: Decimal = ZERO  # what `month` cost before the server's last resize in it
 
 
 @dataclass(frozen=True)
@@ -85,15 +104,26 @@ def charges_due(
     t = state.billed_until
     while t < until:
         month = month_of(t)
-        n0, b0 = (state.hours, state.backup_hours) if month == state.month else (0, 0)
+        same = month == state.month
+        n0, b0 = (state.hours, state.backup_hours) if same else (0, 0)
+        c0 = state.carried if same else ZERO
         start, n = t, 0
         while t < until and month_of(t) == month:
             n += 1
             t += HOUR
         b = n if backups else 0
-        amount = month_total(n0 + n, b0 + b, hourly=hourly, monthly=monthly) - month_total(
-            n0, b0, hourly=hourly, monthly=monthly
+        amount = month_total(n0 + n, b0 + b, hourly=hourly, monthly=monthly, carried=c0) - month_total(
+            n0, b0, hourly=hourly, monthly=monthly, carried=c0
         )
         charges.append(Charge(month, start, t, n, b, amount))
-        state = replace(state, month=month, hours=n0 + n, backup_hours=b0 + b)
+        state = replace(state, month=month, hours=n0 + n, backup_hours=b0 + b, carried=c0)
     return charges, replace(state, billed_until=t)
+
+
+def carry(state: BillingState, *, hourly: Decimal, monthly: Decimal) -> BillingState:
+    """The state after a resize (its hours that started charged at the old prices `hourly`
+    and `monthly`): what its month cost carried, its hours counted afresh."""
+    total = month_total(
+        state.hours, state.backup_hours, hourly=hourly, monthly=monthly, carried=state.carried
+    )
+    return replace(state, hours=0, backup_hours=0, carried=total)

@@ -291,6 +291,7 @@ async def month_so_far(
             Server.billing_month,
             Server.month_hours,
             Server.month_backup_hours,
+            Server.month_carried,
         )
         .where(
             Server.account_id == account_id, or_(Server.deleted_at.is_(None), Server.billing_month == month)
@@ -299,8 +300,10 @@ async def month_so_far(
     )
     out = []
     for row in rows:
-        hours, backup_hours = (
-            (row.month_hours, row.month_backup_hours) if row.billing_month == month else (0, 0)
+        hours, backup_hours, carried = (
+            (row.month_hours, row.month_backup_hours, row.month_carried)
+            if row.billing_month == month
+            else (0, 0, prices.ZERO)
         )
         out.append(
             ServerMonth(
@@ -310,7 +313,7 @@ async def month_so_far(
                 hours=hours,
                 backup_hours=backup_hours,
                 charged=prices.month_total(
-                    hours, backup_hours, hourly=row.price_hourly, monthly=row.price_monthly
+                    hours, backup_hours, hourly=row.price_hourly, monthly=row.price_monthly, carried=carried
                 ),
                 monthly=prices.monthly_price(row.price_monthly, backups=row.backups_enabled),
             )
@@ -335,32 +338,47 @@ def due(now: datetime) -> Any:
     )
 
 
+_DUE_COLUMNS = (
+    Server.id,
+    Server.deleted_at,
+    Server.backups_enabled,
+    Server.price_hourly,
+    Server.price_monthly,
+    Server.billed_until,
+    Server.billing_month,
+    Server.month_hours,
+    Server.month_backup_hours,
+    Server.month_carried,
+)
+
+
+def _state(row: Any) -> prices.BillingState:
+    assert row.billed_until is not None
+    return prices.BillingState(
+        row.billed_until, row.billing_month, row.month_hours, row.month_backup_hours, row.month_carried
+    )
+
+
 async def charge_account(session: AsyncSession, *, account_id: int, now: datetime) -> int:
     account = await lock_account(session, account_id)
+    written = await _charge_due(session, account, Server.account_id == account_id, now)
+    await session.flush()
+    if account.balance <= 0:  # charges only lower the balance: nothing to lift here
+        await _settle(session, account)
+    return written
+
+
+async def _charge_due(session: AsyncSession, account: Account, which: Any, now: datetime) -> int:
+    """Charge the hours that started before `now` of the account's servers `which` selects
+    (the account row locked by the caller); how many ledger entries were written."""
     rows = (
         await session.execute(
-            select(
-                Server.id,
-                Server.deleted_at,
-                Server.backups_enabled,
-                Server.price_hourly,
-                Server.price_monthly,
-                Server.billed_until,
-                Server.billing_month,
-                Server.month_hours,
-                Server.month_backup_hours,
-            )
-            .where(Server.account_id == account_id, due(now))
-            .order_by(Server.id)
-            .with_for_update()
+            select(*_DUE_COLUMNS).where(which, due(now)).order_by(Server.id).with_for_update()
         )
     ).all()
     written = 0
     for row in rows:
-        assert row.billed_until is not None
-        before = prices.BillingState(
-            row.billed_until, row.billing_month, row.month_hours, row.month_backup_hours
-        )
+        before = _state(row)
         until = min(now, row.deleted_at) if row.deleted_at is not None else now
         charges, after = prices.charges_due(
             before,
@@ -369,19 +387,7 @@ async def charge_account(session: AsyncSession, *, account_id: int, now: datetim
             hourly=row.price_hourly,
             monthly=row.price_monthly,
         )
-        moved = await session.execute(
-            update(Server)
-            .where(Server.id == row.id, Server.billed_until == before.billed_until)
-            .values(
-                billed_until=after.billed_until,
-                billing_month=after.month,
-                month_hours=after.hours,
-                month_backup_hours=after.backup_hours,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            raise ChargeConflict(row.id)
+        await _move(session, row.id, before, after)
         for charge in charges:
             if charge.amount == 0:
                 continue  # the month's cap is reached: the hours are counted, nothing is owed
@@ -396,7 +402,52 @@ async def charge_account(session: AsyncSession, *, account_id: int, now: datetim
                 charge=charge,
             )
             written += 1
-    await session.flush()
-    if account.balance <= 0:  # charges only lower the balance: nothing to lift here
-        await _settle(session, account)
     return written
+
+
+async def _move(
+    session: AsyncSession,
+    server_id: int,
+    before: prices.BillingState,
+    after: prices.BillingState,
+    **values: Any,
+) -> None:
+    """Write a server's new billing state (and `values`), if no one charged it meanwhile."""
+    moved = await session.execute(
+        update(Server)
+        .where(Server.id == server_id, Server.billed_until == before.billed_until)
+        .values(
+            billed_until=after.billed_until,
+            billing_month=after.month,
+            month_hours=after.hours,
+            month_backup_hours=after.backup_hours,
+            month_carried=after.carried,
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise ChargeConflict(server_id)
+
+
+async def reprice(
+    session: AsyncSession, *, server_id: int, hourly: Decimal, monthly: Decimal, now: datetime
+) -> None:
+    """A resized server's new prices, from its next hour on (vpsorg.billing.prices): its
+    hours that started by `now` (the one `now` is in among them) are charged first, at the
+    prices it had; then its month so far is carried and its hours counted afresh.
+
+    Billing's lock order: the account row, then the server's. The billing columns are
+    written with Core: a caller holding the server as an entity must not write them back."""
+    owner = await session.scalar(select(Server.account_id).where(Server.id == server_id))
+    assert owner is not None
+    account = await lock_account(session, owner)
+    await _charge_due(session, account, Server.id == server_id, now)
+    row = (await session.execute(select(*_DUE_COLUMNS).where(Server.id == server_id).with_for_update())).one()
+    if row.billed_until is not None:  # provisioned (a resize needs it stopped, so it is)
+        before = _state(row)
+        after = prices.carry(before, hourly=row.price_hourly, monthly=row.price_monthly)
+        await _move(session, server_id, before, after, price_hourly=hourly, price_monthly=monthly)
+    await session.flush()
+    if account.balance <= 0:
+        await _settle(session, account)

@@ -89,6 +89,10 @@ class Server(ServerData):
             self.id, os_id=os_id, snapshot_id=snapshot_id, ssh_key_ids=ssh_key_ids, wait=wait, timeout=timeout
         )
 
+    def resize(self, plan_id: int, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> Action:
+        """Give the server (stopped) another plan; see servers.resize."""
+        return self._c.servers.resize(self.id, plan_id, wait=wait, timeout=timeout)
+
     def update(self, **fields: Any) -> "Server":
         return self._c.servers.update(self.id, **fields)
 
@@ -383,6 +387,21 @@ class Servers:
         the ones it has). With wait=True, return once done (ActionFailed if it failed)."""
         json = _core.rebuild_body(os_id, ssh_key_ids, snapshot_id)
         body = self._c.request("POST", f"/api/v1/servers/{server_id}/rebuild/", json=json)
+        action = self._c.bind(Action, body["action"] | {"server_id": server_id})
+        return action.wait(timeout=timeout, on_poll=on_poll) if wait else action
+
+    def resize(
+        self,
+        server_id: int,
+        plan_id: int,
+        *,
+        wait: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        on_poll: OnPoll | None = None,
+    ) -> Action:
+        """Give a stopped server another plan (its vCPUs and memory; its disk only grows):
+        the resize action, finished with `wait`. The server is stopped again afterwards."""
+        body = self._c.request("POST", f"/api/v1/servers/{server_id}/resize/", json={"plan_id": plan_id})
         action = self._c.bind(Action, body["action"] | {"server_id": server_id})
         return action.wait(timeout=timeout, on_poll=on_poll) if wait else action
 

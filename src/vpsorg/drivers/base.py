@@ -145,6 +145,14 @@ class Driver(Protocol):
         source's was destroyed), return without needing the source. A copy interrupted
         half-way leaves nothing that counts as here. MachineNotFound when neither has it."""
 
+    async def resize(self, spec: VmSpec) -> None:
+        """Give the server's machine, which is shut off, the spec's vCPUs and memory, and grow
+        its disk to spec.storage_gb; a disk larger already is left as it is (never shrunk).
+        The guest's root filesystem takes the new room at its next boot (cloud-init growpart).
+
+        Leaves the machine shut off. Idempotent: a machine with these sizes already is left
+        alone. MachineNotFound when there is no machine; DriverError when it is running."""
+
     async def snapshot(self, server_id: int, snapshot_id: int) -> int:
         """Copy the machine's disk, as it is now, into the image of snapshot `snapshot_id`
         (kept by this driver apart from the machine: `destroy` leaves it); its size in GB

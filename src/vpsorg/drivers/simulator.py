@@ -35,6 +35,7 @@ DURATIONS = {
     "reboot": 3.0,
     "destroy": 1.0,
     "receive": 4.0,
+    "resize": 2.0,
     "snapshot": 3.0,
     "delete_snapshot": 0.5,
     "rebuild": 6.0,
@@ -275,6 +276,20 @@ class SimulatorDriver:
                 await s.flush()  # gone before a create of the same machine in this batch
 
         await self._operate("destroy", server_id, remove)
+
+    async def resize(self, spec: VmSpec) -> None:
+        """The machine's row takes the spec's sizes (tests read them there, and usage follows)."""
+
+        async def grow(s: AsyncSession, m: SimMachine | None) -> SimMachine:
+            if m is None:
+                raise MachineNotFound(f"machine for server {spec.server_id} does not exist")
+            if m.power_state != PowerState.SHUTOFF:
+                raise DriverError(f"machine for server {spec.server_id} is {m.power_state}, not shut off")
+            m.vcpus, m.memory_mib = spec.vcpus, spec.memory_mib
+            m.storage_gb = max(m.storage_gb, spec.storage_gb)
+            return m
+
+        await self._operate("resize", spec.server_id, grow)
 
     async def snapshot(self, server_id: int, snapshot_id: int) -> int:
         """The image is a row in sim_snapshots, sized by the machine's disk use now; a

@@ -167,6 +167,42 @@ async def reserve(session: AsyncSession, *, host: Host, need: Need) -> None:
         )
 
 
+def difference(new: Need, old: Need) -> Need:
+    """What a server takes more of its host on plan `new` than on `old` (parts may be negative)."""
+    return Need(new.vcpus - old.vcpus, new.memory_mib - old.memory_mib, new.disk_gb - old.disk_gb)
+
+
+async def grow(session: AsyncSession, *, host_id: int, more: Need) -> bool:
+    """Take `more` of a host for a server already on it (a resize: `difference`), under the
+    same condition as `place`; False, taking nothing, when the host has no room for it."""
+    taken = await session.scalar(
+        update(Host)
+        .where(Host.id == host_id, _room(more))
+        .values(
+            used_vcpus=Host.used_vcpus + more.vcpus,
+            used_memory_mib=Host.used_memory_mib + more.memory_mib,
+            used_disk_gb=Host.used_disk_gb + more.disk_gb,
+        )
+        .returning(Host.id),
+        execution_options={"synchronize_session": False},
+    )
+    return taken is not None
+
+
+async def shrink(session: AsyncSession, *, host_id: int, less: Need) -> None:
+    """Give back what `grow` took (a failed resize)."""
+    await session.execute(
+        update(Host)
+        .where(Host.id == host_id)
+        .values(
+            used_vcpus=Host.used_vcpus - less.vcpus,
+            used_memory_mib=Host.used_memory_mib - less.memory_mib,
+            used_disk_gb=Host.used_disk_gb - less.disk_gb,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+
+
 async def settle_drained(session: AsyncSession, host_ids: Sequence[int | None]) -> None:
     """Draining hosts that hold no server any more, and expect none (no migration to them
     open), become disabled: the drain is over."""

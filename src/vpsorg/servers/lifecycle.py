@@ -22,6 +22,7 @@ from vpsorg.db import dialect_insert, utcnow
 from vpsorg.drivers.base import Usage, VmSpec
 from vpsorg.hosts import service as hosts
 from vpsorg.ipam import service as ipam
+from vpsorg.servers import resize
 from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.servers.states import (
     POWER_AFTER,
@@ -226,6 +227,13 @@ async def _apply(session: AsyncSession, o: Outcome, server: Server, superseded: 
     server.updated_at = now
     if o.kind == ActionType.MIGRATE:
         await _migrated(session, o, server, superseded)
+        return
+    if o.kind == ActionType.RESIZE:
+        if o.error is None:
+            server.power_state = POWER_AFTER[o.kind]
+        await resize.apply_outcome(
+            session, action_id=o.action_id, server=server, error=o.error, superseded=superseded, now=now
+        )
         return
     if o.error is not None:
         server.error = o.error

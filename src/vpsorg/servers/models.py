@@ -71,6 +71,10 @@ class Server(Base):
     billing_month: Mapped[str | None] = mapped_column(String(7))
     month_hours: Mapped[int] = mapped_column(default=0, server_default="0")
     month_backup_hours: Mapped[int] = mapped_column(default=0, server_default="0")
+    # What billing_month cost under the plans the server had before its last resize in it.
+    month_carried: Mapped[Decimal] = mapped_column(
+        Numeric(14, 2), default=Decimal("0.00"), server_default="0"
+    )
     # Set while suspended: by whom ("billing" or "admin") and the status to return to.
     suspension: Mapped[str | None] = mapped_column(String(20))
     resume_status: Mapped[str | None] = mapped_column(String(20))

@@ -25,6 +25,7 @@ from vpsorg.http import idempotency
 from vpsorg.http.pagination import keyset_paged, keyset_params, page_params, paged
 from vpsorg.pagination import KeysetParams, Page, PageParams
 from vpsorg.servers import rebuild as rebuilds
+from vpsorg.servers import resize
 from vpsorg.servers import service as servers
 from vpsorg.servers.labels import MAX_TERMS, SELECTOR_PATTERN
 from vpsorg.servers.schemas import (
@@ -37,6 +38,7 @@ from vpsorg.servers.schemas import (
     ServerPatch,
     ServerRebuild,
     ServerReplace,
+    ServerResize,
     ServerSummary,
 )
 from vpsorg.servers.states import TRANSITIONS, ActionStatus, ActionType, ServerStatus
@@ -290,6 +292,36 @@ async def rebuild_server(
         return PowerActionResult(
             status="success",
             message=TRANSITIONS[ActionType.REBUILD].message,
+            server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
+            action=ActionRef.model_validate(action, from_attributes=True),
+        )
+
+    return await idempotency.once(
+        request, response, session, account_id=account_id, key=idempotency_key, status_code=200, run=run
+    )
+
+
+@router.post(
+    "/{server_id}/resize/",
+    summary="Give a stopped server another plan (vCPUs, memory; the disk only grows)",
+    responses=POWER_ERRORS | errors(ValidationFailed, PaymentRequired, CapacityExhausted),
+)
+async def resize_server(
+    server_id: ServerId,
+    body: ServerResize,
+    request: Request,
+    response: Response,
+    session: Session,
+    account_id: AccountId,
+    idempotency_key: idempotency.Key = None,
+) -> PowerActionResult:
+    async def run() -> PowerActionResult:
+        server, action = await resize.request_resize(
+            session, account_id=account_id, server_id=server_id, plan_id=body.plan_id
+        )
+        return PowerActionResult(
+            status="success",
+            message=TRANSITIONS[ActionType.RESIZE].message,
             server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
             action=ActionRef.model_validate(action, from_attributes=True),
         )

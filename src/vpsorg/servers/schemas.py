@@ -198,6 +198,12 @@ class ServerCreate(RequestModel):
         return list(dict.fromkeys(given))
 
 
+class ServerResize(RequestModel):
+    plan_id: Id = Field(
+        description="The plan to take: another one, whose disk is at least the server's (a disk only grows)"
+    )
+
+
 class ServerReplace(RequestModel):
     """PUT: every field required but labels; without labels the server keeps its own (the
     seed's PUT has none)."""

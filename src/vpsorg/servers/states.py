@@ -17,6 +17,8 @@ class ServerStatus(StrEnum):
     SUSPENDED = "suspended"
     # Moving to another host (a cold migration); back to the status it had when done.
     MIGRATING = "migrating"
+    # Getting another plan's vCPUs, memory and disk (vpsorg.servers.resize); stopped after.
+    RESIZING = "resizing"
     # Reinstalled from a clean image (vpsorg.servers.rebuild); active once done.
     REBUILDING = "rebuilding"
     ERROR = "error"
@@ -33,6 +35,8 @@ class ActionType(StrEnum):
     # Queued by an operator (or a host's drain): move the machine to another host of the
     # location (see vpsorg.servers.migration).
     MIGRATE = "migrate"
+    # Asked for by a customer with the server stopped: another plan (vpsorg.servers.resize).
+    RESIZE = "resize"
     # Written by reconcile when the hypervisor's view corrected ours; never queued.
     SYNC = "sync"
     # Copy the server's disk into a snapshot (vpsorg.snapshots); the server's status stays.
@@ -97,6 +101,12 @@ TRANSITIONS: dict[ActionType, Transition] = {
         None,
         "Server is moving to another host",
     ),
+    ActionType.RESIZE: Transition(
+        frozenset({ServerStatus.STOPPED}),
+        ServerStatus.RESIZING,
+        ServerStatus.STOPPED,
+        "Server is being resized",
+    ),
     # A snapshot leaves the server as it is (no `during` status): the machine keeps running
     # (or stays off), and its place in the server's line of actions orders it against a
     # stop or a delete asked for meanwhile. Its outcome is the snapshot's, not the server's.
@@ -122,6 +132,7 @@ POWER_AFTER: dict[ActionType, PowerState] = {
     ActionType.REBOOT: PowerState.RUNNING,
     ActionType.DELETE: PowerState.MISSING,
     ActionType.SUSPEND: PowerState.SHUTOFF,
+    ActionType.RESIZE: PowerState.SHUTOFF,
     ActionType.REBUILD: PowerState.RUNNING,
 }
 
@@ -133,6 +144,7 @@ TRANSITIONAL = frozenset(
         ServerStatus.STOPPING,
         ServerStatus.REBOOTING,
         ServerStatus.MIGRATING,
+        ServerStatus.RESIZING,
         ServerStatus.REBUILDING,
     }
 )

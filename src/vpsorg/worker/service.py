@@ -550,6 +550,8 @@ class Worker:
         }
         if kind == ActionType.CREATE:
             await driver.create(spec or await self.spec(server_id))
+        elif kind == ActionType.RESIZE:  # the server's row has the new plan already
+            await driver.resize(await self.spec(server_id))
         elif kind == ActionType.REBUILD:  # the spec read now: the image and keys it asked for
             await driver.rebuild(await self.spec(server_id))
         else:

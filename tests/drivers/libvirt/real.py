@@ -10,6 +10,8 @@ from vpsorg.catalog.schemas import CatalogIn
 from vpsorg.config import Settings
 
 PLAN, OS, LOCATION = 900, 900, "lab"
+# The plan the walk resizes to: another vCPU, 256 MiB more, a 6 GB disk (the guest sees each).
+BIGGER_PLAN = 901
 NEWER_OS = 901  # Debian 13, when the lab has it (a rebuild's target)
 
 
@@ -54,6 +56,8 @@ def prepare_lab_database(
             "plans": [
                 {"id": PLAN, "name": "Lab", "vcpus": vcpus, "memory": 768, "storage": 4,
                  "bandwidth": 100, "price_monthly": "1.00", "price_hourly": "0.0015"},
+                {"id": BIGGER_PLAN, "name": "Lab L", "vcpus": vcpus + 1, "memory": 1024, "storage": 6,
+                 "bandwidth": 100, "price_monthly": "2.00", "price_hourly": "0.0030"},
             ],
             "operating_systems": [
                 {"id": OS, "name": "Debian 12 (lab image)", "family": "debian", "version": "12",

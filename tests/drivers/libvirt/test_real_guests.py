@@ -32,6 +32,7 @@ from tests.conftest import (
 )
 from tests.drivers.libvirt.conftest import URI, GuestImage, Lab, domains
 from tests.drivers.libvirt.real import (
+    BIGGER_PLAN,
     LOCATION,
     NEWER_OS,
     OS,
@@ -77,6 +78,20 @@ def agent_write(dom: Any, path: str, text: str) -> None:
     finally:
         agent.command(dom, "guest-file-close", handle=handle)
     in_guest(dom, "sync")
+
+
+def mem_total_kib(dom: Any) -> int:
+    """The guest kernel's MemTotal (KiB)."""
+    line = in_guest(dom, "grep MemTotal: /proc/meminfo")
+    return int(line.split()[1])
+
+
+def root_fs_bytes(dom: Any, above: int = 0) -> int:
+    """The size of the guest's root filesystem (bytes), once above `above` (cloud-init
+    grows it early in boot; waited for 50 s at most)."""
+    size = "df -B1 --output=size / | tail -1"
+    script = f"timeout 50 sh -c 'until [ $({size}) -gt {above} ]; do sleep 1; done'; {size}"
+    return int(in_guest(dom, script).strip())
 
 
 def global_addresses(dom: Any) -> list[str]:
@@ -128,12 +143,13 @@ def test_a_real_server_from_create_to_delete(
 ) -> None:
     """The API and the worker as separate processes. The first worker is killed (SIGKILL)
     once the domain is defined, while the guest boots; the next one finishes the same
-    action on the same machine. Then the server is checked from inside, power-cycled, and
+    action on the same machine. Then the server is checked from inside, rebooted,
     snapshotted and restored (a file removed after the snapshot back), migrated to a second
     host (a file written in the guest, its name and addresses kept), rebuilt there to
-    Debian 13 with another key (the disk fresh), and deleted there; then a second server is
-    created from the snapshot (the file there too). One guest at a time: each boot costs a
-    minute or two."""
+    Debian 13 with another key (the disk fresh), resized there while stopped (more vCPUs,
+    memory and disk, seen from inside after its start), and deleted there; then a second
+    server is created from the snapshot (the file there too). One guest at a time: each
+    boot costs a minute or two."""
     import libvirt
 
     from vpsorg.drivers.libvirt import agent
@@ -205,12 +221,7 @@ def test_a_real_server_from_create_to_delete(
             time.sleep(1)
         assert 0 < usage["memory_used"] <= 768 and 0 < usage["disk_used"] <= 4
 
-        # Power: ACPI shutdown, boot from the existing disk, ACPI reboot.
-        assert customer.http.post(f"/api/v1/servers/{sid}/stop/").status_code == 200
-        wait(customer, sid, "stopped")
-        assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
-        assert customer.http.post(f"/api/v1/servers/{sid}/start/").status_code == 200
-        wait(customer, sid, "active")
+        # Power: ACPI reboot (the stop and the start come with the resize below).
         boot_before, _ = agent.boot_state(dom)
         assert customer.http.post(f"/api/v1/servers/{sid}/reboot/").status_code == 200
         wait(customer, sid, "active")
@@ -302,6 +313,31 @@ def test_a_real_server_from_create_to_delete(
         assert in_guest(dom, "hostname").strip() == "lab-1.example.net"
         assert in_guest(dom, ran).strip() == user_token
         assert global_addresses(dom) == addresses_before
+
+        # Resize, on host B: ACPI shutdown; a bigger plan while stopped (the domain redefined
+        # with its vCPUs and memory, the disk grown); a boot from the grown disk, whose room
+        # cloud-init gives the root filesystem. Last, so that one boot alone has two vCPUs
+        # (under TCG each keeps a host core busy).
+        assert in_guest(dom, "nproc").strip() == "1"
+        memory_before, root_before = mem_total_kib(dom), root_fs_bytes(dom)
+        assert root_before < 4 * 1024**3  # the Lab plan's 4 GB disk
+        assert customer.http.post(f"/api/v1/servers/{sid}/stop/").status_code == 200
+        wait(customer, sid, "stopped")
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+        r = customer.http.post(f"/api/v1/servers/{sid}/resize/", json={"plan_id": BIGGER_PLAN})
+        assert r.status_code == 200, r.text
+        assert customer.wait_action(r.json()["action"]["id"], timeout=BOOT)["status"] == "success"
+        plan = wait(customer, sid, "stopped")["plan"]
+        assert (plan["id"], plan["vcpus"], plan["memory"], plan["storage"]) == (BIGGER_PLAN, 2, 1024, 6)
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+        assert customer.http.post(f"/api/v1/servers/{sid}/start/").status_code == 200
+        wait(customer, sid, "active")
+        assert in_guest(dom, "nproc").strip() == "2"
+        memory_after = mem_total_kib(dom)
+        assert memory_after - memory_before > 200 * 1024, (memory_before, memory_after)  # 256 MiB more
+        root_after = root_fs_bytes(dom, above=5 * 1024**3)
+        assert 5 * 1024**3 < root_after <= 6 * 1024**3, root_after
+        assert in_guest(dom, ran).strip() == user_token  # the (rebuilt) disk was kept
 
         # Delete: domain, disk, seed ISO and console log are gone.
         assert customer.http.delete(f"/api/v1/servers/{sid}/").status_code == 204

@@ -28,6 +28,9 @@ def test_the_iso_carries_hostname_keys_and_addresses() -> None:
     assert user["hostname"] == user["fqdn"] == "contract.example.com"
     assert user["ssh_authorized_keys"] == [KEY]
     assert user["ssh_pwauth"] is False
+    # a resized disk's room reaches the root filesystem at the next boot
+    assert user["growpart"] == {"mode": "auto", "devices": ["/"]}
+    assert user["resize_rootfs"] is True
 
     net = yaml.safe_load(files["network-config"])
     assert net["version"] == 1

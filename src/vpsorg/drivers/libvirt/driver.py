@@ -615,6 +615,42 @@ class LibvirtDriver:
         pool.refresh(0)
         return copied
 
+    # -- resize -----------------------------------------------------------------------------
+
+    async def resize(self, spec: VmSpec) -> None:
+        """The disk grown first (the step that may fail for want of room; a disk larger than
+        the plan's already is left alone), then the domain defined again from the spec (its
+        vCPUs and memory). Both are idempotent; the guest's cloud-init grows its root
+        partition and filesystem at the next boot (growpart and resize_rootfs)."""
+        name = self._name(spec.server_id)
+        dom = await self._run(f"resizing {name}", self._need, name)
+        if await self._run(f"resizing {name}", dom.isActive):
+            raise DriverError(f"{name} is running; it must be shut off to resize")
+        await self._grow_disk(name, spec.storage_gb)
+        await self._run(f"redefining {name}", self._connection().defineXML, self._domain_xml(spec, name))
+
+    async def _grow_disk(self, name: str, gb: int) -> None:
+        want = gb * 1024**3
+        if not self.local_storage:  # through the host's storage pool (qemu-img there)
+            await self._run(f"growing the disk of {name}", self._grow_volume, name, want)
+            return
+        disk = self._paths(name)["disk"]
+        if not disk.exists():
+            raise MachineNotFound(f"machine {name} has no disk in {self.storage}")
+        doing = f"growing the disk of {name}"
+        info = json.loads(await _qemu_img(["info", "--output=json", str(disk)], doing))
+        if int(info["virtual-size"]) < want:
+            await _qemu_img(["resize", "-q", str(disk), str(want)], doing)
+
+    def _grow_volume(self, name: str, want: int) -> None:
+        pool = storage.ensure_pool(self._connection(), str(self.storage))
+        pool.refresh(0)
+        vol = storage.volume(pool, self._paths(name)["disk"].name)
+        if vol is None:
+            raise MachineNotFound(f"machine {name} has no disk in {self.storage}")
+        if vol.info()[1] < want:
+            vol.resize(want, 0)
+
     # -- snapshots (vpsorg.drivers.libvirt.snapshots) ----------------------------------------
 
     async def snapshot(self, server_id: int, snapshot_id: int) -> int:

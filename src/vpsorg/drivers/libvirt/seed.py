@@ -49,6 +49,10 @@ def cloud_config(spec: VmSpec) -> str:
         # Keys go to the image's default user (debian, ubuntu, ...); no passwords over SSH.
         "ssh_authorized_keys": list(spec.ssh_public_keys),
         "ssh_pwauth": False,
+        # A resized disk's room reaches the root filesystem at the next boot (cloud-init's
+        # defaults too, on the images we know; said here so that no image's config drops it).
+        "growpart": {"mode": "auto", "devices": ["/"]},
+        "resize_rootfs": True,
     }
     return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False)
 

@@ -2,7 +2,7 @@
 catalog_prices (the price per GB-month among them); ledger_entries.snapshot_id
 
 Revision ID: 3f6a9d2c8b14
-Revises: 8b3f5d2a6c71
+Revises: 3e8b5c1f9a27
 Create Date: 2026-12-06 21:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import vpsorg.db
 
 revision: str = "3f6a9d2c8b14"
-down_revision: str | None = "8b3f5d2a6c71"
+down_revision: str | None = "3e8b5c1f9a27"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
