@@ -16,9 +16,10 @@ import schemathesis
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-# Catalog rows and SSH keys a create refers to by id or code: the schema says "an integer" or
-# "a string", but only ids that exist (and are available) are accepted, with 400 as the seed asks.
-REFERENCES = frozenset({"plan_id", "os_id", "location", "ssh_key_id", "ssh_key_ids"})
+# Catalog rows, SSH keys and snapshots a create refers to by id or code: the schema says "an
+# integer" or "a string", but only ids that exist (and are available) are accepted, with 400 as
+# the seed asks; a snapshot must also be available and fit the plan's disk (named snapshot_id).
+REFERENCES = frozenset({"plan_id", "os_id", "location", "ssh_key_id", "ssh_key_ids", "snapshot_id"})
 
 # positive_data_acceptance: schema-valid requests the API must still refuse.
 #   operation label -> {status: predicate on the error body}
@@ -49,15 +50,16 @@ DATA_DEPENDENT_REJECTIONS: dict[str, dict[int, Any]] = {
         ),
         402: lambda e: e["code"] == "insufficient_credit",
     },
-    # Rebuilding a server not active or stopped (one being rebuilt already, say); to an OS or
-    # with keys that do not exist (or are another account's), referred to as create's are
-    # (see REFERENCES): a key's error names its place in the list (ssh_key_ids.0).
+    # Rebuilding a server not active or stopped (one being rebuilt already, say); to an OS,
+    # from a snapshot or with keys that do not exist (or are another account's), or a snapshot
+    # not available or too large, referred to as create's are (see REFERENCES): a key's error
+    # names its place in the list (ssh_key_ids.0).
     "POST /api/v1/servers/{server_id}/rebuild/": {
         400: lambda e: (
             e["code"] == "invalid_state"
             or (
                 e["code"] == "validation_error"
-                and {f.split(".")[0] for f in _fields(e)} <= {"os_id", "ssh_key_ids"}
+                and {f.split(".")[0] for f in _fields(e)} <= {"os_id", "ssh_key_ids", "snapshot_id"}
             )
         ),
     },

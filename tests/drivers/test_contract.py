@@ -360,3 +360,71 @@ async def test_rebuild_of_a_missing_machine_raises(hypervisor: Hypervisor, vm: V
     with pytest.raises(MachineNotFound):
         await hypervisor.driver.rebuild(replace(vm, generation=1))
     assert await hypervisor.driver.list_machines() == []
+
+
+async def test_restore_rebuilds_from_a_snapshots_image_which_may_then_go(
+    hypervisor: Hypervisor, vm: VmSpec
+) -> None:
+    driver = hypervisor.driver
+    await driver.create(vm)
+    await driver.snapshot(4242, 11)
+    restored = replace(vm, disk_snapshot=11, generation=1)
+    await driver.rebuild(restored)
+    await driver.rebuild(restored)  # a retry converges on one running machine
+    assert [(m.server_id, m.power_state) for m in await driver.list_machines()] == [
+        (4242, PowerState.RUNNING)
+    ]
+    await driver.delete_snapshot(11)  # the disk is a copy: the machine does not need the image
+    await driver.stop(4242)
+    await driver.start(4242)
+    assert (await driver.info(4242)).power_state == PowerState.RUNNING
+    with pytest.raises(DriverError):  # the image is gone now: nothing to restore from
+        await driver.rebuild(replace(restored, generation=2))
+
+
+async def test_create_from_a_snapshot_and_from_a_missing_one(hypervisor: Hypervisor, vm: VmSpec) -> None:
+    driver = hypervisor.driver
+    await driver.create(vm)
+    await driver.snapshot(4242, 12)
+    await driver.destroy(4242)
+    copy = replace(spec(4343, os_image=hypervisor.os_image), disk_snapshot=12)
+    await driver.create(copy)
+    await driver.create(copy)  # a retried create converges on one machine
+    await driver.delete_snapshot(12)
+    await driver.reboot(4343)
+    assert [(m.server_id, m.power_state) for m in await driver.list_machines()] == [
+        (4343, PowerState.RUNNING)
+    ]
+    with pytest.raises(DriverError):
+        await driver.create(replace(spec(4444, os_image=hypervisor.os_image), disk_snapshot=12345))
+    assert [m.server_id for m in await driver.list_machines()] == [4343]  # the failed one left nothing
+
+
+async def test_libvirt_restores_a_whole_copy_grown_and_never_shrunk(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """libvirt's disk from a snapshot has no backing file, the plan's size, and a snapshot of
+    a larger disk than the plan's is refused (a disk cannot shrink under its partitions)."""
+    import json
+
+    lv = _libvirt_hypervisor(settings, tmp_path)
+    driver = lv.driver
+    try:
+        small = replace(spec(os_image=lv.os_image), storage_gb=20)
+        await driver.create(small)
+        await driver.snapshot(4242, 21)
+        await driver.rebuild(replace(small, storage_gb=30, disk_snapshot=21, generation=1))
+        disk = tmp_path / "machines" / "vpsorg-4242.qcow2"
+        info = json.loads(
+            subprocess.run(
+                ["qemu-img", "info", "-U", "--output=json", str(disk)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert "backing-filename" not in info and info["virtual-size"] == 30 * 1024**3
+        with pytest.raises(DriverError, match="larger than the plan's 10 GB"):
+            await driver.rebuild(replace(small, storage_gb=10, disk_snapshot=21, generation=2))
+    finally:
+        await driver.close()

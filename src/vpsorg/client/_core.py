@@ -106,7 +106,7 @@ def server_body(
     *,
     name: str,
     plan_id: int,
-    os_id: int,
+    os_id: int | None,
     location: str,
     hostname: str | None,
     ssh_key_id: int | None,
@@ -114,10 +114,17 @@ def server_body(
     labels: dict[str, str] | None = None,
     user_data: str | None = None,
     ssh_key_ids: Sequence[int] | None = None,
+    snapshot_id: int | None = None,
 ) -> dict[str, Any]:
     """A create's JSON body. One SSH key goes as `ssh_key_id` (what every API version
-    takes), several as `ssh_key_ids`; a key given twice is sent once."""
-    body: dict[str, Any] = {"name": name, "plan_id": plan_id, "os_id": os_id, "location": location}
+    takes), several as `ssh_key_ids`; a key given twice is sent once. The disk's source:
+    `os_id`, or `snapshot_id` (only what is given is sent; the API wants exactly one)."""
+    body: dict[str, Any] = {"name": name, "plan_id": plan_id}
+    if os_id is not None:
+        body["os_id"] = os_id
+    if snapshot_id is not None:
+        body["snapshot_id"] = snapshot_id
+    body["location"] = location
     if user_data is not None:
         body["user_data"] = user_data
     if labels:
@@ -134,9 +141,16 @@ def server_body(
     return body
 
 
-def rebuild_body(os_id: int, ssh_key_ids: Sequence[int] | None) -> dict[str, Any]:
-    """A rebuild's body: the OS, and the keys when given ([] installs none)."""
-    body: dict[str, Any] = {"os_id": os_id}
+def rebuild_body(
+    os_id: int | None, ssh_key_ids: Sequence[int] | None, snapshot_id: int | None = None
+) -> dict[str, Any]:
+    """A rebuild's body: the OS or the snapshot to restore (what is given), and the keys
+    when given ([] installs none)."""
+    body: dict[str, Any] = {}
+    if os_id is not None:
+        body["os_id"] = os_id
+    if snapshot_id is not None:
+        body["snapshot_id"] = snapshot_id
     if ssh_key_ids is not None:
         body["ssh_key_ids"] = list(ssh_key_ids)
     return body

@@ -271,8 +271,16 @@ def servers_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="Server name")],
     plan: PlanId,
-    os_id: OsId,
     location: Annotated[str, typer.Option(help="Location code (vps locations list)")],
+    os_id: OsId = None,
+    from_snapshot: Annotated[
+        int | None,
+        typer.Option(
+            "--from-snapshot",
+            metavar="SNAPSHOT",
+            help="Copy the disk and OS of one of your snapshots (vps snapshots list), instead of --os",
+        ),
+    ] = None,
     hostname: Annotated[
         str | None, typer.Option(help="A single label (web01) or an FQDN; default: the name")
     ] = None,
@@ -297,6 +305,8 @@ def servers_create(
     """Order a server. With --wait, return when it is active; with --dry-run, show what it
     would cost, or why it would be refused, and create nothing."""
     st = state(ctx)
+    if (os_id is None) == (from_snapshot is None):
+        fail("give --os IMAGE or --from-snapshot SNAPSHOT (one of the two)", EXIT_USAGE)
     labels = parse_labels(label or [])
     user_data = read_user_data(user_data_file)
     with api_errors():
@@ -307,6 +317,7 @@ def servers_create(
                 plan,
                 os_id,
                 location,
+                snapshot_id=from_snapshot,
                 hostname=hostname,
                 ssh_key_ids=ssh_key,
                 backups_enabled=backups,
@@ -321,6 +332,7 @@ def servers_create(
             plan,
             os_id,
             location,
+            snapshot_id=from_snapshot,
             hostname=hostname,
             ssh_key_ids=ssh_key,
             backups_enabled=backups,

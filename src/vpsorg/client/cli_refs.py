@@ -81,10 +81,13 @@ def ssh_key_id(api: Client, ref: str) -> int:
     return catalog_id("SSH key", api.ssh_keys.list(page_size=100), ref, [_by_name])
 
 
-def _resolver(find: Callable[[Client, str], int]) -> Callable[[typer.Context, str], int]:
-    """A Typer callback: the id `find` gives for the text typed (numbers without a request)."""
+def _resolver(find: Callable[[Client, str], int]) -> Callable[[typer.Context, str | None], int | None]:
+    """A Typer callback: the id `find` gives for the text typed (numbers without a request;
+    an option not given stays None)."""
 
-    def callback(ctx: typer.Context, value: str) -> int:
+    def callback(ctx: typer.Context, value: str | None) -> int | None:
+        if value is None:
+            return None
         if is_id(value) or ctx.resilient_parsing:  # shell completion: no requests
             return int(value) if is_id(value) else 0
         with api_errors():
@@ -122,13 +125,13 @@ PlanId = Annotated[
     ),
 ]
 OsId = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--os",
         parser=str,
         callback=_resolver(image_id),
         metavar="IMAGE",
-        help="Operating system id, slug (ubuntu-22.04) or name (vps os list)",
+        help="Operating system id, slug (ubuntu-22.04) or name (vps os list); or a snapshot instead",
     ),
 ]
 SshKeyIds = Annotated[

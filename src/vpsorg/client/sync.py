@@ -79,13 +79,14 @@ class Server(ServerData):
     def rebuild(
         self,
         *,
-        os_id: int,
+        os_id: int | None = None,
+        snapshot_id: int | None = None,
         ssh_key_ids: Sequence[int] | None = None,
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
     ) -> Action:
         return self._c.servers.rebuild(
-            self.id, os_id=os_id, ssh_key_ids=ssh_key_ids, wait=wait, timeout=timeout
+            self.id, os_id=os_id, snapshot_id=snapshot_id, ssh_key_ids=ssh_key_ids, wait=wait, timeout=timeout
         )
 
     def resize(self, plan_id: int, *, wait: bool = False, timeout: float = DEFAULT_WAIT_TIMEOUT) -> Action:
@@ -222,9 +223,10 @@ class Servers:
         self,
         name: str,
         plan_id: int,
-        os_id: int,
+        os_id: int | None,
         location: str,
         *,
+        snapshot_id: int | None = None,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
         ssh_key_ids: Sequence[int] | None = None,
@@ -242,9 +244,10 @@ class Servers:
         self,
         name: str,
         plan_id: int,
-        os_id: int,
+        os_id: int | None,
         location: str,
         *,
+        snapshot_id: int | None = None,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
         ssh_key_ids: Sequence[int] | None = None,
@@ -261,9 +264,10 @@ class Servers:
         self,
         name: str,
         plan_id: int,
-        os_id: int,
+        os_id: int | None,
         location: str,
         *,
+        snapshot_id: int | None = None,
         hostname: str | None = None,
         ssh_key_id: int | None = None,
         ssh_key_ids: Sequence[int] | None = None,
@@ -280,11 +284,13 @@ class Servers:
         answers its prices (DryRun), or raises the error the create would. user_data: cloud-init
         user data (at most 64 KiB of UTF-8) run on first boot; the API never shows it again.
         ssh_key_id and ssh_key_ids: the keys installed for root (one key is sent as
-        `ssh_key_id`, several as `ssh_key_ids`)."""
+        `ssh_key_id`, several as `ssh_key_ids`). From a snapshot: os_id None and `snapshot_id`
+        one of your snapshots (or backups): the disk is a copy of it, the OS the snapshot's."""
         body = _core.server_body(
             name=name,
             plan_id=plan_id,
             os_id=os_id,
+            snapshot_id=snapshot_id,
             location=location,
             hostname=hostname,
             ssh_key_id=ssh_key_id,
@@ -367,16 +373,19 @@ class Servers:
         self,
         server_id: int,
         *,
-        os_id: int,
+        os_id: int | None = None,
+        snapshot_id: int | None = None,
         ssh_key_ids: Sequence[int] | None = None,
         wait: bool = False,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_poll: OnPoll | None = None,
     ) -> Action:
-        """Reinstall the server from the OS image `os_id`: everything on its disk is erased;
+        """Reinstall the server from the OS image `os_id`, or restore one of your snapshots
+        (or backups) onto it with `snapshot_id` (exactly one of the two): everything on its
+        disk is erased (a restore puts the snapshot's back, and the server takes its OS);
         its id, addresses, hostname and plan stay. `ssh_key_ids`: the keys to install (None:
         the ones it has). With wait=True, return once done (ActionFailed if it failed)."""
-        json = _core.rebuild_body(os_id, ssh_key_ids)
+        json = _core.rebuild_body(os_id, ssh_key_ids, snapshot_id)
         body = self._c.request("POST", f"/api/v1/servers/{server_id}/rebuild/", json=json)
         action = self._c.bind(Action, body["action"] | {"server_id": server_id})
         return action.wait(timeout=timeout, on_poll=on_poll) if wait else action

@@ -66,6 +66,11 @@ class VmSpec:
     # derive cloud-init's instance id from it: a rebuilt disk boots as a new instance (keys,
     # hostname, user data applied again), a migrated or restarted one as the same.
     generation: int = 0
+    # The snapshot whose image (this driver's, see `snapshot`) the disk is made from, instead
+    # of `os_image`: a create from a snapshot, or a rebuild that restores one. None: the OS
+    # image. The disk is a whole copy of the image (the snapshot may be deleted afterwards),
+    # grown to `storage_gb`; the OS fields still describe how to boot it (the snapshot's OS).
+    disk_snapshot: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,9 @@ class Driver(Protocol):
     name: str
 
     async def create(self, spec: VmSpec) -> None:
-        """Build the machine and boot it; return once the guest is up.
+        """Build the machine and boot it; return once the guest is up. Its disk is a fresh
+        copy of `spec.os_image`, or of snapshot `spec.disk_snapshot`'s image when given
+        (DriverError when this driver has no such image), grown to `spec.storage_gb`.
 
         If the machine already exists (a retried action), make sure it is running and return.
         On failure, remove whatever this call built, then raise DriverError.
@@ -177,8 +184,10 @@ class Driver(Protocol):
         left off, with either disk; the caller reports the error (nothing to clean up: the
         machine is still the server's). MachineNotFound when there is no machine.
 
-        The image is whatever `spec.os_image` names, so a restore (a snapshot's disk as the
-        image) is a rebuild with another spec."""
+        A restore is a rebuild whose spec names `disk_snapshot`: the disk is then a whole
+        copy of that snapshot's image instead (DriverError when this driver has no such
+        image, or when it is larger than `spec.storage_gb`), booted with a new instance id
+        all the same (keys and hostname applied again; the files on it are the snapshot's)."""
 
     async def close(self) -> None:
         """Release connections; the driver is not used afterwards."""

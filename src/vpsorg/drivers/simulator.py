@@ -229,6 +229,7 @@ class SimulatorDriver:
                 booted_at=now,
                 run_month=_month(now),
             )
+            await _need_image(s, spec)
             _install(m, spec)
             s.add(m)
             return m
@@ -242,6 +243,7 @@ class SimulatorDriver:
         async def reinstall(s: AsyncSession, m: SimMachine | None) -> SimMachine:
             if m is None:
                 raise MachineNotFound(f"machine for server {spec.server_id} does not exist")
+            await _need_image(s, spec)
             _power(m, spec.server_id, PowerState.SHUTOFF)
             _install(m, spec)
             m.disk_generation += 1
@@ -460,9 +462,16 @@ def _armed(faults: list[SimFault], step: _Step) -> dict[str, SimFault]:
     return armed
 
 
+async def _need_image(s: AsyncSession, spec: VmSpec) -> None:
+    """A disk from a snapshot needs the snapshot's image (its sim_snapshots row)."""
+    if spec.disk_snapshot is not None and await s.get(SimSnapshot, spec.disk_snapshot) is None:
+        raise DriverError(f"snapshot {spec.disk_snapshot} has no image on this host")
+
+
 def _install(m: SimMachine, spec: VmSpec) -> None:
-    """Record on the machine what its disk was installed with (hashes: nothing secret kept)."""
-    m.os_image = spec.os_image
+    """Record on the machine what its disk was installed with (hashes: nothing secret kept):
+    the OS image, or `snapshot:<id>` for a copy of a snapshot's image."""
+    m.os_image = spec.os_image if spec.disk_snapshot is None else f"snapshot:{spec.disk_snapshot}"
     m.user_data_sha256 = _sha256(spec.user_data)
     m.ssh_keys_sha256 = _sha256("\n".join(spec.ssh_public_keys) if spec.ssh_public_keys else None)
 

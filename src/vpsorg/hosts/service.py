@@ -87,11 +87,24 @@ async def place(
 
 
 def place_on(
-    conn: Connection, *, location: Any, need: Need, policy: Policy, exclude: int | None = None
+    conn: Connection,
+    *,
+    location: Any,
+    need: Need,
+    policy: Policy,
+    exclude: int | None = None,
+    prefer: int | None = None,
 ) -> int:
     """`place` on a connection (synchronous: a caller already in SQLAlchemy's sync layer,
-    as the create is). `location` has `id` and `code`."""
+    as the create is). `location` has `id` and `code`. Host `prefer` first, when it is one
+    of the location's with room (a create from a snapshot: the host that keeps its image)."""
     fits = _fits(location.id, need, exclude or 0)
+    if prefer is not None:
+        taken = conn.execute(
+            update(Host).where(Host.id == prefer, fits).values(_take(need)).returning(Host.id)
+        ).scalar()
+        if taken is not None:
+            return int(taken)
     # The first host with room that no other transaction holds, in one statement.
     taken = conn.execute(_place_free(policy), _params(location.id, need, exclude)).scalar()
     if taken is not None:

@@ -111,6 +111,7 @@ def _vm_spec(server: Server, plan: Plan, os_: OperatingSystem, loc: Location) ->
         os_kernel_args=os_.kernel_args,
         user_data=server.user_data,
         generation=server.rebuilds,
+        disk_snapshot=server.source_snapshot_id,
     )
 
 

@@ -51,6 +51,9 @@ class Server(Base):
     # How many times it was rebuilt: the driver's cloud-init instance id changes with it, so
     # cloud-init runs again on the fresh disk (and not on a migrated one).
     rebuilds: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The snapshot the current disk is (to be) a copy of, set by a create or rebuild from a
+    # snapshot (None: the OS image); a plain id, read into the machine's spec (VmSpec.disk_snapshot).
+    source_snapshot_id: Mapped[int | None]
     backups_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     ipv4_address: Mapped[str | None] = mapped_column(String(45), unique=True)
     ipv6_address: Mapped[str | None] = mapped_column(String(45), unique=True)

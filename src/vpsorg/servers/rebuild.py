@@ -1,9 +1,12 @@
-"""Rebuild: reinstall a server from a clean OS image, keeping its id, addresses, hostname and plan.
+"""Rebuild: reinstall a server from a clean OS image, or restore one of the account's
+snapshots onto it, keeping its id, addresses, hostname and plan.
 
 The request sets what the machine is to become (its OS, its keys, its next install number)
 and queues a `rebuild` action in the same transaction; the worker reads the machine's spec
 when it runs it and asks the driver to replace the disk (Driver.rebuild). Everything on the
-old disk is lost, by design.
+old disk is lost, by design. A restore is the same rebuild with the snapshot as the disk's
+source (servers.source_snapshot_id, read into the spec as VmSpec.disk_snapshot) and the
+snapshot's OS as the server's.
 """
 
 from collections.abc import Sequence
@@ -13,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.actions import service as actions
 from vpsorg.actions.models import Action
-from vpsorg.catalog.models import OperatingSystem
+from vpsorg.catalog.models import OperatingSystem, Plan
 from vpsorg.db import utcnow
 from vpsorg.errors import InvalidState, NotFound, ValidationFailed
 from vpsorg.servers.models import Server
 from vpsorg.servers.schemas import ServerRebuild
 from vpsorg.servers.states import TRANSITIONS, ActionType, ServerStatus, can_request
+from vpsorg.snapshots import service as snapshots
 from vpsorg.ssh_keys.models import SshKey
 
 
@@ -54,9 +58,7 @@ async def request_rebuild(
             f"Cannot rebuild a server that is {status}; it must be active or stopped",
             details={"status": status, "action": ActionType.REBUILD},
         )
-    os_ = await session.get(OperatingSystem, data.os_id)
-    if os_ is None or not os_.available:
-        raise ValidationFailed.field("os_id", f"no operating system with id {data.os_id}")
+    os_ = await _new_os(session, server, data)
     if data.ssh_key_ids is not None:
         keys = await public_keys(session, account_id=account_id, key_ids=data.ssh_key_ids)
         server.ssh_public_keys = keys
@@ -64,6 +66,7 @@ async def request_rebuild(
         server.ssh_key_id = data.ssh_key_ids[0] if keys else None
         server.ssh_public_key = keys[0] if keys else None
     server.os_id = os_.id
+    server.source_snapshot_id = data.snapshot_id
     server.rebuilds += 1
     during = TRANSITIONS[ActionType.REBUILD].during
     assert during is not None
@@ -74,7 +77,9 @@ async def request_rebuild(
         account_id=account_id,
         server_id=server.id,
         type=ActionType.REBUILD,
-        reason=f"reinstall {os_.name}",
+        reason=f"reinstall {os_.name}"
+        if data.snapshot_id is None
+        else f"restore snapshot {data.snapshot_id}",
     )
     return server, action
 
@@ -102,3 +107,29 @@ async def installed_key_ids(session: AsyncSession, *, account_id: int, server_id
         .order_by(SshKey.id)
     )
     return list(ids)
+
+
+async def _new_os(session: AsyncSession, server: Server, data: ServerRebuild) -> OperatingSystem:
+    """The OS the server becomes: the one asked for (offered in the catalog), or a restored
+    snapshot's (checked to be the account's, available and to fit the server's disk)."""
+    if data.snapshot_id is None:
+        os_ = await session.get(OperatingSystem, data.os_id)
+        if os_ is None or not os_.available:
+            raise ValidationFailed.field("os_id", f"no operating system with id {data.os_id}")
+        return os_
+    plan = await session.get(Plan, server.plan_id)
+    assert plan is not None
+    os_id = await snapshots.restorable(
+        session,
+        account_id=server.account_id,
+        snapshot_id=data.snapshot_id,
+        storage_gb=plan.storage,
+        host_id=server.host_id,
+    )
+    # The snapshot's OS, even one the catalog no longer offers: the disk is the snapshot's.
+    os_ = await session.get(OperatingSystem, os_id)
+    if os_ is None:
+        raise ValidationFailed.field(
+            "snapshot_id", f"the operating system of snapshot {data.snapshot_id} is gone"
+        )
+    return os_

@@ -95,7 +95,9 @@ DRY_RUN = (
     status_code=201,
     response_model=ServerCreated,
     summary="Create a new server",
-    responses=errors(ValidationFailed, PaymentRequired, QuotaExceeded, AccountSuspended, CapacityExhausted)
+    responses=errors(
+        ValidationFailed, NotFound, PaymentRequired, QuotaExceeded, AccountSuspended, CapacityExhausted
+    )
     | idempotency.RESPONSES
     | {
         200: {"model": ServerDryRun, "description": "A dry run (`dry_run=true`): the create would succeed"},

@@ -2,7 +2,16 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from vpsorg.accounts.schemas import Money
 from vpsorg.actions.schemas import ActionRef
@@ -118,10 +127,54 @@ UserData = Annotated[
 MAX_SSH_KEYS = 32
 
 
+def _one_source(schema: dict[str, Any]) -> None:
+    # As validated: the disk's source is an OS image or a snapshot, exactly one of them
+    # (null, accepted as not given, is left out of the document).
+    schema["oneOf"] = [{"required": ["os_id"]}, {"required": ["snapshot_id"]}]
+    for name in ("os_id", "snapshot_id"):
+        prop = schema["properties"][name]
+        prop.update(next(m for m in prop.pop("anyOf") if m.get("type") != "null"))
+        prop.pop("default", None)
+
+
+SOURCES = ("os_id", "snapshot_id")
+
+
+def refuse_null_source(data: Any) -> Any:
+    """A model's before-validator: null for os_id or snapshot_id is refused as a wrong type
+    (the document has them integers, given or not; None inside marks one not given)."""
+    if isinstance(data, dict) and any(k in data and data[k] is None for k in SOURCES):
+        return {k: "null" if k in SOURCES and v is None else v for k, v in data.items()}
+    return data
+
+
+def check_one_source(os_id: int | None, info: ValidationInfo) -> int | None:
+    """os_id's validator (run even when it is not given; snapshot_id, declared before it, is
+    validated first): exactly one of os_id and snapshot_id, the error named os_id."""
+    given = os_id is not None, info.data.get("snapshot_id") is not None
+    if given == (False, False):
+        raise PydanticCustomError(
+            "missing", "Field required: give os_id, or snapshot_id to restore a snapshot"
+        )
+    if given == (True, True):
+        raise ValueError("give exactly one of os_id (an OS image) and snapshot_id (one of your snapshots)")
+    return os_id
+
+
 class ServerCreate(RequestModel):
+    model_config = ConfigDict(json_schema_extra=_one_source)
+
     name: Name
     plan_id: Id
-    os_id: Id
+    # snapshot_id before os_id: os_id's validator sees it (check_one_source)
+    snapshot_id: Id | None = Field(
+        default=None,
+        description="One of your snapshots (or backups) to copy the disk from, instead of os_id; "
+        "the server gets the snapshot's OS, and the plan's disk must be at least the snapshot's size",
+    )
+    os_id: Id | None = Field(
+        default=None, validate_default=True, description="The operating system to install (or snapshot_id)"
+    )
     location: Annotated[str, Field(min_length=1, max_length=40, examples=["us-west"])]
     hostname: Hostname | None = Field(default=None, description="Defaults to the server's name")
     ssh_key_id: Id | None = None
@@ -135,6 +188,9 @@ class ServerCreate(RequestModel):
     backups_enabled: bool = False
     labels: Labels = Field(default_factory=dict)
     user_data: UserData = None
+
+    _one_source = field_validator("os_id")(check_one_source)
+    _no_null_source = model_validator(mode="before")(refuse_null_source)
 
     def key_ids(self) -> list[int]:
         """ssh_key_id and ssh_key_ids together, each once, in the order given (ssh_key_id first)."""
@@ -308,12 +364,27 @@ MAX_SSH_KEYS = 32
 
 
 class ServerRebuild(RequestModel):
-    """POST /servers/{id}/rebuild/: the image to reinstall from, and the keys to install."""
+    """POST /servers/{id}/rebuild/: the image to reinstall from (an OS, or a snapshot to
+    restore), and the keys to install."""
 
-    os_id: Id = Field(description="The operating system to reinstall (the catalog's id)")
+    model_config = ConfigDict(json_schema_extra=_one_source)
+
+    snapshot_id: Id | None = Field(
+        default=None,
+        description="One of your snapshots (or backups) to restore, instead of os_id: the disk "
+        "becomes a copy of it and the server takes its OS; it must fit the plan's disk",
+    )
+    os_id: Id | None = Field(
+        default=None,
+        validate_default=True,
+        description="The operating system to reinstall (the catalog's id), or snapshot_id",
+    )
     ssh_key_ids: Annotated[list[Id], Field(max_length=MAX_SSH_KEYS)] | None = Field(
         default=None,
         description="Your SSH keys to install, in this order (duplicates count once; [] installs "
         "none); omitted: the keys the server has now",
         examples=[[1, 2]],
     )
+
+    _one_source = field_validator("os_id")(check_one_source)
+    _no_null_source = model_validator(mode="before")(refuse_null_source)

@@ -403,6 +403,33 @@ def _public_keys(conn: Any, account_id: int, data: ServerCreate) -> list[str]:
     return [found[key_id] for key_id in ids]
 
 
+def _orderable(
+    conn: Any, account_id: int, data: ServerCreate
+) -> tuple[catalog.PlanRow, catalog.OsRow, catalog.LocationRow, int | None]:
+    """The order's plan, OS and location (catalog.orderable), and the host to place it on if
+    it can (None: any); from a snapshot, the snapshot's OS and its image's host, the
+    snapshot checked to be the account's, available and no larger than the plan's disk."""
+    if data.snapshot_id is None:
+        assert data.os_id is not None  # exactly one of the two (ServerCreate)
+        plan, os_, location = catalog.orderable(
+            conn, plan_id=data.plan_id, os_id=data.os_id, location=data.location
+        )
+        return plan, os_, location, None
+    source = snapshots.restorable_sync(conn, account_id=account_id, snapshot_id=data.snapshot_id)
+    try:
+        plan, os_, location = catalog.orderable(
+            conn, plan_id=data.plan_id, os_id=source.os_id, location=data.location
+        )
+    except ValidationFailed as e:
+        if e.details["fields"][0]["name"] != "os_id":
+            raise
+        raise ValidationFailed.field(
+            "snapshot_id", f"the operating system of snapshot {data.snapshot_id} is no longer offered"
+        ) from None
+    snapshots.check_fits(data.snapshot_id, source.size_gb, plan.storage)
+    return plan, os_, location, source.host_id
+
+
 _actions = Action.__table__.c
 _ENQUEUE = insert(Action.metadata.tables["actions"]).returning(_actions.id)
 
@@ -436,9 +463,7 @@ def _order(
     sync_session: Any, account_id: int, data: ServerCreate, defaults: limits.Defaults, policy: hosts.Policy
 ) -> Order:
     conn = sync_session.connection()
-    plan, os_, location = catalog.orderable(
-        conn, plan_id=data.plan_id, os_id=data.os_id, location=data.location
-    )
+    plan, os_, location, image_host = _orderable(conn, account_id, data)
     public_keys = _public_keys(conn, account_id, data)
     # The quota and the credit are checked with the account row locked until the transaction
     # ends (see vpsorg.accounts.limits): concurrent creates of an account are counted one
@@ -472,7 +497,8 @@ def _order(
         "hostname": data.hostname or data.name.lower(),
         "status": ServerStatus.PROVISIONING.value,
         "plan_id": plan.id,
-        "os_id": data.os_id,
+        "os_id": os_.id,
+        "source_snapshot_id": data.snapshot_id,
         "location_id": location.id,
         # The first key's id and text; with several, every key's, in the order given (see
         # Server.ssh_public_keys, as a rebuild writes them).
@@ -501,7 +527,9 @@ def _order(
             # A host of the location with room for the plan, its room taken in this
             # transaction; placed under the location's row lock that ipam.take holds, so the
             # creates of a location never queue on a host's row, only migrations might.
-            host_id = hosts.place_on(conn, location=location, need=hosts.need_of(plan), policy=policy)
+            host_id = hosts.place_on(
+                conn, location=location, need=hosts.need_of(plan), policy=policy, prefer=image_host
+            )
         addresses = {"ipv4_address": ipv4, "ipv6_address": ipv6, "host_id": host_id}
         server_id = conn.execute(insert_server, values | addresses).scalar()
         if server_id is not None:

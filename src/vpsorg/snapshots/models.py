@@ -49,6 +49,9 @@ class Snapshot(Base):
     host_id: Mapped[int | None]
     action_id: Mapped[int | None] = mapped_column(index=True)
     name: Mapped[str] = mapped_column(String(63))
+    # The server's OS when it was taken: a server restored or created from it takes it (a
+    # plain id: the catalog may retire the OS later). None only for rows that lost theirs.
+    os_id: Mapped[int | None]
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
     size_gb: Mapped[int | None]

@@ -10,8 +10,9 @@ at once; the worker's purge (vpsorg.snapshots.jobs) removes the image.
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.actions import service as actions
@@ -19,7 +20,7 @@ from vpsorg.actions.models import Action
 from vpsorg.billing import prices
 from vpsorg.catalog import service as catalog
 from vpsorg.db import utcnow
-from vpsorg.errors import InvalidState, NotFound
+from vpsorg.errors import InvalidState, NotFound, ValidationFailed
 from vpsorg.pagination import PageParams
 from vpsorg.servers.models import Server
 from vpsorg.servers.states import ActionType, ServerStatus, can_request
@@ -79,6 +80,7 @@ async def queue(
         host_id=server.host_id,
         action_id=action.id,
         name=name,
+        os_id=server.os_id,
         kind=kind,
         status=SnapshotStatus.CREATING,
         created_at=utcnow(),
@@ -178,3 +180,73 @@ async def server_names(
         )
     )
     return {row.id: (row.name, row.deleted_at is not None) for row in rows}
+
+
+# -- restore: a snapshot as the source of a server's disk -------------------------------------
+
+_SOURCE = select(Snapshot.status, Snapshot.size_gb, Snapshot.os_id, Snapshot.host_id).where(
+    Snapshot.id == bindparam("snapshot_id"),
+    Snapshot.account_id == bindparam("account_id"),
+    Snapshot.deleted_at.is_(None),
+)
+
+
+class Source(NamedTuple):
+    """What a disk made from a snapshot needs of it: its OS, its size (GB), and the host
+    whose driver keeps its image (None: the worker's one driver)."""
+
+    os_id: int
+    size_gb: int
+    host_id: int | None
+
+
+def _restorable(snapshot_id: int, found: Row[str, int | None, int | None, int | None] | None) -> Source:
+    """A snapshot a disk can be made from: the account's (else NotFound, as everywhere),
+    available, with its OS known; errors name snapshot_id."""
+    if found is None:
+        raise NotFound(f"Snapshot {snapshot_id} not found")
+    status, size_gb, os_id, host_id = found
+    if status != SnapshotStatus.AVAILABLE or size_gb is None:
+        raise ValidationFailed.field(
+            "snapshot_id", f"snapshot {snapshot_id} is {status}; only an available snapshot can be restored"
+        )
+    if os_id is None:
+        raise ValidationFailed.field(
+            "snapshot_id", f"snapshot {snapshot_id} has no operating system recorded"
+        )
+    return Source(os_id, size_gb, host_id)
+
+
+def check_fits(snapshot_id: int, size_gb: int, storage_gb: int) -> None:
+    """A snapshot restored onto a disk must be no larger than the disk (the plan's)."""
+    if size_gb > storage_gb:
+        raise ValidationFailed.field(
+            "snapshot_id",
+            f"snapshot {snapshot_id} is {size_gb} GB, more than the plan's {storage_gb} GB disk; "
+            "choose a plan with a disk of at least its size",
+        )
+
+
+async def restorable(
+    session: AsyncSession, *, account_id: int, snapshot_id: int, storage_gb: int, host_id: int | None
+) -> int:
+    """The OS of the account's snapshot, checked to be restorable onto a disk of `storage_gb`
+    GB on host `host_id` (a rebuild from it: the image must be on the server's host)."""
+    params = {"snapshot_id": snapshot_id, "account_id": account_id}
+    source = _restorable(snapshot_id, (await session.execute(_SOURCE, params)).first())
+    check_fits(snapshot_id, source.size_gb, storage_gb)
+    if source.host_id is not None and host_id is not None and source.host_id != host_id:
+        raise ValidationFailed.field(
+            "snapshot_id",
+            f"snapshot {snapshot_id} is kept on another host than the server's (it was migrated "
+            "since); create a new server from the snapshot instead",
+        )
+    return source.os_id
+
+
+def restorable_sync(conn: Connection, *, account_id: int, snapshot_id: int) -> Source:
+    """The account's snapshot, checked as `restorable` does but for the size (the caller
+    checks it with check_fits once it has the plan) and the host, on a create's
+    connection (vpsorg.servers.service.order_server)."""
+    params = {"snapshot_id": snapshot_id, "account_id": account_id}
+    return _restorable(snapshot_id, conn.execute(_SOURCE, params).first())

@@ -143,11 +143,13 @@ def test_a_real_server_from_create_to_delete(
 ) -> None:
     """The API and the worker as separate processes. The first worker is killed (SIGKILL)
     once the domain is defined, while the guest boots; the next one finishes the same
-    action on the same machine. Then the server is checked from inside, rebooted, migrated
-    to a second host (a file written in the guest, its name and addresses kept), rebuilt
-    there to Debian 13 with another key (the disk fresh), resized there while stopped (more
-    vCPUs, memory and disk, seen from inside after its start), and deleted there. One guest
-    walks the whole way: each boot costs a minute or two."""
+    action on the same machine. Then the server is checked from inside, rebooted,
+    snapshotted and restored (a file removed after the snapshot back), migrated to a second
+    host (a file written in the guest, its name and addresses kept), rebuilt there to
+    Debian 13 with another key (the disk fresh), resized there while stopped (more vCPUs,
+    memory and disk, seen from inside after its start), and deleted there; then a second
+    server is created from the snapshot (the file there too). One guest at a time: each
+    boot costs a minute or two."""
     import libvirt
 
     from vpsorg.drivers.libvirt import agent
@@ -228,7 +230,10 @@ def test_a_real_server_from_create_to_delete(
         assert in_guest(dom, "hostname").strip() == "lab-1.example.net"  # the disk was kept
 
         # A snapshot of the running guest: frozen through the agent around a flattened copy
-        # of its disk, thawed after; the copy is self-contained (no backing file).
+        # of its disk, thawed after; the copy is self-contained (no backing file). A file
+        # written before it is in it.
+        kept = uuid.uuid4().hex
+        agent_write(dom, "/root/in-snapshot.txt", kept)
         r = customer.http.post(f"/api/v1/servers/{sid}/snapshots/", json={"name": "running"})
         assert r.status_code == 202, r.text
         snap_id = r.json()["snapshot"]["id"]
@@ -242,6 +247,25 @@ def test_a_real_server_from_create_to_delete(
             ["qemu-img", "info", "-U", "--output=json", str(image)], capture_output=True, text=True, check=True
         ).stdout)  # fmt: skip
         assert "backing-filename" not in info and info["format"] == "qcow2"
+
+        # Restore: the file removed after the snapshot is back, on a disk copied from the
+        # snapshot (no backing file); the name, addresses and OS kept.
+        in_guest(dom, "rm /root/in-snapshot.txt && sync")
+        started = time.monotonic()
+        r = customer.http.post(f"/api/v1/servers/{sid}/rebuild/", json={"snapshot_id": snap_id})
+        assert r.status_code == 200 and r.json()["server"]["status"] == "rebuilding", r.text
+        server = wait(customer, sid, "active")
+        print(f"restore of snapshot {snap_id}: {time.monotonic() - started:.1f} s (disk copy, boot)")
+        assert server["os"]["id"] == OS
+        dom = guest(lab, sid)
+        assert domains(lab) == [name]
+        assert in_guest(dom, "cat /root/in-snapshot.txt") == kept
+        assert in_guest(dom, "hostname").strip() == "lab-1.example.net"
+        assert key in in_guest(dom, "cat /home/debian/.ssh/authorized_keys")
+        disk_info = json.loads(subprocess.run(
+            ["qemu-img", "info", "-U", "--output=json", disk_of(dom)], capture_output=True, text=True, check=True
+        ).stdout)  # fmt: skip
+        assert "backing-filename" not in disk_info
 
         # Cold migration to a second host of the location: another storage directory on the
         # same libvirtd (how CI runs a fleet). A file written in the guest comes along.
@@ -328,6 +352,28 @@ def test_a_real_server_from_create_to_delete(
         assert actions_where(settings, Action.status != "success") == []
         assert image.exists()  # the snapshot outlives its server
         assert customer.http.get(f"/api/v1/snapshots/{snap_id}/").json()["status"] == "available"
+
+        # A new server from the snapshot (placed on the host that keeps its image; one guest
+        # at a time): the file is there, under the new server's own name.
+        r = customer.http.post(
+            "/api/v1/servers/",
+            json={"name": "Lab-2", "hostname": "lab-2.example.net", "plan_id": PLAN,
+                  "snapshot_id": snap_id, "location": LOCATION},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        assert r.json()["os"]["id"] == OS
+        second = r.json()["id"]
+        started = time.monotonic()
+        wait(customer, second, "active")
+        print(f"create from snapshot {snap_id}: {time.monotonic() - started:.1f} s (disk copy, boot)")
+        dom = guest(lab, second)
+        assert in_guest(dom, "cat /root/in-snapshot.txt") == kept
+        assert in_guest(dom, "hostname").strip() == "lab-2.example.net"
+        assert customer.http.delete(f"/api/v1/servers/{second}/").status_code == 204
+        deadline = time.monotonic() + 120
+        while domains(lab):
+            assert time.monotonic() < deadline, domains(lab)
+            time.sleep(0.5)
     finally:
         for proc in procs:
             proc.stop()

@@ -196,31 +196,28 @@ class LibvirtDriver:
         await self._new_disk(spec, name)
 
     async def _new_disk(self, spec: VmSpec, name: str) -> None:
-        """A new overlay on spec's OS image, grown to the plan's storage, in place of the
-        machine's disk, if any (replaced whole: written aside, then renamed over it)."""
+        """A new overlay on spec's OS image, or a whole copy of its snapshot's image, grown
+        to the plan's storage, in place of the machine's disk, if any (replaced whole:
+        written aside, then renamed over it)."""
         disk = self._paths(name)["disk"]
-        if not spec.os_image:
-            raise DriverError(
-                "this operating system has no image configured on the hypervisor "
-                "(set `image` for it in the catalog)"
-            )
-        base = Path(spec.os_image)
-        if not base.is_absolute() or not base.is_file():
-            raise DriverError(f"OS image {spec.os_image} is not a file on the hypervisor host")
         self.storage.mkdir(mode=0o755, parents=True, exist_ok=True)
         tmp = self._paths(name)["partial"]
+        if spec.disk_snapshot is not None:
+            image = snapshots.image_path(self.storage, spec.disk_snapshot)
+            if not image.is_file():
+                raise DriverError(f"snapshot {spec.disk_snapshot} has no image on this host ({image})")
+            info = await _qemu_img(["info", "-U", "--output=json", str(image)], f"reading {image.name}")
+            commands = snapshots.restore_commands(
+                image, tmp, spec.storage_gb, json.loads(info)["virtual-size"]
+            )
+        else:
+            commands = [_overlay_command(spec, tmp)]
         try:
-            proc = await asyncio.create_subprocess_exec(
-                "qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2",
-                str(tmp), f"{spec.storage_gb}G",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
-        except OSError as e:
-            raise DriverError(f"creating the disk of {name}: cannot run qemu-img ({e})") from None
-        out, _ = await proc.communicate()
-        if proc.returncode != 0:
+            for command in commands:
+                await _qemu_img(command, f"creating the disk of {name}")
+        except DriverError:
             tmp.unlink(missing_ok=True)
-            raise DriverError(f"creating the disk of {name}: {out.decode().strip()}")
+            raise
         os.replace(tmp, disk)
 
     def _prepare_seed(self, spec: VmSpec, name: str, *, fresh: bool = False) -> None:
@@ -640,9 +637,10 @@ class LibvirtDriver:
         disk = self._paths(name)["disk"]
         if not disk.exists():
             raise MachineNotFound(f"machine {name} has no disk in {self.storage}")
-        info = json.loads(await _qemu_img(name, "info", "--output=json", str(disk)))
+        doing = f"growing the disk of {name}"
+        info = json.loads(await _qemu_img(["info", "--output=json", str(disk)], doing))
         if int(info["virtual-size"]) < want:
-            await _qemu_img(name, "resize", "-q", str(disk), str(want))
+            await _qemu_img(["resize", "-q", str(disk), str(want)], doing)
 
     def _grow_volume(self, name: str, want: int) -> None:
         pool = storage.ensure_pool(self._connection(), str(self.storage))
@@ -692,6 +690,33 @@ class LibvirtDriver:
                 self._conn = None
 
 
+def _overlay_command(spec: VmSpec, tmp: Path) -> list[str]:
+    """qemu-img's arguments for a new overlay on spec's OS image, of the plan's size."""
+    if not spec.os_image:
+        raise DriverError(
+            "this operating system has no image configured on the hypervisor "
+            "(set `image` for it in the catalog)"
+        )
+    base = Path(spec.os_image)
+    if not base.is_absolute() or not base.is_file():
+        raise DriverError(f"OS image {spec.os_image} is not a file on the hypervisor host")
+    return ["create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(tmp), f"{spec.storage_gb}G"]
+
+
+async def _qemu_img(args: list[str], doing: str) -> str:
+    """Run qemu-img with these arguments; its output, or DriverError saying what failed."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "qemu-img", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+    except OSError as e:
+        raise DriverError(f"{doing}: cannot run qemu-img ({e})") from None
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise DriverError(f"{doing}: {out.decode().strip()}")
+    return out.decode()
+
+
 def instance_id(name: str, spec: VmSpec) -> str:
     """cloud-init's instance id of the machine's current install: its name at create, and a
     new one per rebuild (`name-rN`), so cloud-init runs again on a fresh disk only."""
@@ -712,20 +737,6 @@ def count_traffic(state: dict[str, Any], counter: int | None, month: str) -> dic
         state["bytes"] = int(state["bytes"]) + (counter - last if counter >= last else counter)
         state["last"] = counter
     return state
-
-
-async def _qemu_img(name: str, *args: str) -> str:
-    """Run qemu-img on a machine's disk; its output, or a DriverError naming the machine."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "qemu-img", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-        )
-    except OSError as e:
-        raise DriverError(f"growing the disk of {name}: cannot run qemu-img ({e})") from None
-    out, _ = await proc.communicate()
-    if proc.returncode != 0:
-        raise DriverError(f"growing the disk of {name}: {out.decode().strip()}")
-    return out.decode()
 
 
 def _disk_path(xml: str) -> str | None:

@@ -82,6 +82,22 @@ def copy_disk(disk: Path, image: Path) -> int:
     return size_gb(image)
 
 
+def restore_commands(image: Path, disk: Path, storage_gb: int, virtual_bytes: int) -> list[list[str]]:
+    """qemu-img's arguments to make `disk` a whole copy of the snapshot `image` (no backing
+    file: the snapshot may be deleted while the disk lives on), grown to `storage_gb` GB.
+    A disk cannot shrink under the guest's partitions: an image whose disk was larger than
+    `storage_gb` is refused (DriverError)."""
+    if virtual_bytes > storage_gb * GIB:
+        raise DriverError(
+            f"the snapshot's disk ({math.ceil(virtual_bytes / GIB)} GB) is larger than the plan's "
+            f"{storage_gb} GB; choose a plan with a larger disk"
+        )
+    return [
+        ["convert", "-q", "-O", "qcow2", str(image), str(disk)],
+        ["resize", "-q", str(disk), f"{storage_gb}G"],
+    ]
+
+
 def remove(image: Path) -> None:
     """The image and any partial copy of it; nothing there is fine."""
     image.unlink(missing_ok=True)
