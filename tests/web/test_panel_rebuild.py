@@ -3,6 +3,7 @@ server's own ticked), the rebuild through the API's service, the typed name chec
 server, refusals in words with the API's status, another account's server, CSRF."""
 
 import re
+import time
 
 import httpx
 
@@ -38,8 +39,8 @@ def test_the_form_offers_the_images_and_ticks_the_servers_own_keys(live: Live) -
     server = customer.active_server(name="rebuilt", ssh_key_id=mine)
     page = http.get(f"/servers/{server['id']}/").text
     assert '<h2 id="rebuild-heading">Rebuild</h2>' in page
-    assert '<option value="5" selected>Ubuntu 22.04 LTS</option>' in page  # the server's image
-    assert '<option value="3">Debian 12</option>' in page
+    assert '<option value="os:5" selected>Ubuntu 22.04 LTS</option>' in page  # the server's image
+    assert '<option value="os:3">Debian 12</option>' in page
     assert ticked(page) == [mine] and f'id="rebuild-key-{other}"' in page
     assert 'data-confirm-match="rebuilt" data-confirm-for="rebuild-button"' in page
 
@@ -51,7 +52,7 @@ def test_a_rebuild_installs_the_chosen_image_and_keys(live: Live) -> None:
     server = customer.active_server(name="fresh", ssh_key_id=first)
     url = f"/servers/{server['id']}/"
     csrf = form_csrf(http.get(url).text)
-    done = rebuild(http, url, csrf, confirm_name="fresh", os_id=str(DEBIAN_12), ssh_key_ids=[str(second)])
+    done = rebuild(http, url, csrf, confirm_name="fresh", source=f"os:{DEBIAN_12}", ssh_key_ids=[str(second)])
     assert done.status_code == 303 and done.headers["location"] == url
     assert customer.http.get(f"/api/v1{url}").json()["os"]["id"] == DEBIAN_12
     page = wait_active_on_page(http, server["id"])
@@ -59,9 +60,9 @@ def test_a_rebuild_installs_the_chosen_image_and_keys(live: Live) -> None:
     assert log and "rebuild" in log.group(0) and "reinstall Debian 12" in log.group(0)
     page = http.get(url).text
     assert ticked(page) == [second]  # the keys it has now are the next rebuild's default
-    assert '<option value="3" selected>Debian 12</option>' in page
+    assert '<option value="os:3" selected>Debian 12</option>' in page
     # No box ticked: no keys installed (as the API's []).
-    again = rebuild(http, url, csrf, confirm_name="fresh", os_id=str(DEBIAN_12))
+    again = rebuild(http, url, csrf, confirm_name="fresh", source=f"os:{DEBIAN_12}")
     assert again.status_code == 303
     wait_active_on_page(http, server["id"])
     assert ticked(http.get(url).text) == []
@@ -72,21 +73,21 @@ def test_a_rebuild_needs_the_servers_name_and_refusals_are_in_words(live: Live) 
     server = customer.active_server(name="careful")
     url = f"/servers/{server['id']}/"
     csrf = form_csrf(http.get(url).text)
-    wrong = rebuild(http, url, csrf, confirm_name="carefu", os_id=str(DEBIAN_12))
+    wrong = rebuild(http, url, csrf, confirm_name="carefu", source=f"os:{DEBIAN_12}")
     assert wrong.status_code == 400
     assert "The server was not rebuilt. Type the server&#39;s name, careful, to rebuild it." in wrong.text
-    assert 'value="carefu"' in wrong.text and '<option value="3" selected>Debian 12</option>' in wrong.text
-    no_os = rebuild(http, url, csrf, confirm_name="careful", os_id="999")
+    assert 'value="carefu"' in wrong.text and '<option value="os:3" selected>Debian 12</option>' in wrong.text
+    no_os = rebuild(http, url, csrf, confirm_name="careful", source="os:999")
     assert no_os.status_code == 400 and "no operating system with id 999" in no_os.text
     assert 'id="rebuild-os-error"' in no_os.text
-    bad = rebuild(http, url, csrf, confirm_name="careful", os_id="x")
+    bad = rebuild(http, url, csrf, confirm_name="careful", source="os:x")
     assert bad.status_code == 400 and "must be a whole number" in bad.text
     _, other = panel_customer(live)
     theirs = add_key(other, "theirs")
-    foreign = rebuild(http, url, csrf, confirm_name="careful", os_id="3", ssh_key_ids=[str(theirs)])
+    foreign = rebuild(http, url, csrf, confirm_name="careful", source="os:3", ssh_key_ids=[str(theirs)])
     assert foreign.status_code == 400 and f"no SSH key with id {theirs}" in foreign.text
     set_status(live, server["id"], "rebooting")
-    busy = rebuild(http, url, csrf, confirm_name="careful", os_id=str(DEBIAN_12))
+    busy = rebuild(http, url, csrf, confirm_name="careful", source=f"os:{DEBIAN_12}")
     assert busy.status_code == 400 and "Cannot rebuild a server that is rebooting" in busy.text
     assert "A server is rebuilt while it is active or stopped; this one is rebooting." in busy.text
     set_status(live, server["id"], "active")
@@ -104,10 +105,42 @@ def test_another_accounts_server_is_not_found_and_a_form_without_the_csrf_token_
     url = f"/servers/{server['id']}/"
     http, _ = panel_customer(live)
     csrf = form_csrf(http.get("/servers/").text)
-    assert rebuild(http, url, csrf, confirm_name="private", os_id=str(DEBIAN_12)).status_code == 404
+    assert rebuild(http, url, csrf, confirm_name="private", source=f"os:{DEBIAN_12}").status_code == 404
     forged = owner_http.post(url + "rebuild", data={"confirm_name": "private", "os_id": "3"})
     assert forged.status_code == 403 and "<html" in forged.text
-    wrong = rebuild(owner_http, url, "forged", confirm_name="private", os_id=str(DEBIAN_12))
+    wrong = rebuild(owner_http, url, "forged", confirm_name="private", source=f"os:{DEBIAN_12}")
     assert wrong.status_code == 403
     after = owner.http.get(f"/api/v1{url}").json()
     assert (after["os"]["id"], after["status"]) == (5, "active")
+
+
+def test_a_snapshot_is_restored_from_the_rebuild_form(live: Live) -> None:
+    http, customer = panel_customer(live)
+    server = customer.active_server(name="restored")
+    url = f"/servers/{server['id']}/"
+    csrf = form_csrf(http.get(url).text)
+    assert http.post(url + "snapshots", data={"csrf_token": csrf, "name": "golden"}).status_code == 303
+    [snap] = customer.http.get("/api/v1/snapshots/").json()["results"]
+    deadline = time.monotonic() + 20
+    while customer.http.get(f"/api/v1/snapshots/{snap['id']}/").json()["status"] != "available":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    page = http.get(url).text
+    assert '<optgroup label="Your snapshots (restore)">' in page
+    assert re.search(rf'<option value="snapshot:{snap["id"]}">golden \(snapshot, \d+ GB, ', page)
+    done = rebuild(http, url, csrf, confirm_name="restored", source=f"snapshot:{snap['id']}")
+    assert done.status_code == 303
+    page = wait_active_on_page(http, server["id"])
+    log = re.search(r'<section id="actions".*?</section>', page, re.S)
+    assert log and f"restore snapshot {snap['id']}" in log.group(0)
+    # Another account's snapshot: not found, in words, and nothing rebuilt.
+    _, other = panel_customer(live)
+    theirs = other.active_server(name="theirs")
+    r = other.http.post(f"/api/v1/servers/{theirs['id']}/snapshots/", json={"name": "theirs"})
+    assert r.status_code == 202
+    foreign = rebuild(
+        http, url, csrf, confirm_name="restored", source=f"snapshot:{r.json()['snapshot']['id']}"
+    )
+    assert foreign.status_code == 404 and "Snapshot " in foreign.text and "not found" in foreign.text
+    actions = customer.http.get(f"/api/v1{url}actions/").json()["results"]
+    assert [a["type"] for a in actions] == ["create", "snapshot", "rebuild"]

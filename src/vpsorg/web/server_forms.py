@@ -20,14 +20,19 @@ from vpsorg.ssh_keys import service as ssh_keys
 async def rebuild_choices(
     session: AsyncSession, *, account_id: int, server: dict[str, Any]
 ) -> dict[str, Any]:
-    """The images a rebuild may install, the account's keys and which of them the server has
+    """The images a rebuild may install, the account's available snapshots it may restore
+    (the first 200, as the API pages them), the account's keys and which of them the server has
     now (the form's default), and whether its status allows a rebuild."""
     oses = await catalog.list_operating_systems(session)
     _, keys = await ssh_keys.list_keys(
         session, account_id=account_id, page=PageParams(page=1, page_size=MAX_PAGE_SIZE)
     )
     current = await rebuilds.installed_key_ids(session, account_id=account_id, server_id=server["id"])
+    _, taken = await snapshots.list_snapshots(
+        session, account_id=account_id, page=PageParams(page=1, page_size=MAX_PAGE_SIZE)
+    )
     return {
+        "rebuild_snapshots": [s for s in taken if s.status == SnapshotStatus.AVAILABLE],
         "rebuild_oses": oses,
         "rebuild_keys": keys,
         "rebuild_current_keys": [str(k) for k in current],

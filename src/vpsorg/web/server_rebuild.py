@@ -1,5 +1,5 @@
-"""Rebuilding a server from its page: reinstall it from an image, with the account's keys
-chosen (the server's current keys by default), once its name is typed.
+"""Rebuilding a server from its page: reinstall it from an image or restore one of the
+account's snapshots onto it, with the account's keys chosen (the server's current keys by default), once its name is typed.
 
 The rebuild is the API's (servers.rebuild.request_rebuild, as POST
 /api/v1/servers/{id}/rebuild/), read by the same schema (ServerRebuild); a refusal re-renders
@@ -34,21 +34,23 @@ async def rebuild(
     session: Session,
     viewer: SignedIn,
     confirm_name: Text = "",
-    os_id: Text = "",
+    source: Text = "",
     ssh_key_ids: KeyIds = [],  # noqa: B006 (FastAPI copies a default; no box ticked: no keys)
 ) -> Response:
-    """Reinstall the server from `os_id` with the keys ticked (none ticked: none installed),
-    once its name is typed (the script checks it too, for the button)."""
+    """Reinstall the server from `source` (`os:ID`, an image, or `snapshot:ID`, a restore of
+    one of the account's snapshots) with the keys ticked (none ticked: none installed), once
+    its name is typed (the script checks it too, for the button)."""
     found = server_id_of(server_id)
     server = await servers.get_detail(reads, account_id=viewer.account_id, server_id=found)
-    shown = {"confirm_name": confirm_name, "os_id": os_id, "ssh_key_ids": ",".join(ssh_key_ids)}
+    shown = {"confirm_name": confirm_name, "source": source, "ssh_key_ids": ",".join(ssh_key_ids)}
     try:
         if confirm_name.strip() != server["name"]:
             message = f"Type the server's name, {server['name']}, to rebuild it."
             raise ValidationFailed(
                 message, details={"fields": [{"name": "confirm_name", "message": message}]}
             )
-        data = refusals.parse(ServerRebuild, {"os_id": os_id, "ssh_key_ids": ssh_key_ids}, lax=True)
+        body = _source(source) | {"ssh_key_ids": ssh_key_ids}
+        data = refusals.parse(ServerRebuild, body, lax=True)
         await rebuilds.request_rebuild(session, account_id=viewer.account_id, server_id=found, data=data)
     except AppError as exc:
         refusal = refusals.refusal(exc)
@@ -56,3 +58,12 @@ async def rebuild(
             request, reads, session, viewer, found, refusal=refusal, form="rebuild", values=shown
         )
     return back(request, found)
+
+
+def _source(source: str) -> dict[str, str]:
+    """The body's field the form's choice stands for: snapshot_id for `snapshot:ID`, else
+    os_id (`os:ID`; anything else is given as it came, for the schema to refuse in words)."""
+    kind, _, found = source.partition(":")
+    if kind == "snapshot":
+        return {"snapshot_id": found}
+    return {"os_id": found if kind == "os" else source}
