@@ -1,5 +1,6 @@
 """Rebuilding a server from its page: reinstall it from an image or restore one of the
-account's snapshots onto it, with the account's keys chosen (the server's current keys by default), once its name is typed.
+account's snapshots onto it, with the account's keys chosen (the server's current keys by
+default), once its name is typed.
 
 The rebuild is the API's (servers.rebuild.request_rebuild, as POST
 /api/v1/servers/{id}/rebuild/), read by the same schema (ServerRebuild); a refusal re-renders
