@@ -66,7 +66,13 @@ def test_snapshot_rebuild_and_resize_on_the_server_page(page: Page, live: Live) 
     # The account's snapshots, from the menu.
     page.get_by_role("link", name="Snapshots", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Snapshots")
-    expect(page.get_by_role("cell", name="before-rebuild")).to_be_visible()
+    expect(page.get_by_role("cell", name="before-rebuild", exact=True)).to_be_visible()
     expect(page.get_by_role("link", name="walked")).to_be_visible()
     assert_accessible(page)
     assert_keyboard_operable(page)
+
+    # A new server from it: the create form opens with the snapshot chosen.
+    page.get_by_role("link", name=re.compile("^New server from it")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Create a server")
+    expect(page.get_by_label("Operating system or snapshot")).to_have_value(re.compile(r"^snapshot:\d+$"))
+    assert_accessible(page)

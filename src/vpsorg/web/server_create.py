@@ -10,7 +10,7 @@ As the form changes, htmx asks for its dry run (servers.quote_server, as POST
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,8 @@ from vpsorg.errors import AppError
 from vpsorg.pagination import MAX_PAGE_SIZE, PageParams
 from vpsorg.servers import service as servers
 from vpsorg.servers.schemas import USER_DATA_MAX_BYTES, ServerCreate
+from vpsorg.snapshots import service as snapshots
+from vpsorg.snapshots.models import SnapshotStatus
 from vpsorg.ssh_keys import service as ssh_keys
 from vpsorg.ssh_keys.schemas import SshKeyCreate
 from vpsorg.web import refusals
@@ -42,7 +44,7 @@ class Choices:
     name: str = ""
     hostname: str = ""
     plan_id: str = ""
-    os_id: str = ""
+    os_id: str = ""  # an image's id, or snapshot:ID (a server made from the account's snapshot)
     location: str = ""
     ssh_key_id: str = ""
     backups_enabled: bool = False
@@ -54,10 +56,13 @@ class Choices:
     def order(self) -> dict[str, Any]:
         """The body POST /api/v1/servers/ would get (empty optional fields left out); lines
         that are no key=value: ValidationFailed (field labels)."""
-        body: dict[str, Any] = {
+        source, _, snapshot_id = self.os_id.partition("snapshot:")
+        body: dict[str, Any] = (
+            {"snapshot_id": snapshot_id} if not source and snapshot_id else {"os_id": self.os_id}
+        )
+        body |= {
             "name": self.name,
             "plan_id": self.plan_id,
-            "os_id": self.os_id,
             "location": self.location,
             "backups_enabled": self.backups_enabled,
             "labels": parse_lines(self.labels),
@@ -126,6 +131,10 @@ async def form_context(session: AsyncSession, account_id: int, choices: Choices)
     _, keys = await ssh_keys.list_keys(
         session, account_id=account_id, page=PageParams(page=1, page_size=MAX_PAGE_SIZE)
     )
+    # the account's available snapshots (the first 200, as the API pages them): a disk source
+    _, taken = await snapshots.list_snapshots(
+        session, account_id=account_id, page=PageParams(page=1, page_size=MAX_PAGE_SIZE)
+    )
     if not choices.plan_id and plans:
         choices = replace(choices, plan_id=str(plans[0].id))
     if not choices.os_id and oses:
@@ -138,6 +147,7 @@ async def form_context(session: AsyncSession, account_id: int, choices: Choices)
         "oses": oses,
         "locations": locations,
         "keys": keys,
+        "snapshots": [s for s in taken if s.status == SnapshotStatus.AVAILABLE],
         "choices": choices,
         "price": price(plans, choices.plan_id, choices.backups_enabled),
         "surcharge_percent": surcharge,
@@ -172,8 +182,11 @@ async def _form(
 
 
 @router.get("/new")
-async def new_server(request: Request, session: Session, viewer: SignedIn) -> Response:
-    return await _form(request, session, viewer, Choices())
+async def new_server(
+    request: Request, session: Session, viewer: SignedIn, snapshot: Annotated[int | None, Query()] = None
+) -> Response:
+    """The form; `?snapshot=ID` (a snapshot's "New server from it") chooses that snapshot."""
+    return await _form(request, session, viewer, Choices(os_id=f"snapshot:{snapshot}" if snapshot else ""))
 
 
 @router.post("/new/quote")
