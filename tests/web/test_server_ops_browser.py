@@ -1,5 +1,6 @@
 """The server page's operations in Chromium on the simulator: a snapshot seen available
-without a reload (the live region), a rebuild behind the typed name, and a resize, whose
+without a reload (the live region), a rebuild behind the typed name, a restore of the
+snapshot, and a resize, whose
 form becomes usable live once the server is stopped; axe and the keyboard on the server
 page."""
 
@@ -43,6 +44,16 @@ def test_snapshot_rebuild_and_resize_on_the_server_page(page: Page, live: Live) 
     expect(page.locator("#actions")).to_contain_text("reinstall Debian 12")
     assert_accessible(page)
     assert_keyboard_operable(page)
+
+    # A restore: the same form, the snapshot chosen instead of an image.
+    image = page.get_by_label("Image")
+    snapshot = image.locator("option", has_text="before-rebuild").get_attribute("value")
+    assert snapshot and snapshot.startswith("snapshot:"), snapshot
+    image.select_option(value=snapshot)
+    page.get_by_label("Type the server's name, walked, to confirm the rebuild").fill("walked")
+    button.click()
+    expect(page.locator("#actions")).to_contain_text(f"restore snapshot {snapshot.split(':')[1]}")
+    expect(page.locator("#server-status")).to_have_text("active")
 
     # A resize: disabled while the server runs; usable once it is stopped, without a reload.
     performance = page.get_by_role("radio", name=re.compile("^Performance VPS"))
