@@ -19,6 +19,7 @@ from vpsorg.actions.models import Action
 from vpsorg.catalog.models import OperatingSystem, Plan
 from vpsorg.db import utcnow
 from vpsorg.errors import InvalidState, NotFound, ValidationFailed
+from vpsorg.servers import service as servers
 from vpsorg.servers.models import Server
 from vpsorg.servers.schemas import ServerRebuild
 from vpsorg.servers.states import TRANSITIONS, ActionType, ServerStatus, can_request
@@ -45,13 +46,7 @@ async def request_rebuild(
 ) -> tuple[Server, Action]:
     """Check the server may be rebuilt (active or stopped), the OS and the keys; set the
     server's new OS and keys and its `rebuilding` status, and queue the rebuild."""
-    server = await session.scalar(
-        select(Server)
-        .where(Server.id == server_id, Server.account_id == account_id, Server.deleted_at.is_(None))
-        .with_for_update()
-    )
-    if server is None:
-        raise NotFound(f"Server {server_id} not found")
+    server = await servers.get_for_update(session, account_id=account_id, server_id=server_id)
     status = ServerStatus(server.status)
     if not can_request(ActionType.REBUILD, status):
         raise InvalidState(

@@ -32,6 +32,7 @@ from vpsorg.catalog.models import Plan
 from vpsorg.db import utcnow
 from vpsorg.errors import CapacityExhausted, InvalidState, NotFound, ValidationFailed
 from vpsorg.hosts import service as hosts
+from vpsorg.servers import service as servers
 from vpsorg.servers.models import Server
 from vpsorg.servers.states import ActionType, ServerStatus, can_request
 
@@ -44,17 +45,6 @@ BILLING_COLUMNS = [
     "month_backup_hours",
     "month_carried",
 ]
-
-
-async def _locked(session: AsyncSession, *, account_id: int, server_id: int) -> Server:
-    server = await session.scalar(
-        select(Server)
-        .where(Server.id == server_id, Server.account_id == account_id, Server.deleted_at.is_(None))
-        .with_for_update()
-    )
-    if server is None:
-        raise NotFound(f"Server {server_id} not found")
-    return server
 
 
 async def _new_plan(session: AsyncSession, server: Server, plan_id: int) -> tuple[Plan, Plan]:
@@ -97,7 +87,7 @@ async def request_resize(
     """Check, take the host's room, give the server the plan and queue the resize."""
     # The account row first, then the server's: billing's lock order (charge_account).
     account = await session.run_sync(lambda s: billing.lock_counted(s.connection(), account_id))
-    server = await _locked(session, account_id=account_id, server_id=server_id)
+    server = await servers.get_for_update(session, account_id=account_id, server_id=server_id)
     status = ServerStatus(server.status)
     if not can_request(ActionType.RESIZE, status):
         raise InvalidState(

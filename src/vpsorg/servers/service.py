@@ -308,7 +308,8 @@ async def get_detail(
     return out
 
 
-async def _get_for_update(session: AsyncSession, *, account_id: int, server_id: int) -> Server:
+async def get_for_update(session: AsyncSession, *, account_id: int, server_id: int) -> Server:
+    """The account's live server, locked for the change about to be made; NotFound otherwise."""
     server = await session.scalar(
         select(Server).where(Server.id == server_id, _live(account_id)).with_for_update()
     )
@@ -589,7 +590,7 @@ async def update_server(
     changes = data.model_dump(exclude_unset=True)
     if changes.get("backups_enabled"):
         await _require_backup_credit(session, account_id=account_id, server_id=server_id)
-    server = await _get_for_update(session, account_id=account_id, server_id=server_id)
+    server = await get_for_update(session, account_id=account_id, server_id=server_id)
     for field, value in changes.items():
         setattr(server, field, value)
     server.updated_at = utcnow()
@@ -621,7 +622,7 @@ async def _require_backup_credit(session: AsyncSession, *, account_id: int, serv
 
 async def delete_server(session: AsyncSession, *, account_id: int, server_id: int) -> Action:
     """Hide the server at once and queue the teardown; queued work on it is cancelled."""
-    server = await _get_for_update(session, account_id=account_id, server_id=server_id)
+    server = await get_for_update(session, account_id=account_id, server_id=server_id)
     server.deleted_at = server.updated_at = utcnow()
     cancelled = await actions.cancel_queued(
         session, server_id=server.id, why="cancelled: the server was deleted"
@@ -635,7 +636,7 @@ async def request_power(
     session: AsyncSession, *, account_id: int, server_id: int, type: ActionType
 ) -> tuple[Server, Action]:
     """Start, stop or reboot: check the state table, set the transitional status, queue."""
-    server = await _get_for_update(session, account_id=account_id, server_id=server_id)
+    server = await get_for_update(session, account_id=account_id, server_id=server_id)
     status = ServerStatus(server.status)
     if not can_request(type, status):
         raise InvalidState(
