@@ -8,6 +8,7 @@ from pydantic import TypeAdapter, WithJsonSchema
 from vpsorg import deps, inputs
 from vpsorg.accounts import service as accounts
 from vpsorg.actions import service as actions
+from vpsorg.actions.models import Action
 from vpsorg.actions.schemas import ActionOut, ActionRef
 from vpsorg.deps import AccountId, Admission, DefaultLimits, HotPath, Placement, Session, Token
 from vpsorg.errors import (
@@ -28,6 +29,7 @@ from vpsorg.servers import rebuild as rebuilds
 from vpsorg.servers import resize
 from vpsorg.servers import service as servers
 from vpsorg.servers.labels import MAX_TERMS, SELECTOR_PATTERN
+from vpsorg.servers.models import Server
 from vpsorg.servers.schemas import (
     PowerActionResult,
     ServerBrief,
@@ -51,6 +53,16 @@ ServerId = inputs.PathId
 # Checked by the service (in words; the pattern has a lookahead, which pydantic's regex lacks).
 LabelSelector = Annotated[str, WithJsonSchema({"type": "string", "pattern": SELECTOR_PATTERN})]
 _SUMMARIES = TypeAdapter(list[ServerSummary])  # a page's rows validated in one call
+
+
+def _accepted(kind: ActionType, server: Server, action: Action) -> PowerActionResult:
+    """The answer to an action a customer asked for: its message, the server, the action."""
+    return PowerActionResult(
+        status="success",
+        message=TRANSITIONS[kind].message,
+        server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
+        action=ActionRef.model_validate(action, from_attributes=True),
+    )
 
 
 @router.get("/", summary="List all servers", responses=errors(ValidationFailed))
@@ -220,12 +232,7 @@ async def _power(
         server, action = await servers.request_power(
             session, account_id=account_id, server_id=server_id, type=type
         )
-        return PowerActionResult(
-            status="success",
-            message=TRANSITIONS[type].message,
-            server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
-            action=ActionRef.model_validate(action, from_attributes=True),
-        )
+        return _accepted(type, server, action)
 
     return await idempotency.once(
         request, response, session, account_id=account_id, key=key, status_code=200, run=run
@@ -289,12 +296,7 @@ async def rebuild_server(
         server, action = await rebuilds.request_rebuild(
             session, account_id=account_id, server_id=server_id, data=body
         )
-        return PowerActionResult(
-            status="success",
-            message=TRANSITIONS[ActionType.REBUILD].message,
-            server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
-            action=ActionRef.model_validate(action, from_attributes=True),
-        )
+        return _accepted(ActionType.REBUILD, server, action)
 
     return await idempotency.once(
         request, response, session, account_id=account_id, key=idempotency_key, status_code=200, run=run
@@ -319,12 +321,7 @@ async def resize_server(
         server, action = await resize.request_resize(
             session, account_id=account_id, server_id=server_id, plan_id=body.plan_id
         )
-        return PowerActionResult(
-            status="success",
-            message=TRANSITIONS[ActionType.RESIZE].message,
-            server=ServerBrief(id=server.id, name=server.name, status=ServerStatus(server.status)),
-            action=ActionRef.model_validate(action, from_attributes=True),
-        )
+        return _accepted(ActionType.RESIZE, server, action)
 
     return await idempotency.once(
         request, response, session, account_id=account_id, key=idempotency_key, status_code=200, run=run
