@@ -18,6 +18,7 @@ PUBLIC = [
     "Backoff",
     "Client",
     "DryRun",
+    "Event",
     "Forbidden",
     "InvalidState",
     "LedgerEntry",

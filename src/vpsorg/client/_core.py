@@ -193,3 +193,40 @@ def headers(token: str) -> dict[str, str]:
 def idempotency_header(method: str) -> dict[str, str]:
     """A fresh key for each POST call, sent with every attempt of it."""
     return {"Idempotency-Key": str(uuid.uuid4())} if method == "POST" else {}
+
+
+# The API sends a heartbeat comment every 15 s on an idle stream: three missed, the
+# connection is taken for dead and resumed.
+STREAM_READ_TIMEOUT = 45.0
+EVENTS_PATH = "/api/v1/events/"
+STREAM_PATH = "/api/v1/events/stream/"
+
+
+def stream_params(types: Sequence[str] | str | None, server_id: int | None) -> dict[str, Any]:
+    """The stream's filters as the API takes them (`types=a,b&server_id=N`)."""
+    params: dict[str, Any] = {}
+    if types:
+        params["types"] = types if isinstance(types, str) else ",".join(types)
+    if server_id is not None:
+        params["server_id"] = server_id
+    return params
+
+
+def stream_headers(base: dict[str, str], last_event_id: int | None) -> dict[str, str]:
+    """The stream request's headers: `Last-Event-ID` resumes after that event."""
+    extra = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+    if last_event_id is not None:
+        extra["Last-Event-ID"] = str(last_event_id)
+    return base | extra
+
+
+def stream_timeout(timeout: float, read: float | None = None) -> httpx.Timeout:
+    """Connecting as any call; reading waits past the heartbeats (or until `read`)."""
+    return httpx.Timeout(timeout, read=STREAM_READ_TIMEOUT if read is None else max(0.05, read))
+
+
+def check_event_stream(response: httpx.Response) -> None:
+    """An answer that is not an event stream (a proxy's page, say) is an error, not events."""
+    kind = response.headers.get("content-type", "").partition(";")[0].strip()
+    if kind != "text/event-stream":
+        raise APIError(response.status_code, "not_an_event_stream", f"the API answered {kind or 'nothing'}")

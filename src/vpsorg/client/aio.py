@@ -6,21 +6,26 @@ and `make lint` checks that file is current. Edit here, never there.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from time import monotonic
 from typing import Any, Literal, TypeVar, overload
 
 import httpx
+from httpx_sse import EventSource
 from tenacity import AsyncRetrying, retry_if_exception, retry_if_result, stop_after_attempt, stop_after_delay
 
 from vpsorg.client import _core
 from vpsorg.client._core import DEFAULT_TIMEOUT, DEFAULT_WAIT_TIMEOUT, Backoff
-from vpsorg.client.errors import ActionFailed, ActionTimeout
+from vpsorg.client.errors import ActionFailed, ActionTimeout, APIError, TransportError, error_from_response
 from vpsorg.client.models import (
     Account,
     ActionData,
     DryRun,
+    Event,
     LedgerEntry,
     Location,
     Model,
@@ -45,8 +50,8 @@ class AsyncAction(ActionData):
     async def wait(
         self, timeout: float = DEFAULT_WAIT_TIMEOUT, on_poll: OnPoll | None = None
     ) -> "AsyncAction":
-        """Poll (with the client's backoff) until the action ends; ActionFailed if it failed,
-        ActionTimeout if it is not over within `timeout` seconds."""
+        """Wait until the action ends (on the event stream, else polling: see actions.wait);
+        ActionFailed if it failed, ActionTimeout if it is not over within `timeout` seconds."""
         assert self._client is not None
         return await self._client.actions.wait(self.id, timeout=timeout, on_poll=on_poll)
 
@@ -143,6 +148,7 @@ class AsyncClient:
         self.account = AsyncAccountAPI(self)
         self.tokens = AsyncTokens(self)
         self.admin = AsyncAdmin(self)
+        self.events = AsyncEvents(self)
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -440,14 +446,52 @@ class AsyncActions:
     async def wait(
         self, action_id: int, *, timeout: float = DEFAULT_WAIT_TIMEOUT, on_poll: OnPoll | None = None
     ) -> AsyncAction:
-        """Poll the action, with the client's backoff, until it is over."""
+        """Wait until the action is over: on the event stream (its action.finished event) when
+        the API has one, else (an older API, a connection that fails) polling with the
+        client's backoff. `on_poll` sees the action each time it is read."""
+        deadline = monotonic() + timeout
+        action = None
+        if self._base == "/api/v1":  # the stream is the token's account's: not the operators' view
+            action = await self._streamed(action_id, deadline, on_poll)
+        if action is None:
+            action = await self._polled(action_id, max(0.0, deadline - monotonic()), on_poll)
+        if not action.finished:
+            raise ActionTimeout(action, timeout)
+        if action.status == "error":
+            raise ActionFailed(action)
+        return action
 
-        async def poll() -> AsyncAction:
-            action = await self.get(action_id)
-            if on_poll is not None:
-                on_poll(action)
-            return action
+    async def _read(self, action_id: int, on_poll: OnPoll | None) -> AsyncAction:
+        action = await self.get(action_id)
+        if on_poll is not None:
+            on_poll(action)
+        return action
 
+    async def _streamed(self, action_id: int, deadline: float, on_poll: OnPoll | None) -> AsyncAction | None:
+        """The action once over, seen on the event stream; None if the stream could not be used
+        or ended first, or the deadline passed (the caller then polls for what time is left)."""
+        try:
+            # From the newest event on (ids are in commit order): a finish committed later is on
+            # the stream, one committed before is seen by the read once the stream is open.
+            start = await self._c.events.latest_id()
+            read = min(deadline - monotonic(), _core.STREAM_READ_TIMEOUT)
+            async with self._c.events.open(
+                types="action.finished", last_event_id=start, read_timeout=read
+            ) as events:
+                action = await self._read(action_id, on_poll)
+                if action.finished:
+                    return action
+                async for event in events:
+                    if event.object.type == "action" and event.object.id == action_id:
+                        return await self._read(action_id, on_poll)
+                    if monotonic() >= deadline:
+                        break
+        except (APIError, TransportError):
+            return None
+        return None
+
+    async def _polled(self, action_id: int, timeout: float, on_poll: OnPoll | None) -> AsyncAction:
+        """The action read with the client's backoff until it is over or `timeout` has passed."""
         polling = AsyncRetrying(
             stop=stop_after_delay(timeout),
             wait=lambda state: self._c.backoff.delay(state.attempt_number),
@@ -455,12 +499,89 @@ class AsyncActions:
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
             sleep=asyncio.sleep,
         )
-        action: AsyncAction = await polling(poll)
-        if not action.finished:
-            raise ActionTimeout(action, timeout)
-        if action.status == "error":
-            raise ActionFailed(action)
+        action: AsyncAction = await polling(self._read, action_id, on_poll)
         return action
+
+
+class AsyncEvents:
+    """Your account's events (README "Events"): the list, newest first, and the live stream."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    def list(
+        self, *, type: str | None = None, server_id: int | None = None, page_size: int = 50
+    ) -> AsyncIterator[Event]:
+        return self._c.pages(_core.EVENTS_PATH, Event, page_size=page_size, type=type, server_id=server_id)
+
+    async def latest_id(self) -> int:
+        """The id of your newest event (0: none yet): a stream opened later with it as
+        `last_event_id` misses nothing that happens after this call."""
+        body = await self._c.request("GET", _core.EVENTS_PATH, params=_core.list_params(1, 1))
+        return int(body["results"][0]["id"]) if body["results"] else 0
+
+    async def stream(
+        self,
+        *,
+        types: Sequence[str] | str | None = None,
+        server_id: int | None = None,
+        last_event_id: int | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        """The events from now on (or after `last_event_id`), oldest first, as they happen, for
+        as long as you iterate; only `types` (e.g. ["server.status_changed"]) and only
+        `server_id`'s when given. A dropped connection is resumed after the last event given
+        (Last-Event-ID), so none is missed or given twice; after `max_retries` failed
+        reconnections in a row (with the client's backoff) the error is raised. Breaking out
+        of the loop (or closing the iterator) hangs up."""
+        last, failures = last_event_id, 0
+        while True:
+            try:
+                async with self.open(types=types, server_id=server_id, last_event_id=last) as events:
+                    failures = 0
+                    async for event in events:
+                        last = event.id
+                        yield event
+                failures = 1  # the API closed it (it is stopping, say): back after a pause
+            except (APIError, TransportError) as exc:
+                failures += 1
+                if failures > self._c.max_retries or not _core.should_retry("GET", exc, keyed=False):
+                    raise
+            await asyncio.sleep(self._c.backoff.delay(failures))
+
+    @asynccontextmanager
+    async def open(
+        self,
+        *,
+        types: Sequence[str] | str | None = None,
+        server_id: int | None = None,
+        last_event_id: int | None = None,
+        read_timeout: float | None = None,
+    ) -> AsyncIterator[AsyncIterator[Event]]:
+        """One connection to the stream, open (its answer checked) on entering: the events it
+        brings, not resumed when it drops (stream() does that). APIError when the API refuses
+        it (404: an API without events), TransportError when it cannot be reached or drops.
+        `read_timeout`: the longest wait for a byte (the heartbeats come every 15 s)."""
+        url = self._c.base_url + _core.STREAM_PATH
+        try:
+            async with self._c._http.stream(
+                "GET",
+                url,
+                params=_core.stream_params(types, server_id),
+                headers=_core.stream_headers(self._c._headers, last_event_id),
+                timeout=_core.stream_timeout(self._c.timeout, read_timeout),
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise error_from_response(response)
+                _core.check_event_stream(response)
+                yield self._events(response)
+        except httpx.TransportError as exc:
+            raise _core.transport_error(exc, "GET", url, 1) from exc
+
+    async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
+        async for sse in EventSource(response).aiter_sse():
+            if sse.data:  # every message is one event's JSON
+                yield self._c.bind(Event, json.loads(sse.data))
 
 
 class AsyncCatalog:

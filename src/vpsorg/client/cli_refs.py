@@ -114,6 +114,11 @@ ServerOption = Annotated[
     int,
     typer.Option("--server", parser=str, callback=_resolver(server_id), metavar="SERVER", help=SERVER_HELP),
 ]
+# The same, optional: a filter (`vps events watch --server web-1`).
+ServerFilter = Annotated[
+    int | None,
+    typer.Option("--server", parser=str, callback=_resolver(server_id), metavar="SERVER", help=SERVER_HELP),
+]
 PlanId = Annotated[
     int,
     typer.Option(

@@ -224,3 +224,23 @@ class LedgerEntry(Model):
     hours: int | None = None
     backup_hours: int | None = None
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EventObject(Model):
+    type: str  # "server", "action", "snapshot" or "account"
+    id: int
+
+
+@dataclass(frozen=True)
+class Event(Model):
+    """A change in your account (README "Events" lists the types and their `data`): `id`
+    grows in the order the changes were committed, so the last one seen is where a stream
+    resumes (`events.stream(last_event_id=...)`)."""
+
+    id: int
+    type: str  # e.g. "server.status_changed", "action.finished"
+    object: EventObject
+    server_id: int | None
+    data: dict[str, Any]
+    created_at: datetime
