@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from tests.conftest import Live, prepare_database, serve_in_thread, test_settings
 from vpsorg.actions.models import Action
-from vpsorg.client import AsyncClient, Backoff, Client, Event, NotFound, TransportError
+from vpsorg.client import ActionTimeout, AsyncClient, Backoff, Client, Event, NotFound, TransportError
 from vpsorg.db import utcnow
 
 FAST = Backoff(initial=0.02, maximum=0.2)
@@ -173,7 +173,8 @@ def test_the_async_stream_in_order_resumed_after_a_drop(live: Live) -> None:
 
 @pytest.fixture(scope="module")
 def idle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    settings = test_settings(tmp_path_factory.mktemp("idle") / "vpsorg.db")
+    # Heartbeats five times a second: a wait past its timeout sees its clock on them.
+    settings = test_settings(tmp_path_factory.mktemp("idle") / "vpsorg.db", event_heartbeat_seconds=0.2)
     prepare_database(settings)
     with serve_in_thread(settings, run_worker=False) as server:
         yield server
@@ -222,6 +223,19 @@ def test_action_wait_returns_through_the_stream(idle: Live) -> None:
     assert done and done[0].status == "success" and statuses == ["queued", "success"]
     assert paths(seen) == [*opened, action_path]  # once when open, once when over
     assert seen[1].url.params["types"] == "action.finished"
+
+
+def test_action_wait_on_a_quiet_stream_times_out(idle: Live) -> None:
+    customer = idle.account(credit="1000")
+    action_id = customer.create_server()["action"]["id"]
+    seen: list[httpx.Request] = []
+    vps = Client(
+        idle.url, customer.token, backoff=FAST, http=httpx.Client(event_hooks={"request": [seen.append]})
+    )
+    with pytest.raises(ActionTimeout) as caught:
+        vps.actions.wait(action_id, timeout=1.5)  # heartbeats keep the stream open all along
+    assert caught.value.action.status == "queued" and caught.value.timeout == 1.5
+    assert paths(seen)[:3] == [EVENTS, STREAM, f"/api/v1/actions/{action_id}/"]
 
 
 def test_async_action_wait_returns_through_the_stream(idle: Live) -> None:

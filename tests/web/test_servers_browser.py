@@ -82,6 +82,7 @@ def test_create_a_server_watch_it_turn_active_reboot_and_delete_it(page: Page, s
     assert_accessible(page)
     expect(status).to_have_text("active", timeout=ACTIVE_WITHIN_MS)
     assert not_reloaded(page)  # the live region turned it active
+    assert page.locator('[hx-trigger*="every"]').count() == 0  # on events, never polled
     expect(page.get_by_role("button", name="Copy the IPv4 address")).to_be_visible()
     expect(page.get_by_role("button", name="Start")).to_be_disabled()
     page.reload()  # the usage charts are drawn when the page is
@@ -113,6 +114,40 @@ def test_create_a_server_watch_it_turn_active_reboot_and_delete_it(page: Page, s
     expect(page).to_have_url(f"{slow.url}/servers/?deleted=browser-1")
     expect(page.get_by_role("status")).to_have_text("browser-1 is being deleted.")
     expect(page.locator("#server-rows tr")).to_have_count(0)
+
+
+def test_a_page_changes_only_when_an_event_arrives(page: Page, slow: Live) -> None:
+    """With its event stream cut, a server's page stays as it was (nothing polls); once the
+    stream is back (EventSource reconnects), the events it missed turn it active. The servers
+    list follows a status changed through the API."""
+    account_id, email = panel_account(slow)
+    customer = Customer(slow, account_id, slow.token(account_id))
+    page_log_in(page, slow.url, email)
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.route("**/events/stream*", lambda route: route.abort())
+    server = customer.create_server(name="unheard")
+    page.goto(f"{slow.url}/servers/{server['id']}/")
+    status = page.locator("#server-status")
+    expect(status).to_have_text("provisioning")
+    mark(page)
+    customer.wait_status(server["id"], "active", timeout=30)
+    page.wait_for_timeout(4000)  # longer than the 3 s the panel polled at while provisioning
+    expect(status).to_have_text("provisioning")
+    assert [u for u in fetched if "/events/stream" in u]  # it tried to listen
+    assert not [u for u in fetched if f"/servers/{server['id']}/live" in u]  # and asked nothing else
+    page.unroute("**/events/stream*")
+    expect(status).to_have_text("active", timeout=ACTIVE_WITHIN_MS)
+    assert not_reloaded(page) and [u for u in fetched if f"/servers/{server['id']}/live" in u]
+
+    # The servers list: a status changed elsewhere (the API) shows without a reload.
+    page.goto(f"{slow.url}/servers/")
+    row = page.locator(f"#server-{server['id']}")
+    expect(row).to_contain_text("active")
+    mark(page)
+    assert customer.http.post(f"/api/v1/servers/{server['id']}/stop/").status_code == 200
+    expect(row).to_contain_text("stopped", timeout=ACTIVE_WITHIN_MS)
+    assert not_reloaded(page)
 
 
 def customer_named(live: Live, email: str) -> Customer:

@@ -1,5 +1,6 @@
 """What the sync and async clients share: retry and backoff policy, request bodies, parsing."""
 
+import json
 import random
 import uuid
 from collections.abc import Sequence
@@ -223,6 +224,44 @@ def stream_headers(base: dict[str, str], last_event_id: int | None) -> dict[str,
 def stream_timeout(timeout: float, read: float | None = None) -> httpx.Timeout:
     """Connecting as any call; reading waits past the heartbeats (or until `read`)."""
     return httpx.Timeout(timeout, read=STREAM_READ_TIMEOUT if read is None else max(0.05, read))
+
+
+# Transports that run the app in-process and hand over a response only once it is whole: an
+# event stream never is, so on them waits poll (Starlette's TestClient's is matched by name,
+# the client imports no server package).
+BUFFERING = (httpx.ASGITransport, httpx.WSGITransport)
+
+
+def streams_events(http: httpx.Client | httpx.AsyncClient) -> bool:
+    """Whether an event stream can be read through `http` as it comes."""
+    transport = getattr(http, "_transport", None)
+    return not (isinstance(transport, BUFFERING) or type(transport).__module__.startswith("starlette."))
+
+
+def newest_id(body: Any) -> int:
+    """The first event's id in a page of the events list (newest first); 0 for an empty one.
+    Anything else is not this API's list: an APIError, as a refusal would be."""
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list):
+        raise APIError(200, "unexpected_answer", "the API did not answer a list of events")
+    return int(results[0]["id"]) if results else 0
+
+
+class SSELines:
+    """Server-Sent Events read line by line (the part of the format the API uses: `data:`
+    lines, ended by a blank line; `id:` repeats the event's own id; comments are heartbeats)."""
+
+    def __init__(self) -> None:
+        self.data: list[str] = []
+
+    def feed(self, line: str) -> dict[str, Any] | None:
+        """The event (its JSON) this line ends, if it ends one."""
+        if line.startswith("data:"):
+            self.data.append(line[5:].removeprefix(" "))
+        elif not line and self.data:
+            text, self.data = "\n".join(self.data), []
+            return dict(json.loads(text))
+        return None
 
 
 def check_event_stream(response: httpx.Response) -> None:

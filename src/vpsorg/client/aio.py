@@ -6,7 +6,6 @@ and `make lint` checks that file is current. Edit here, never there.
 """
 
 import asyncio
-import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,7 +14,6 @@ from time import monotonic
 from typing import Any, Literal, TypeVar, overload
 
 import httpx
-from httpx_sse import EventSource
 from tenacity import AsyncRetrying, retry_if_exception, retry_if_result, stop_after_attempt, stop_after_delay
 
 from vpsorg.client import _core
@@ -448,10 +446,13 @@ class AsyncActions:
     ) -> AsyncAction:
         """Wait until the action is over: on the event stream (its action.finished event) when
         the API has one, else (an older API, a connection that fails) polling with the
-        client's backoff. `on_poll` sees the action each time it is read."""
+        client's backoff, as it does through an in-process transport (httpx.ASGITransport,
+        Starlette's TestClient), which hands over no response before its end: streams never
+        end. `on_poll` sees the action each time it is read."""
         deadline = monotonic() + timeout
         action = None
-        if self._base == "/api/v1":  # the stream is the token's account's: not the operators' view
+        # The stream is the token's account's (not the operators' view), read as it comes.
+        if self._base == "/api/v1" and _core.streams_events(self._c._http):
             action = await self._streamed(action_id, deadline, on_poll)
         if action is None:
             action = await self._polled(action_id, max(0.0, deadline - monotonic()), on_poll)
@@ -475,14 +476,14 @@ class AsyncActions:
             # the stream, one committed before is seen by the read once the stream is open.
             start = await self._c.events.latest_id()
             read = min(deadline - monotonic(), _core.STREAM_READ_TIMEOUT)
-            async with self._c.events.open(
+            async with self._c.events._open(
                 types="action.finished", last_event_id=start, read_timeout=read
             ) as events:
                 action = await self._read(action_id, on_poll)
                 if action.finished:
                     return action
-                async for event in events:
-                    if event.object.type == "action" and event.object.id == action_id:
+                async for event in events:  # None: a heartbeat, every 15 s
+                    if event is not None and event.object.type == "action" and event.object.id == action_id:
                         return await self._read(action_id, on_poll)
                     if monotonic() >= deadline:
                         break
@@ -517,8 +518,9 @@ class AsyncEvents:
     async def latest_id(self) -> int:
         """The id of your newest event (0: none yet): a stream opened later with it as
         `last_event_id` misses nothing that happens after this call."""
-        body = await self._c.request("GET", _core.EVENTS_PATH, params=_core.list_params(1, 1))
-        return int(body["results"][0]["id"]) if body["results"] else 0
+        return _core.newest_id(
+            await self._c.request("GET", _core.EVENTS_PATH, params=_core.list_params(1, 1))
+        )
 
     async def stream(
         self,
@@ -532,15 +534,17 @@ class AsyncEvents:
         `server_id`'s when given. A dropped connection is resumed after the last event given
         (Last-Event-ID), so none is missed or given twice; after `max_retries` failed
         reconnections in a row (with the client's backoff) the error is raised. Breaking out
-        of the loop (or closing the iterator) hangs up."""
+        of the loop (or closing the iterator) hangs up. Needs a network transport: an
+        in-process one (httpx.ASGITransport) gives nothing before the stream's end."""
         last, failures = last_event_id, 0
         while True:
             try:
-                async with self.open(types=types, server_id=server_id, last_event_id=last) as events:
+                async with self._open(types=types, server_id=server_id, last_event_id=last) as events:
                     failures = 0
                     async for event in events:
-                        last = event.id
-                        yield event
+                        if event is not None:
+                            last = event.id
+                            yield event
                 failures = 1  # the API closed it (it is stopping, say): back after a pause
             except (APIError, TransportError) as exc:
                 failures += 1
@@ -549,18 +553,19 @@ class AsyncEvents:
             await asyncio.sleep(self._c.backoff.delay(failures))
 
     @asynccontextmanager
-    async def open(
+    async def _open(
         self,
         *,
         types: Sequence[str] | str | None = None,
         server_id: int | None = None,
         last_event_id: int | None = None,
         read_timeout: float | None = None,
-    ) -> AsyncIterator[AsyncIterator[Event]]:
+    ) -> AsyncIterator[AsyncIterator[Event | None]]:
         """One connection to the stream, open (its answer checked) on entering: the events it
-        brings, not resumed when it drops (stream() does that). APIError when the API refuses
-        it (404: an API without events), TransportError when it cannot be reached or drops.
-        `read_timeout`: the longest wait for a byte (the heartbeats come every 15 s)."""
+        brings, and None for each heartbeat (a waiter looks at its clock then), not resumed
+        when it drops (stream() does that). APIError when the API refuses it (404: an API
+        without events), TransportError when it cannot be reached or drops. `read_timeout`:
+        the longest wait for a byte (the heartbeats come every 15 s)."""
         url = self._c.base_url + _core.STREAM_PATH
         try:
             async with self._c._http.stream(
@@ -578,10 +583,13 @@ class AsyncEvents:
         except httpx.TransportError as exc:
             raise _core.transport_error(exc, "GET", url, 1) from exc
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[Event]:
-        async for sse in EventSource(response).aiter_sse():
-            if sse.data:  # every message is one event's JSON
-                yield self._c.bind(Event, json.loads(sse.data))
+    async def _events(self, response: httpx.Response) -> AsyncIterator[Event | None]:
+        lines = _core.SSELines()
+        async for line in response.aiter_lines():
+            if line.startswith(":"):
+                yield None
+            elif (data := lines.feed(line)) is not None:
+                yield self._c.bind(Event, data)
 
 
 class AsyncCatalog:

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from vpsorg.web import (
     admin,
     billing,
+    live,
     login,
     server_create,
     server_page,
@@ -29,5 +30,6 @@ for module in (
     tokens,
     billing,
     admin,
+    live,
 ):
     router.include_router(module.router)

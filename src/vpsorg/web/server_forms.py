@@ -53,7 +53,7 @@ async def resize_choices(session: AsyncSession, *, account_id: int, server: dict
 
 async def server_snapshots(session: AsyncSession, *, account_id: int, server_id: int) -> dict[str, Any]:
     """The server's snapshots and backups (the first 200, as GET /api/v1/snapshots/?server_id=
-    pages them), newest first, and whether one is being taken (the live region polls fast)."""
+    pages them), newest first, and whether one is being taken (the live region shows it turn available)."""
     count, rows = await snapshots.list_snapshots(
         session, account_id=account_id, page=PageParams(page=1, page_size=MAX_PAGE_SIZE), server_id=server_id
     )

@@ -27,11 +27,11 @@ from vpsorg.servers.schemas import ServerPatch
 from vpsorg.servers.states import TRANSITIONAL, ActionType, ServerStatus, can_request
 from vpsorg.usage import service as usage
 from vpsorg.usage.tiers import FIVE_MINUTES, HOURLY, Metric
-from vpsorg.web import charts, refusals, server_forms
+from vpsorg.web import charts, live, refusals, server_forms
 from vpsorg.web.auth import SignedIn
 from vpsorg.web.labels import MAX_TEXT, as_lines, parse_lines
 from vpsorg.web.refusals import Refusal
-from vpsorg.web.servers import digest, poll_seconds
+from vpsorg.web.servers import digest
 from vpsorg.web.templating import render, url
 
 router = APIRouter(prefix="/servers", include_in_schema=False)
@@ -82,7 +82,6 @@ async def server_context(
         "log_count": count,
         "power": {t.value: can_request(t, status) for t in POWER},
         "busy": busy,
-        "poll": poll_seconds(busy),
         "live_url": url(request, f"/servers/{server_id}/live?v={version}"),
         "backups_price": prices.backup_cap(server["price_monthly"]),
         "labels_text": as_lines(server["labels"]),
@@ -132,7 +131,9 @@ async def render_page(
     """The page; after a refusal, with its message at the form (`form`) and the values sent."""
     if refusal is not None:
         await session.rollback()  # nothing of the refused change is kept
+    events_url = await live.events_url(request, session, viewer.account_id, server_id)  # before the rest
     context = await server_context(request, reads, session, viewer.account_id, server_id)
+    context["events_url"] = events_url
     context["usage_charts"] = await usage_charts(session, viewer.account_id, server_id)
     for part in server_forms.PARTS:  # what the operation forms show (rebuild, resize, ...)
         context |= await part(session, account_id=viewer.account_id, server=context["server"])
@@ -165,8 +166,8 @@ async def server_live(
     request: Request, server_id: str, reads: HotPath, session: Session, viewer: SignedIn, v: str = ""
 ) -> Response:
     """The live region (status, addresses, buttons, action log, and the forms whose use
-    depends on the status: resize) for htmx's polling: 204 while it is what the page shows
-    (`v`)."""
+    depends on the status: resize), fetched again after an event about the server: 204
+    while it is what the page shows (`v`)."""
     found = server_id_of(server_id)
     context = await server_context(request, reads, session, viewer.account_id, found)
     if context["live_url"].endswith(f"?v={v}"):

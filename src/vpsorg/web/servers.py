@@ -1,9 +1,9 @@
 """The customer's servers: the list (filtered, paged, live) and the live parts of a server's page.
 
-Live means polled with htmx: a fragment route answers 204 (htmx swaps nothing) while what it
-would show is unchanged, so a region is replaced (and announced, aria-live) only when it
-changed. It polls every few seconds while something is on its way (a transitional status, an
-open action), and slowly otherwise, so a change made elsewhere (the API, billing) still shows.
+Live means fetched again by htmx when one of the account's events says it changed (the page
+listens to the panel's event stream: vpsorg.web.live), never polled: a fragment route
+answers 204 (htmx swaps nothing) while what it would show is unchanged, so a region is
+replaced (and announced, aria-live) only when it changed.
 """
 
 import hashlib
@@ -24,7 +24,7 @@ from vpsorg.pagination import Cursor, KeysetParams
 from vpsorg.servers import service as servers
 from vpsorg.servers.labels import MAX_TERMS
 from vpsorg.servers.states import TRANSITIONAL, ServerStatus
-from vpsorg.web import refusals
+from vpsorg.web import live, refusals
 from vpsorg.web.auth import SignedIn
 from vpsorg.web.templating import render, url
 
@@ -32,8 +32,6 @@ router = APIRouter(prefix="/servers", include_in_schema=False)
 
 PAGE_SIZE = 50
 MAX_SELECTOR = MAX_TERMS * 400  # terms of a 317-character key, an operator and a 63-character value
-FAST_POLL_SECONDS = 3  # while a server or an action is on its way
-SLOW_POLL_SECONDS = 30  # otherwise: a change made elsewhere still shows
 STATUSES = [s.value for s in ServerStatus]
 SHOWN = (
     "id",
@@ -43,10 +41,6 @@ SHOWN = (
     "location",
     "labels",
 )  # a row's fields the table shows (and its plan)
-
-
-def poll_seconds(busy: bool) -> int:
-    return FAST_POLL_SECONDS if busy else SLOW_POLL_SECONDS
 
 
 def digest(*parts: Any) -> str:
@@ -141,7 +135,6 @@ def _rows_context(request: Request, q: ListQuery, page: ServerRows) -> dict[str,
     return {
         "q": q,
         "page": page,
-        "poll": poll_seconds(page.busy),
         "rows_url": url(request, "/servers/rows") + "?" + q.query(v=page.version),
     }
 
@@ -156,6 +149,7 @@ async def list_page(
     deleted: Annotated[str, Query(max_length=63)] = "",
 ) -> Response:
     selector_error = None
+    events_url = await live.events_url(request, session, viewer.account_id)  # before the rows
     try:
         page = await server_rows(request, reads, viewer.account_id, q)
     except ValidationFailed as exc:  # a malformed label selector: said beside its field
@@ -174,6 +168,7 @@ async def list_page(
         locations=locations,
         deleted=deleted,
         selector_error=selector_error,
+        events_url=events_url,
         **_rows_context(request, q, page),
     )
 
@@ -186,7 +181,7 @@ async def list_rows(
     q: Annotated[ListQuery, Depends(list_query)],
     v: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
-    """The list's table body, for htmx's polling: 204 while it is what the page shows (`v`)."""
+    """The list's table body, fetched again after an event: 204 while it is what the page shows (`v`)."""
     page = await server_rows(request, reads, viewer.account_id, q)
     if page.version == v:
         return Response(status_code=204)

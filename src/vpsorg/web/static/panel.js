@@ -37,3 +37,22 @@ window.addEventListener("pageshow", () => {
   document.querySelectorAll("form[data-once]").forEach((form) => { delete form.dataset.sent; });
 });
 
+
+// Live regions, without polling: a page with <div data-events="URL"> listens to the account's
+// events there (Server-Sent Events: vpsorg.web.live); when one arrives, each [data-live]
+// region (hx-trigger="event-arrived") fetches itself again, and its route answers 204 while
+// it shows the same. A burst of events (a create brings five) makes one round of fetches.
+// EventSource reconnects by itself, resuming after the last event it saw (Last-Event-ID).
+document.addEventListener("DOMContentLoaded", () => {
+  const source = document.querySelector("[data-events]");
+  if (!source || !window.EventSource || !window.htmx) return;
+  const events = new EventSource(source.dataset.events);
+  let pending = null;
+  events.addEventListener("message", () => {
+    if (pending !== null) return;
+    pending = setTimeout(() => {
+      pending = null;
+      document.querySelectorAll("[data-live]").forEach((region) => htmx.trigger(region, "event-arrived"));
+    }, 50);
+  });
+});
