@@ -30,7 +30,7 @@ ROOMY = limits.Defaults(servers=1_000_000)  # past the default quota of 25 serve
 CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 # The events hub's read of every account's new events (vpsorg.events.hub): it runs on its own
 # clock (every VPSORG_EVENT_POLL_SECONDS on SQLite), whatever the requests do.
-HUB_READ = re.compile(r"FROM events\s+WHERE events\.id > (\?|%\(\w+\)s)\s+ORDER BY")
+HUB_READ = re.compile(r"FROM events\s+WHERE events\.id > (\?|%\(\w+\)s(::\w+)?)\s+ORDER BY")
 
 
 @contextmanager
