@@ -1,0 +1,344 @@
+"""Event streams: 1,000 open streams on one API process, and the latency from commit to
+delivery at 100 actions/s, on SQLite and on PostgreSQL.
+
+For each database: a fresh database, ACCOUNTS accounts holding SERVERS_PER_ACCOUNT active
+simulator servers each (inserted directly), one API process (`vpsorg serve --no-worker`) and
+one `vpsorg worker` (simulator at time scale 0). STREAMS streams (STREAMS / ACCOUNTS per
+account) are opened on the API process by raw asyncio connections in this process (no HTTP
+library: the client must not be what is measured). Then a load generator, in a thread of
+its own, queues reboots of the servers in turn at a steady RATE per second for SECONDS,
+each in its own transaction (servers.service.request_power, as the API does), and notes the
+time right after each commit. Each reboot is five events (queued, status rebooting, running,
+status active, finished), each delivered to its account's STREAMS / ACCOUNTS streams.
+
+Measured: commit to delivery of every `action.queued` on every stream of its account (the
+load generator's timestamp after its COMMIT to the moment the stream's message is read
+here), median and p99; the same from `created_at` for every event (the worker's too;
+created_at is the database's clock at the insert, a little before its commit); whether
+every delivery arrived (missing: should be 0); the API process's peak memory. Loopback
+only; bounded in count (RATE x SECONDS reboots) and time (DRAIN_SECONDS after the load).
+The file limit is raised (RLIMIT_NOFILE; the API process inherits it).
+
+    .venv/bin/python bench/events.py [--postgresql URL] [--seconds 20] [--streams 1000]
+
+Without --postgresql (or VPSORG_BENCH_PG_URL) only SQLite is measured. Prints a table and
+writes it to bench/results/events.json.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.conftest import free_port, prepare_database, run_db, spawn, test_settings, wait_http  # noqa: E402
+from tests.databases import database_url, drop_created  # noqa: E402
+
+from vpsorg.accounts import service as accounts  # noqa: E402
+from vpsorg.catalog import service as catalog  # noqa: E402
+from vpsorg.catalog.models import Location  # noqa: E402
+from vpsorg.catalog.schemas import CatalogIn  # noqa: E402
+from vpsorg.config import Settings  # noqa: E402
+from vpsorg.db import make_engine, make_sessionmaker  # noqa: E402
+from vpsorg.drivers.simulator import SimMachine  # noqa: E402
+from vpsorg.ipam import service as ipam  # noqa: E402
+from vpsorg.servers import service as servers  # noqa: E402
+from vpsorg.servers.models import Server  # noqa: E402
+from vpsorg.servers.states import ActionType  # noqa: E402
+
+ACCOUNTS = 100
+SERVERS_PER_ACCOUNT = 10
+RATE = 100.0  # reboots queued per second
+DRAIN_SECONDS = 30.0
+RESULTS = Path(__file__).resolve().parent / "results" / "events.json"
+# RFC 2544's benchmarking network: addresses that are never contacted.
+BENCH_LOCATION = {
+    "code": "bench", "name": "Bench", "country": "ZZ",
+    "ipv4_pool": "198.18.0.0/15", "ipv4_gateway": "198.18.0.1",
+    "ipv6_pool": "2001:db8:be::/64", "ipv6_gateway": "2001:db8:be::1",
+}  # fmt: skip
+
+
+@dataclass
+class Tenant:
+    account_id: int
+    token: str
+    server_ids: list[int]
+
+
+def fill(settings: Settings) -> list[Tenant]:
+    """ACCOUNTS accounts with a token and SERVERS_PER_ACCOUNT active servers each."""
+    location_in = CatalogIn.model_validate({"locations": [BENCH_LOCATION]})
+    run_db(settings, lambda s: catalog.load_catalog(s, catalog=location_in))
+
+    async def make(session: Any) -> list[Tenant]:
+        location = await session.scalar(select(Location.id).where(Location.code == "bench"))
+        now = datetime.now(UTC)
+        tenants = []
+        for a in range(ACCOUNTS):
+            account = await accounts.create_account(session, email=f"b{a}@example.com", credit=Decimal(10**6))
+            token = await accounts.create_token(session, account_id=account.id)
+            rows = []
+            for s in range(SERVERS_PER_ACCOUNT):
+                i = a * SERVERS_PER_ACCOUNT + s
+                rows.append({
+                    "account_id": account.id, "name": f"b-{i}", "hostname": f"b-{i}.example.com",
+                    "status": "active", "power_state": "running", "plan_id": 3, "os_id": 5,
+                    "location_id": location, "backups_enabled": False,
+                    "ipv4_address": f"198.18.{2 + i // 250}.{1 + i % 250}",
+                    "ipv6_address": f"2001:db8:be::{i + 2:x}",
+                    "provisioned_at": now, "created_at": now, "updated_at": now,
+                })  # fmt: skip
+            await session.execute(insert(Server), rows)
+            ids = list(await session.scalars(select(Server.id).where(Server.account_id == account.id)))
+            await session.execute(
+                insert(SimMachine),
+                [
+                    {
+                        "server_id": sid, "name": f"vps-{sid}", "vcpus": 1, "memory_mib": 1024,
+                        "storage_gb": 25, "power_state": "running", "created_at": now, "booted_at": now,
+                        "run_seconds": 0.0, "run_month": now.strftime("%Y-%m"),
+                    }
+                    for sid in ids
+                ],
+            )  # fmt: skip
+            tenants.append(Tenant(account.id, token, ids))
+        # Addresses written behind the allocator's back: have it recount the location.
+        await ipam.rebuild(session, location=await session.get(Location, location))
+        return tenants
+
+    return list(run_db(settings, make))
+
+
+@dataclass
+class Tally:
+    """What the streams received: (action id, receive time) of each action.queued delivery,
+    and the created_at-to-delivery delay of every event."""
+
+    queued: list[tuple[int, float]] = field(default_factory=list)
+    any_event: list[float] = field(default_factory=list)
+    open_streams: int = 0
+
+
+async def _chunks(reader: asyncio.StreamReader) -> Any:
+    """The body of a chunked HTTP/1.1 response, chunk by chunk."""
+    while True:
+        size = int((await reader.readline()).split(b";")[0], 16)
+        if size == 0:
+            return
+        yield await reader.readexactly(size)
+        await reader.readexactly(2)
+
+
+def _receive(message: bytes, tally: Tally, now: float) -> None:
+    data = b"".join(line[5:].lstrip() for line in message.split(b"\n") if line.startswith(b"data:"))
+    if not data:  # a heartbeat comment
+        return
+    event = json.loads(data)
+    if event["type"] == "action.queued":
+        tally.queued.append((event["data"]["action_id"], now))
+    created = datetime.fromisoformat(event["created_at"].replace("Z", "+00:00")).timestamp()
+    tally.any_event.append(now - created)
+
+
+async def stream(port: int, token: str, tally: Tally, opened: asyncio.Semaphore, stop: asyncio.Event) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET /api/v1/events/stream/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    opened.release()
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise SystemExit(f"stream refused: {head[:200]!r}")
+    if b"transfer-encoding: chunked" not in head.lower():
+        raise SystemExit(f"expected a chunked stream: {head!r}")
+    tally.open_streams += 1
+    buffer = b""
+    try:
+        async for chunk in _chunks(reader):
+            buffer = (buffer + chunk).replace(b"\r\n", b"\n")
+            *messages, buffer = buffer.split(b"\n\n")
+            now = time.time()
+            for message in messages:
+                _receive(message, tally, now)
+            if stop.is_set():
+                return
+    finally:
+        writer.close()
+
+
+def generate(
+    settings: Settings, tenants: list[Tenant], seconds: float, commits: dict[int, float]
+) -> dict[str, float]:
+    """Queue reboots in turn at RATE per second for `seconds` (one transaction each), noting
+    each action's commit time; a server still rebooting from its last turn is skipped."""
+    order = [
+        (t.account_id, sid)
+        for n in range(SERVERS_PER_ACCOUNT)
+        for t in tenants
+        for sid in t.server_ids[n : n + 1]
+    ]
+
+    async def run() -> dict[str, float]:
+        engine = make_engine(settings)
+        sessions = make_sessionmaker(engine)
+        skipped = 0
+        start = time.monotonic()
+        try:
+            for k in range(int(RATE * seconds)):
+                delay = start + k / RATE - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                account_id, server_id = order[k % len(order)]
+                try:
+                    async with sessions.begin() as session:
+                        _, action = await servers.request_power(
+                            session, account_id=account_id, server_id=server_id, type=ActionType.REBOOT
+                        )
+                    commits[action.id] = time.time()
+                except Exception:  # InvalidState: the last reboot of it has not ended yet
+                    skipped += 1
+            elapsed = time.monotonic() - start
+        finally:
+            await engine.dispose()
+        return {"queued": len(commits), "skipped": skipped, "rate": len(commits) / elapsed}
+
+    return asyncio.run(run())
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def measure_streams(
+    port: int, tenants: list[Tenant], args: argparse.Namespace, settings: Settings
+) -> dict[str, Any]:
+    tally, stop = Tally(), asyncio.Event()
+    gate = asyncio.Semaphore(50)  # streams being opened at once
+    per_account = args.streams // len(tenants)
+    tasks = []
+    for n in range(args.streams):
+        await gate.acquire()
+        tenant = tenants[n // per_account % len(tenants)]
+        tasks.append(asyncio.create_task(stream(port, tenant.token, tally, gate, stop)))
+    deadline = time.monotonic() + 120
+    while tally.open_streams < args.streams:
+        if time.monotonic() > deadline or any(t.done() for t in tasks):
+            raise SystemExit(f"only {tally.open_streams} of {args.streams} streams opened")
+        await asyncio.sleep(0.1)
+    commits: dict[int, float] = {}
+    load = await asyncio.to_thread(generate, settings, tenants, args.seconds, commits)
+    expected = len(commits) * per_account
+    drain = time.monotonic() + DRAIN_SECONDS
+    while len(tally.queued) < expected and time.monotonic() < drain:
+        await asyncio.sleep(0.2)
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    latencies = [now - commits[aid] for aid, now in tally.queued if aid in commits]
+    return {
+        "streams": tally.open_streams,
+        "reboots_per_s": round(load["rate"], 1),
+        "queued": load["queued"],
+        "skipped": load["skipped"],
+        "deliveries": len(latencies),
+        "missing": expected - len(latencies),
+        "median_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "any_event_median_ms": round(statistics.median(tally.any_event) * 1000, 1),
+        "any_event_p99_ms": round(percentile(tally.any_event, 0.99) * 1000, 1),
+        "events_delivered": len(tally.any_event),
+    }
+
+
+def peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return round(int(match.group(1)) / 1024, 1) if match else float("nan")
+
+
+def measure(name: str, url_of_db: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    settings = test_settings(
+        tmp / f"{name}.db",
+        database_url=url_of_db,
+        log_level="warning",
+        metrics_interval_seconds=3600.0,
+        reconcile_interval_seconds=3600.0,
+        max_connections=args.streams + 100,
+    )
+    prepare_database(settings)
+    tenants = fill(settings)
+    port = free_port()
+    api = spawn(["serve", "--no-worker", "--port", str(port)], settings, tmp / f"{name}-api.log")
+    worker = spawn(["worker"], settings, tmp / f"{name}-worker.log")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+        result = asyncio.run(measure_streams(port, tenants, args, settings))
+        result["api_peak_rss_mib"] = peak_rss_mib(api.popen.pid)
+    finally:
+        worker.stop()
+        api.stop()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgresql", default=os.environ.get("VPSORG_BENCH_PG_URL", ""))
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--streams", type=int, default=1000)
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, args.streams * 2 + 1000))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        try:
+            results["SQLite"] = measure("sqlite", database_url(tmp / "bench.db", postgresql=""), tmp, args)
+            if args.postgresql:
+                results["PostgreSQL"] = measure(
+                    "postgresql", database_url(tmp / "bench-pg", postgresql=args.postgresql), tmp, args
+                )
+        finally:
+            drop_created()
+    per = args.streams // ACCOUNTS
+    print(
+        f"{args.streams} streams on one API process ({ACCOUNTS} accounts x {per}); reboots of "
+        f"{ACCOUNTS * SERVERS_PER_ACCOUNT} simulator servers queued at {RATE:.0f}/s for {args.seconds:.0f} s"
+    )
+    print(
+        f"{'':12}{'reboots/s':>10}{'deliveries':>11}{'missing':>8}{'median ms':>10}{'p99 ms':>8}"
+        f"{'any: median':>12}{'p99':>8}{'API RSS MiB':>12}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:12}{r['reboots_per_s']:>10.1f}{r['deliveries']:>11}{r['missing']:>8}{r['median_ms']:>10.1f}"
+            f"{r['p99_ms']:>8.1f}{r['any_event_median_ms']:>12.1f}{r['any_event_p99_ms']:>8.1f}"
+            f"{r['api_peak_rss_mib']:>12.1f}"
+        )
+    RESULTS.parent.mkdir(exist_ok=True)
+    record = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "streams": args.streams,
+              "accounts": ACCOUNTS, "rate": RATE, "seconds": args.seconds, "results": results}  # fmt: skip
+    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"written to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
