@@ -28,20 +28,26 @@ writes it to bench/results/events.json.
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import re
 import resource
+import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+import psycopg
+from sqlalchemy import insert, make_url, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -53,16 +59,15 @@ from vpsorg.catalog import service as catalog  # noqa: E402
 from vpsorg.catalog.models import Location  # noqa: E402
 from vpsorg.catalog.schemas import CatalogIn  # noqa: E402
 from vpsorg.config import Settings  # noqa: E402
-from vpsorg.db import make_engine, make_sessionmaker  # noqa: E402
+from vpsorg.drivers import simtables  # noqa: E402
 from vpsorg.drivers.simulator import SimMachine  # noqa: E402
 from vpsorg.ipam import service as ipam  # noqa: E402
-from vpsorg.servers import service as servers  # noqa: E402
 from vpsorg.servers.models import Server  # noqa: E402
-from vpsorg.servers.states import ActionType  # noqa: E402
 
 ACCOUNTS = 100
 SERVERS_PER_ACCOUNT = 10
 RATE = 100.0  # reboots queued per second
+GENERATORS = 16  # reboots being committed at once, at most
 DRAIN_SECONDS = 30.0
 RESULTS = Path(__file__).resolve().parent / "results" / "events.json"
 # RFC 2544's benchmarking network: addresses that are never contacted.
@@ -86,6 +91,7 @@ def fill(settings: Settings) -> list[Tenant]:
     run_db(settings, lambda s: catalog.load_catalog(s, catalog=location_in))
 
     async def make(session: Any) -> list[Tenant]:
+        await simtables.create_tables(session)  # as the simulator would, with today's columns
         location = await session.scalar(select(Location.id).where(Location.code == "bench"))
         now = datetime.now(UTC)
         tenants = []
@@ -102,6 +108,7 @@ def fill(settings: Settings) -> list[Tenant]:
                     "ipv4_address": f"198.18.{2 + i // 250}.{1 + i % 250}",
                     "ipv6_address": f"2001:db8:be::{i + 2:x}",
                     "provisioned_at": now, "created_at": now, "updated_at": now,
+                    "price_hourly": Decimal("0.0100"), "price_monthly": Decimal("7.30"),
                 })  # fmt: skip
             await session.execute(insert(Server), rows)
             ids = list(await session.scalars(select(Server.id).where(Server.account_id == account.id)))
@@ -182,43 +189,92 @@ async def stream(port: int, token: str, tally: Tally, opened: asyncio.Semaphore,
         writer.close()
 
 
-def generate(
-    settings: Settings, tenants: list[Tenant], seconds: float, commits: dict[int, float]
-) -> dict[str, float]:
-    """Queue reboots in turn at RATE per second for `seconds` (one transaction each), noting
-    each action's commit time; a server still rebooting from its last turn is skipped."""
-    order = [
-        (t.account_id, sid)
-        for n in range(SERVERS_PER_ACCOUNT)
-        for t in tenants
-        for sid in t.server_ids[n : n + 1]
-    ]
+def _connect(database_url: str) -> tuple[Any, str]:
+    """A plain DB-API connection (no asyncio, no ORM: the generator's own CPU must not delay
+    its timestamps) and the driver's placeholder."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        conn = sqlite3.connect(str(url.database), isolation_level=None, timeout=30)
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn, "?"
+    return psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)), "%s"
 
-    async def run() -> dict[str, float]:
-        engine = make_engine(settings)
-        sessions = make_sessionmaker(engine)
-        skipped = 0
-        start = time.monotonic()
-        try:
-            for k in range(int(RATE * seconds)):
-                delay = start + k / RATE - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                account_id, server_id = order[k % len(order)]
-                try:
-                    async with sessions.begin() as session:
-                        _, action = await servers.request_power(
-                            session, account_id=account_id, server_id=server_id, type=ActionType.REBOOT
-                        )
-                    commits[action.id] = time.time()
-                except Exception:  # InvalidState: the last reboot of it has not ended yet
-                    skipped += 1
-            elapsed = time.monotonic() - start
-        finally:
-            await engine.dispose()
-        return {"queued": len(commits), "skipped": skipped, "rate": len(commits) / elapsed}
 
-    return asyncio.run(run())
+def _reboot(
+    database_url: str, local: threading.local, account_id: int, server_id: int
+) -> tuple[int, float] | None:
+    """What servers.service.request_power writes for a reboot (the server `rebooting`, the
+    action queued), in one transaction; (action id, time right after COMMIT), or None when
+    the server is not active (its last reboot has not ended)."""
+    if not hasattr(local, "conn"):
+        local.conn, local.mark = _connect(database_url)
+    conn, m = local.conn, local.mark
+    sqlite = m == "?"
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now
+    if sqlite:
+        conn.execute("BEGIN IMMEDIATE")
+    cur = conn.execute(
+        f"UPDATE servers SET status = 'rebooting', updated_at = {m} WHERE id = {m} AND status = 'active'",
+        (stamp, server_id),
+    )
+    if cur.rowcount != 1:
+        conn.execute("ROLLBACK") if sqlite else conn.rollback()
+        return None
+    action_id = conn.execute(
+        "INSERT INTO actions (account_id, server_id, type, status, attempts, fence, created_at)"
+        f" VALUES ({m}, {m}, 'reboot', 'queued', 0, 0, {m}) RETURNING id",
+        (account_id, server_id, stamp),
+    ).fetchone()[0]
+    conn.execute("COMMIT") if sqlite else conn.commit()
+    return int(action_id), time.time()
+
+
+def generate(database_url: str, order: list[tuple[int, int]], seconds: float, out: Connection) -> None:
+    """The load generator, in a process of its own (reading the streams here must not delay
+    its timestamps): reboots of `order`'s servers in turn, the k-th queued at k / RATE
+    seconds (open loop: a late commit does not hold up the next; GENERATORS threads, each
+    with its connection), noting each action's time right after its COMMIT. Sends back
+    (commits, stats)."""
+    local = threading.local()
+    commits: dict[int, float] = {}
+    skipped = 0
+    start, wall = time.monotonic(), time.time()
+    with ThreadPoolExecutor(GENERATORS) as pool:
+        futures = []
+        for k in range(int(RATE * seconds)):
+            time.sleep(max(0.0, start + k / RATE - time.monotonic()))
+            futures.append(pool.submit(_reboot, database_url, local, *order[k % len(order)]))
+        for future in futures:
+            done = future.result()
+            if done is None:
+                skipped += 1
+            else:
+                commits[done[0]] = done[1]
+    elapsed = max(commits.values(), default=wall + 1) - wall
+    out.send((commits, {"queued": len(commits), "skipped": skipped, "rate": len(commits) / elapsed}))
+    out.close()
+
+
+async def load(
+    settings: Settings, tenants: list[Tenant], seconds: float
+) -> tuple[dict[int, float], dict[str, float]]:
+    """Run `generate` in a child process; its (commits, stats)."""
+    # Account by account, then the next server of each: a server's turn comes every
+    # ACCOUNTS x SERVERS_PER_ACCOUNT / RATE seconds (10 s), long after its last reboot ended.
+    order = [(t.account_id, t.server_ids[n]) for n in range(SERVERS_PER_ACCOUNT) for t in tenants]
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=generate, args=(settings.database_url, order, seconds, sender))
+    child.start()
+    sender.close()
+    try:
+        if not await asyncio.to_thread(receiver.poll, seconds + 120):
+            raise SystemExit("the load generator did not finish")
+        commits, stats = receiver.recv()
+    finally:
+        child.join(timeout=30)
+    return commits, stats
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -242,8 +298,7 @@ async def measure_streams(
         if time.monotonic() > deadline or any(t.done() for t in tasks):
             raise SystemExit(f"only {tally.open_streams} of {args.streams} streams opened")
         await asyncio.sleep(0.1)
-    commits: dict[int, float] = {}
-    load = await asyncio.to_thread(generate, settings, tenants, args.seconds, commits)
+    commits, stats = await load(settings, tenants, args.seconds)
     expected = len(commits) * per_account
     drain = time.monotonic() + DRAIN_SECONDS
     while len(tally.queued) < expected and time.monotonic() < drain:
@@ -255,9 +310,9 @@ async def measure_streams(
     latencies = [now - commits[aid] for aid, now in tally.queued if aid in commits]
     return {
         "streams": tally.open_streams,
-        "reboots_per_s": round(load["rate"], 1),
-        "queued": load["queued"],
-        "skipped": load["skipped"],
+        "reboots_per_s": round(stats["rate"], 1),
+        "queued": stats["queued"],
+        "skipped": stats["skipped"],
         "deliveries": len(latencies),
         "missing": expected - len(latencies),
         "median_ms": round(statistics.median(latencies) * 1000, 1),
