@@ -5,11 +5,14 @@ For each database: a fresh database, ACCOUNTS accounts holding SERVERS_PER_ACCOU
 simulator servers each (inserted directly), one API process (`vpsorg serve --no-worker`) and
 one `vpsorg worker` (simulator at time scale 0). STREAMS streams (STREAMS / ACCOUNTS per
 account) are opened on the API process by raw asyncio connections in this process (no HTTP
-library: the client must not be what is measured). Then a load generator, in a thread of
-its own, queues reboots of the servers in turn at a steady RATE per second for SECONDS,
-each in its own transaction (servers.service.request_power, as the API does), and notes the
-time right after each commit. Each reboot is five events (queued, status rebooting, running,
-status active, finished), each delivered to its account's STREAMS / ACCOUNTS streams.
+library: the client must not be what is measured). Then a load generator, a process of its
+own with plain DB-API connections, queues reboots of the servers in turn at a steady RATE
+per second for SECONDS (open loop), each in its own transaction writing what
+servers.service.request_power writes (the server `rebooting`, the action queued: the same
+triggers fire), and notes the time right after each COMMIT. A server whose turn comes again
+(every 10 s) while its last reboot has not ended is skipped (`skipped`: the worker is behind).
+Each reboot is five events (queued, status rebooting, running, status active, finished),
+each delivered to the STREAMS / ACCOUNTS streams of its account.
 
 Measured: commit to delivery of every `action.queued` on every stream of its account (the
 load generator's timestamp after its COMMIT to the moment the stream's message is read
@@ -347,6 +350,7 @@ def measure(name: str, url_of_db: str, tmp: Path, args: argparse.Namespace) -> d
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         result = asyncio.run(measure_streams(port, tenants, args, settings))
         result["api_peak_rss_mib"] = peak_rss_mib(api.popen.pid)
+        result["load_average_1m"] = round(os.getloadavg()[0], 1)  # the machine's, others' work too
     finally:
         worker.stop()
         api.stop()
@@ -380,13 +384,13 @@ def main() -> None:
     )
     print(
         f"{'':12}{'reboots/s':>10}{'deliveries':>11}{'missing':>8}{'median ms':>10}{'p99 ms':>8}"
-        f"{'any: median':>12}{'p99':>8}{'API RSS MiB':>12}"
+        f"{'any: median':>12}{'p99':>8}{'API RSS MiB':>12}{'skipped':>8}{'load':>6}"
     )
     for name, r in results.items():
         print(
             f"{name:12}{r['reboots_per_s']:>10.1f}{r['deliveries']:>11}{r['missing']:>8}{r['median_ms']:>10.1f}"
             f"{r['p99_ms']:>8.1f}{r['any_event_median_ms']:>12.1f}{r['any_event_p99_ms']:>8.1f}"
-            f"{r['api_peak_rss_mib']:>12.1f}"
+            f"{r['api_peak_rss_mib']:>12.1f}{r['skipped']:>8}{r['load_average_1m']:>6.1f}"
         )
     RESULTS.parent.mkdir(exist_ok=True)
     record = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "streams": args.streams,

@@ -22,7 +22,7 @@ router = APIRouter(
 STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A stream without end: `id:` the event's id, `data:` the event as JSON "
-        "(as in the list); a comment line every 15 s keeps it open.",
+        "(as in the list); a comment line every VPSORG_EVENT_HEARTBEAT_SECONDS (15) keeps it open.",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
