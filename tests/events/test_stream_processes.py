@@ -19,6 +19,7 @@ from vpsorg.accounts import service as accounts
 from vpsorg.config import Settings
 
 TIMEOUT = 60
+STARTUP = 180  # three processes importing at once on a busy two-core machine
 SERVER = {"name": "web-1", "plan_id": 1, "os_id": 5, "location": "us-west"}
 
 
@@ -51,7 +52,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
             urls.append(f"http://127.0.0.1:{port}")
         procs.append(spawn(["worker"], settings, tmp / "worker.log"))
         for url in urls:
-            wait_http(url + "/healthz", timeout=TIMEOUT)
+            wait_http(url + "/healthz", timeout=STARTUP)
         yield Plane(settings, urls, procs)
     finally:
         for proc in procs:
