@@ -101,6 +101,18 @@ def test_a_last_event_id_that_is_not_a_number_is_400(live: Live, customer: Custo
         assert r.json()["error"]["code"] == "validation_error", r.text
 
 
+def test_unknown_filters_are_400(customer: Customer) -> None:
+    for path, params in [
+        (STREAM, {"types": "server.created,server.exploded"}),
+        (STREAM, {"server_id": "0"}),
+        ("/api/v1/events/", {"type": "server.exploded"}),
+        ("/api/v1/events/", {"server_id": "x"}),
+    ]:
+        r = customer.http.get(path, params=params)
+        assert r.status_code == 400, (path, params, r.text)
+        assert r.json()["error"]["code"] == "validation_error", r.text
+
+
 def test_the_heartbeat_comes_every_interval(tmp_path: Path) -> None:
     assert Settings().event_heartbeat_seconds == 15
     settings = test_settings(tmp_path / "heartbeat.db", event_heartbeat_seconds=0.2)
