@@ -1,13 +1,19 @@
 """The stream: the account's events as they commit, and a resume without gap or duplicate."""
 
+import asyncio
 import json
 import threading
+from decimal import Decimal
 from typing import Any
 
 import httpx
 from httpx_sse import connect_sse
 
 from tests.conftest import Customer, Live
+from vpsorg.billing import service as billing
+from vpsorg.db import make_engine, make_sessionmaker
+from vpsorg.events.hub import Hub
+from vpsorg.events.sse import stream_events
 
 
 def _read(
@@ -57,3 +63,44 @@ def test_a_stream_sees_a_create_and_resumes(live: Live, customer: Customer) -> N
 def test_a_bad_last_event_id_is_refused(customer: Customer) -> None:
     r = customer.http.get("/api/v1/events/stream/", headers={"Last-Event-ID": "abc"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "validation_error", r.text
+
+
+def test_a_stream_that_falls_behind_reads_the_table(live: Live, customer: Customer) -> None:
+    """An inbox of two: five events at once overflow it; the stream still gets all five, in order
+    (an inbox that lost them would leave the stream waiting: the wait_for fails)."""
+    start = customer.http.get("/api/v1/events/").json()["results"][0]["id"]
+
+    async def main() -> list[int]:
+        engine = make_engine(live.settings)
+        hub = Hub(
+            make_sessionmaker(engine, write=False),
+            live.settings.database_url,
+            poll_seconds=0.05,
+            queue_limit=2,
+        )
+        await hub.start()
+        try:
+            rows = stream_events(
+                hub, make_sessionmaker(engine, write=False), account_id=customer.account_id, last_id=start
+            )
+            first = await anext(rows)  # subscribed, backlog read
+            async with make_sessionmaker(engine)() as session:
+                for i in range(5):
+                    await billing.credit(
+                        session, account_id=customer.account_id, amount=Decimal(1), reason=f"r{i}"
+                    )
+                await session.commit()
+            got = [first.id] + [(await asyncio.wait_for(anext(rows), 10)).id for _ in range(5)]
+            await rows.aclose()
+            return got
+        finally:
+            await hub.stop()
+            await engine.dispose()
+
+    async def credits(session: Any) -> None:
+        await billing.credit(session, account_id=customer.account_id, amount=Decimal(1), reason="before")
+
+    live.db(credits)  # the backlog's one
+    ids = asyncio.run(main())
+    listed = [e["id"] for e in customer.http.get("/api/v1/events/").json()["results"]][:6]
+    assert ids == sorted(listed), (ids, listed)  # the one before, then the five

@@ -89,8 +89,11 @@ class Hub:
         return sum(len(subs) for subs in self._subscriptions.values())
 
     async def start(self) -> None:
-        async with self.sessions() as session:
-            self.last = await service.latest_id(session)
+        try:
+            async with self.sessions() as session:
+                self.last = await service.latest_id(session)
+        except Exception:  # the database away at start: the API starts anyway (/readyz says so)
+            log.warning("reading the newest event failed; starting from the first", exc_info=True)
         self._tasks.append(asyncio.create_task(self._read_loop(), name="events-hub"))
         if not is_sqlite(self.database_url):
             self._tasks.append(asyncio.create_task(self._listen_loop(), name="events-listen"))
