@@ -3,7 +3,7 @@ scripted (a status per request in turn, then 200)."""
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +25,7 @@ class Received:
 class Receiver:
     url: str
     answers: list[int] = field(default_factory=list)  # the next requests' statuses, then 200
+    answer: Callable[[Received], int] | None = None  # else: the status for this request
     extra_headers: dict[str, str] = field(default_factory=dict)
     answer_body: bytes = b"ok"
     hold: threading.Event | None = None  # set: answer; unset: wait before answering
@@ -55,6 +56,8 @@ def receiving(**kw: Any) -> Iterator[Receiver]:
                 r.got.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 r.arrived.notify_all()
                 status = r.answers.pop(0) if r.answers else 200
+                if r.answer is not None:
+                    status = r.answer(r.got[-1])
             if r.hold is not None:
                 r.hold.wait(timeout=60)
             self.send_response(status)

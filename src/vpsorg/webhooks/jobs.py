@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 from vpsorg import failpoints
 from vpsorg.config import Settings
 from vpsorg.db import utcnow
+from vpsorg.events import service as events
 from vpsorg.events.models import Event
 from vpsorg.webhooks import delivery, urls
 from vpsorg.webhooks.models import Delivery, DeliveryStatus, Webhook
@@ -32,20 +33,6 @@ from vpsorg.webhooks.models import Delivery, DeliveryStatus, Webhook
 log = logging.getLogger("vpsorg.webhooks")
 
 FAN_OUT_BATCH = 500
-
-
-def body_of(event: Event) -> str:
-    """The JSON a delivery sends for an event."""
-    created = event.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    payload = {
-        "id": event.id,
-        "type": event.type,
-        "created_at": created,
-        "object": {"type": event.object_type, "id": event.object_id},
-        "server_id": event.server_id,
-        "data": event.data,
-    }
-    return json.dumps(payload, separators=(",", ":"))
 
 
 async def fan_out(sessions: async_sessionmaker[AsyncSession]) -> int:
@@ -70,35 +57,30 @@ async def _fan_out_one(session: AsyncSession, webhook_id: int) -> tuple[int, boo
     webhook = await session.scalar(select(Webhook).where(Webhook.id == webhook_id).with_for_update())
     if webhook is None:
         return 0, False
-    events = list(
-        await session.scalars(
-            select(Event)
-            .where(Event.account_id == webhook.account_id, Event.id > webhook.cursor)
-            .order_by(Event.id)
-            .limit(FAN_OUT_BATCH)
-        )
+    rows = await events.after(
+        session, last_id=webhook.cursor, account_id=webhook.account_id, limit=FAN_OUT_BATCH
     )
-    if not events:
+    if not rows:
         return 0, False
     wanted = set(webhook.event_types)
     now = utcnow()
-    rows = [
+    deliveries = [
         Delivery(
             webhook_id=webhook.id,
             event_id=e.id,
             event_type=e.type,
-            body=body_of(e),
+            body=json.dumps(e.public(), separators=(",", ":")),
             status=DeliveryStatus.PENDING,
             next_attempt_at=now,
             created_at=now,
         )
-        for e in events
+        for e in rows
         if webhook.enabled and ("*" in wanted or e.type in wanted)
     ]
-    session.add_all(rows)
-    webhook.cursor = events[-1].id
+    session.add_all(deliveries)
+    webhook.cursor = rows[-1].id
     await session.flush()
-    return len(rows), len(events) == FAN_OUT_BATCH
+    return len(deliveries), len(rows) == FAN_OUT_BATCH
 
 
 @dataclass(frozen=True)

@@ -13,19 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vpsorg.db import utcnow
 from vpsorg.errors import NotFound, QuotaExceeded
-from vpsorg.events.models import Event
+from vpsorg.events import service as events
 from vpsorg.pagination import PageParams
 from vpsorg.webhooks import signing, urls
 from vpsorg.webhooks.models import Delivery, DeliveryStatus, Webhook
 from vpsorg.webhooks.schemas import WebhookCreate, WebhookPatch
 
 MAX_WEBHOOKS = 20  # per account
-
-
-async def latest_event_id(session: AsyncSession, *, account_id: int) -> int:
-    """The id of the account's newest event (0: none yet)."""
-    found = await session.scalar(select(func.max(Event.id)).where(Event.account_id == account_id))
-    return int(found or 0)
 
 
 async def create(
@@ -45,11 +39,11 @@ async def create(
     webhook = Webhook(
         account_id=account_id,
         url=data.url,
-        event_types=list(data.event_types),
+        event_types=[str(t) for t in data.event_types],
         enabled=data.enabled,
         description=data.description,
         secret=signing.new_secret(),
-        cursor=await latest_event_id(session, account_id=account_id),
+        cursor=await events.latest_id(session, account_id=account_id),
         created_at=now,
         updated_at=now,
     )
@@ -82,13 +76,16 @@ async def get(session: AsyncSession, *, account_id: int, webhook_id: int, lock: 
 async def update(
     session: AsyncSession, *, account_id: int, webhook_id: int, data: WebhookPatch, policy: urls.Policy
 ) -> Webhook:
-    """Change the fields given (a new URL is checked as at create)."""
+    """Change the fields given (a new URL is checked as at create). Enabled again, it
+    receives the events from then on, not those that happened while it was disabled."""
     webhook = await get(session, account_id=account_id, webhook_id=webhook_id, lock=True)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     if "url" in changes:
         await urls.check(changes["url"], policy)
+    if changes.get("enabled") and not webhook.enabled:  # what happened while off is not sent
+        webhook.cursor = await events.latest_id(session, account_id=account_id)
     for name, value in changes.items():
-        setattr(webhook, name, list(value) if name == "event_types" else value)
+        setattr(webhook, name, [str(t) for t in value] if name == "event_types" else value)
     webhook.updated_at = utcnow()
     await session.flush()
     return webhook

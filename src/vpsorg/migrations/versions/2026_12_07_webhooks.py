@@ -1,7 +1,7 @@
 """webhooks: an account's URLs its events are POSTed to, and their deliveries
 
 Revision ID: 9c4e2a7f5b31
-Revises: 7d2f4b9e1c35
+Revises: 5c2e9a7d3b41
 Create Date: 2026-12-06 23:59:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import vpsorg.db
 
 revision: str = "9c4e2a7f5b31"
-down_revision: str | None = "7d2f4b9e1c35"
+down_revision: str | None = "5c2e9a7d3b41"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
