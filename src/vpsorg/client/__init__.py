@@ -42,6 +42,8 @@ from vpsorg.client.models import (
     Snapshot,
     SshKey,
     Token,
+    Webhook,
+    WebhookDelivery,
 )
 from vpsorg.client.sync import Action, Client, Server
 
@@ -74,6 +76,8 @@ __all__ = [
     "Snapshot",
     "SshKey",
     "Token",
+    "Webhook",
+    "WebhookDelivery",
     "TransportError",
     "Unauthorized",
     "ValidationError",
