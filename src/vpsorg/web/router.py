@@ -14,6 +14,7 @@ from vpsorg.web import (
     snapshots,
     ssh_keys,
     tokens,
+    webhooks,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -27,6 +28,7 @@ for module in (
     snapshots,
     ssh_keys,
     tokens,
+    webhooks,
     billing,
     admin,
 ):

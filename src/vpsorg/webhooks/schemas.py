@@ -1,8 +1,7 @@
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from vpsorg.events import types as events
 from vpsorg.schemas import RequestModel, Timestamp
 from vpsorg.webhooks.models import DeliveryStatus
 
@@ -22,12 +21,25 @@ EventType = Literal[
     "account.unsuspended",
     "account.credit_added",
 ]
+TYPES = [t for t in get_args(EventType) if t != "*"]
 EventTypes = Annotated[
     list[EventType],
-    Field(
-        min_length=1,
-        max_length=len(events.EventType),
-        description='The event types to receive; ["*"] (the default): all of them',
+    Field(min_length=1, max_length=len(TYPES)),
+    # What the validator below enforces too: ["*"] alone, or event types each at most once.
+    WithJsonSchema(
+        {
+            "description": 'The event types to receive, each once; ["*"] (the default): all of them',
+            "anyOf": [
+                {"type": "array", "items": {"const": "*"}, "minItems": 1, "maxItems": 1},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "enum": TYPES},
+                    "minItems": 1,
+                    "maxItems": len(TYPES),
+                    "uniqueItems": True,
+                },
+            ],
+        }
     ),
 ]
 Url = Annotated[
