@@ -46,9 +46,9 @@ def test_every_event_once_in_order_signed_and_logged(hooked: Live) -> None:
         assert not verify(hook["secret"], g.headers["vpsorg-signature"], g.body + b" ")
     # the API shows the same event as the delivery's body
     listed = customer.http.get("/api/v1/events/", params={"page_size": 200})
-    if listed.status_code == 200:
-        by_id = {e["id"]: e for e in listed.json()["results"]}
-        assert all(json.loads(g.body) == by_id[json.loads(g.body)["id"]] for g in got)
+    assert listed.status_code == 200, listed.text
+    by_id = {e["id"]: e for e in listed.json()["results"]}
+    assert all(json.loads(g.body) == by_id[json.loads(g.body)["id"]] for g in got)
     log = deliveries(customer, hook["id"])
     assert [d["event_id"] for d in log] == expected[::-1]  # newest first
     assert {(d["status"], d["attempts"], d["last_status_code"], d["last_error"]) for d in log} == {
