@@ -30,6 +30,7 @@ class Receiver:
     answer_body: bytes = b"ok"
     hold: threading.Event | None = None  # set: answer; unset: wait before answering
     got: list[Received] = field(default_factory=list)
+    answered: list[bool] = field(default_factory=list)  # per request: the whole answer was written
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
@@ -67,8 +68,10 @@ def receiving(**kw: Any) -> Iterator[Receiver]:
             self.end_headers()
             try:
                 self.wfile.write(r.answer_body)
+                self.wfile.flush()
+                r.answered.append(True)
             except OSError:  # the sender stopped reading (it reads only a few KiB)
-                pass
+                r.answered.append(False)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import ipaddress
 import threading
+import time
 
 from tests.webhooks.receiver import receiving
 from vpsorg.webhooks import delivery, signing, urls
@@ -69,8 +70,25 @@ def test_nothing_listening_is_a_failure_without_a_status() -> None:
 
 
 def test_a_long_answer_is_not_read_past_a_few_kib() -> None:
-    with receiving(answer_body=b"x" * 10_000_000) as r:
+    """The sender stops reading and closes: the receiver cannot write its 64 MB (more than
+    loopback's socket buffers hold)."""
+    with receiving(answer_body=b"x" * 64_000_000) as r:
         assert send(r.url) == delivery.Attempt(200, None)
+        deadline = time.monotonic() + 20
+        while not r.answered:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    assert r.answered == [False]
+
+
+def test_a_short_answer_is_written_whole() -> None:
+    with receiving() as r:
+        assert send(r.url).ok
+        deadline = time.monotonic() + 20
+        while not r.answered:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    assert r.answered == [True]
 
 
 def test_the_connection_goes_to_the_checked_address_whatever_the_name_resolves_to_now() -> None:
