@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.conftest import Live, prepare_database, serve_in_thread, test_settings
 from tests.webhooks.conftest import FAST
@@ -39,8 +40,14 @@ def run(settings: Settings, fn: Any) -> Any:
     return asyncio.run(main())
 
 
+def attempts(outcome: str) -> float:
+    """This process's vpsorg_webhook_attempts_total of an outcome."""
+    return REGISTRY.get_sample_value("vpsorg_webhook_attempts_total", {"outcome": outcome}) or 0.0
+
+
 def test_a_url_allowed_when_created_but_not_when_sent_is_not_sent(api: Live) -> None:
     customer = api.account()
+    retries, successes = attempts("retry"), attempts("succeeded")
     with receiving() as r:
         hook = create_webhook(customer, r.url, event_types=["server.created"])
         customer.create_server()
@@ -49,7 +56,7 @@ def test_a_url_allowed_when_created_but_not_when_sent_is_not_sent(api: Live) -> 
         assert r.got == []
         (refused,) = deliveries(customer, hook["id"])
         assert refused["status"] == "pending" and refused["attempts"] == 1
-        assert refused["last_status_code"] is None
+        assert refused["last_status_code"] is None and attempts("retry") == retries + 1
         assert (
             refused["last_error"] == "not sent: Invalid url: the scheme must be https (http is not allowed)"
         )
@@ -57,6 +64,7 @@ def test_a_url_allowed_when_created_but_not_when_sent_is_not_sent(api: Live) -> 
         run(api.settings, lambda sessions: jobs.run(sessions, api.settings, owner="test"))  # allowed
         assert len(r.wait_for(1)) == 1
         assert deliveries(customer, hook["id"])[0]["status"] == "succeeded"
+        assert attempts("succeeded") == successes + 1
 
 
 def test_a_stale_claims_outcome_is_discarded_and_the_next_waits_its_turn(api: Live) -> None:
@@ -68,7 +76,7 @@ def test_a_stale_claims_outcome_is_discarded_and_the_next_waits_its_turn(api: Li
 
         async def scenario(
             sessions: Any,
-        ) -> tuple[list[jobs.Claimed], list[jobs.Claimed], bool, list[jobs.Claimed]]:
+        ) -> tuple[list[jobs.Claimed], list[jobs.Claimed], str | None, list[jobs.Claimed]]:
             await jobs.fan_out(sessions)
             async with sessions.begin() as session:
                 first = await jobs.claim(session, owner="a", lease_seconds=0.01, limit=10)
@@ -85,7 +93,7 @@ def test_a_stale_claims_outcome_is_discarded_and_the_next_waits_its_turn(api: Li
     assert len(first) == 1 and len(second) == 1  # one webhook: only its head, once at a time
     assert second[0].id == first[0].id and second[0].fence == first[0].fence + 1
     assert second[0].attempts == 2
-    assert stale is False and third == []
+    assert stale is None and third == []
     log = deliveries(customer, hook["id"])
     assert log[-1]["id"] == first[0].id and log[-1]["status"] == "pending"
     assert all(d["attempts"] == 0 for d in log[:-1])

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from vpsorg import failpoints
+from vpsorg import failpoints, metrics
 from vpsorg.config import Settings
 from vpsorg.db import utcnow
 from vpsorg.events import service as events
@@ -167,11 +167,12 @@ async def claim(
 
 async def record(
     session: AsyncSession, claimed: Claimed, attempt: delivery.Attempt, settings: Settings
-) -> bool:
-    """Write an attempt's outcome, if the claim is still current (False: stale, discarded).
+) -> str | None:
+    """Write an attempt's outcome, if the claim is still current; what became of the
+    delivery (succeeded, retry, failed), or None for a stale claim (its outcome discarded).
 
-    A failure is tried again after `delivery.backoff`, unless that would be past the retry window
-    from the first attempt: then it is given up (failed) and the webhook's next goes."""
+    A failure is tried again after `delivery.backoff`, unless that would be past the retry
+    window from the first attempt: then it is given up (failed) and the webhook's next goes."""
     now = utcnow()
     values: dict[str, object] = {
         "last_status_code": attempt.status_code,
@@ -179,26 +180,23 @@ async def record(
         "lease_owner": None,
         "lease_expires_at": None,
     }
+    wait = delivery.backoff(
+        claimed.attempts, base=settings.webhooks_retry_base_seconds, cap=settings.webhooks_retry_max_seconds
+    )
+    window_end = claimed.first_attempt_at + timedelta(seconds=settings.webhooks_retry_window_seconds)
     if attempt.ok:
-        values |= {"status": DeliveryStatus.SUCCEEDED, "finished_at": now}
+        outcome, values["status"], values["finished_at"] = "succeeded", DeliveryStatus.SUCCEEDED, now
+    elif now + timedelta(seconds=wait) > window_end:
+        outcome, values["status"], values["finished_at"] = "failed", DeliveryStatus.FAILED, now
     else:
-        wait = delivery.backoff(
-            claimed.attempts,
-            base=settings.webhooks_retry_base_seconds,
-            cap=settings.webhooks_retry_max_seconds,
-        )
-        window_end = claimed.first_attempt_at + timedelta(seconds=settings.webhooks_retry_window_seconds)
-        if now + timedelta(seconds=wait) > window_end:
-            values |= {"status": DeliveryStatus.FAILED, "finished_at": now}
-        else:
-            values |= {"next_attempt_at": now + timedelta(seconds=wait)}
+        outcome, values["next_attempt_at"] = "retry", now + timedelta(seconds=wait)
     done = await session.execute(
         update(Delivery)
         .where(Delivery.id == claimed.id, Delivery.fence == claimed.fence)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return bool(done.rowcount)  # type: ignore[attr-defined]
+    return outcome if done.rowcount else None  # type: ignore[attr-defined]
 
 
 async def attempt(claimed: Claimed, settings: Settings) -> delivery.Attempt:
@@ -221,8 +219,8 @@ async def attempt(claimed: Claimed, settings: Settings) -> delivery.Attempt:
 async def _send_in_turn(
     sessions: async_sessionmaker[AsyncSession], first: Claimed, settings: Settings, owner: str
 ) -> int:
-    """Send a webhook's due deliveries one after another, from a claimed head, until one
-    fails or none is due; how many succeeded."""
+    """Send a webhook's due deliveries one after another, from a claimed head, until one is
+    to be retried later or none is due; how many succeeded."""
     sent = 0
     claimed: Claimed | None = first
     while claimed is not None:
@@ -230,13 +228,14 @@ async def _send_in_turn(
         failpoints.hit("webhooks.after_send")
         async with sessions.begin() as session:
             recorded = await record(session, claimed, result, settings)
-        if not recorded:
+        metrics.WEBHOOK_ATTEMPTS.labels(recorded or "stale").inc()
+        if recorded is None:
             log.warning("webhook delivery %s: outcome discarded, the claim is stale", claimed.id)
-        if not (recorded and result.ok):
-            if result.error:
-                log.info("webhook delivery %s (attempt %d): %s", claimed.id, claimed.attempts, result.error)
+        if result.error:
+            log.info("webhook delivery %s (attempt %d): %s", claimed.id, claimed.attempts, result.error)
+        if recorded not in ("succeeded", "failed"):  # it stays the head: the rest wait for it
             return sent
-        sent += 1
+        sent += recorded == "succeeded"
         async with sessions.begin() as session:
             more = await claim(
                 session,
