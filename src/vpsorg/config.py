@@ -82,8 +82,9 @@ class Settings(BaseSettings):
     webhooks_retry_max_seconds: float = Field(default=3600.0, gt=0)
     webhooks_retry_window_seconds: float = Field(default=86400.0, gt=0)
     webhooks_concurrency: int = Field(default=8, ge=1, le=256)
-    # Events (vpsorg.events): how long they are kept; how often an API process reads new ones
-    # on SQLite (PostgreSQL wakes it with NOTIFY); the streams' heartbeat comment.
+    # Events (vpsorg.events): how long they are kept (the worker purges hourly); how often an
+    # API process reads new ones on SQLite (PostgreSQL wakes it with NOTIFY); the streams'
+    # heartbeat comment.
     event_retention_days: int = Field(default=30, ge=1, le=3650)
     event_poll_seconds: float = Field(default=0.2, gt=0, le=60)
     event_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)

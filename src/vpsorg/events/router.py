@@ -22,7 +22,7 @@ router = APIRouter(
 STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A stream without end: `id:` the event's id, `data:` the event as JSON "
-        "(as in the list); a comment line every 15 s keeps it open.",
+        "(as in the list); a comment line every VPSORG_EVENT_HEARTBEAT_SECONDS (15) keeps it open.",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
@@ -73,6 +73,7 @@ async def list_events(
 )
 async def stream(
     state: StateDep,
+    session: Session,
     account_id: AccountId,
     types: Annotated[
         str | None, Query(description="Only these types, comma-separated", max_length=1000)
@@ -86,11 +87,17 @@ async def stream(
         str | None, Header(description="Resume after this event id (what EventSource sends)")
     ] = None,
 ) -> EventSourceResponse:
+    last_id = _last_id(last_event_id, last_event_id_query)
+    if last_id is None:
+        # "Now" is read here, before the response starts: a client that has the 200 gets
+        # every event committed after it (the generator would read it only once the
+        # headers are out, after a change the client made on seeing them, perhaps).
+        last_id = await events.latest_id(session, account_id=account_id)
     rows = stream_events(
         state.events_hub,
         state.read_sessions,
         account_id=account_id,
-        last_id=_last_id(last_event_id, last_event_id_query),
+        last_id=last_id,
         types=_types(types),
         server_id=server_id,
     )

@@ -34,6 +34,7 @@ from vpsorg.config import Settings
 from vpsorg.db import utcnow
 from vpsorg.drivers import load_driver
 from vpsorg.drivers.base import Driver, DriverError, HostConfig, PowerState, Usage, VmSpec
+from vpsorg.events import jobs as events_jobs
 from vpsorg.hosts import service as hosts
 from vpsorg.hosts.models import Host
 from vpsorg.servers import jobs as servers_jobs
@@ -148,6 +149,14 @@ class Worker:
                     lambda: accounts_jobs.purge_login_sessions(self.sessions),
                     stop,
                     delay=True,
+                )
+            ),
+            asyncio.create_task(
+                self._every(
+                    events_jobs.PURGE_INTERVAL_SECONDS,
+                    "event purge",
+                    lambda: events_jobs.purge_old(self.sessions, retention_days=s.event_retention_days),
+                    stop,
                 )
             ),
             asyncio.create_task(self._every(s.reconcile_interval_seconds, "reconcile", self.reconcile, stop)),
