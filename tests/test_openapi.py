@@ -76,7 +76,10 @@ def own_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     # Metrics and reconcile are not under test here; at live's 0.5s over hundreds of servers
     # they would only take CPU from the run.
     db = tmp_path_factory.mktemp("openapi") / "vpsorg.db"
-    settings = test_settings(db, metrics_interval_seconds=5.0, reconcile_interval_seconds=5.0)
+    # http to loopback: the webhooks the run creates point at 127.0.0.1 (tests/schemathesis_hooks.py).
+    settings = test_settings(
+        db, metrics_interval_seconds=5.0, reconcile_interval_seconds=5.0, webhooks_allow_http=True
+    )
     prepare_database(settings)
     with serve_in_thread(settings, log_level="critical") as server:
         yield server

@@ -46,6 +46,7 @@ from vpsorg.web.login import login_redirect
 from vpsorg.web.router import router as web_router
 from vpsorg.web.security import SecurityHeaders
 from vpsorg.web.templating import STATIC_DIR
+from vpsorg.webhooks.router import router as webhooks_router
 from vpsorg.worker.service import Worker
 
 log = logging.getLogger("vpsorg.app")
@@ -359,6 +360,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
         actions_router,
         ssh_keys_router,
         snapshots_router,
+        webhooks_router,
         events_router,
         catalog_router,
         account_router,

@@ -68,6 +68,20 @@ class Settings(BaseSettings):
     # them to the newest backup_retention of each server, and removes deleted images.
     snapshot_jobs_interval_seconds: float = Field(default=60.0, gt=0)
     backup_retention: int = Field(default=7, ge=1, le=1000)
+    # Webhooks (vpsorg.webhooks; README "Webhooks"): http:// URLs (and loopback receivers)
+    # for development and tests; private addresses (and loopback) for receivers on the
+    # operator's own network; one attempt's time limit; how often the worker fans new events
+    # out and sends what is due; a claimed delivery's lease; retries back off exponentially
+    # from retry_base to retry_max (with jitter) and stop retry_window after the first attempt.
+    webhooks_allow_http: bool = False
+    webhooks_allow_private: bool = False
+    webhooks_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhooks_interval_seconds: float = Field(default=1.0, gt=0)
+    webhooks_lease_seconds: float = Field(default=60.0, gt=0)
+    webhooks_retry_base_seconds: float = Field(default=10.0, gt=0)
+    webhooks_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhooks_retry_window_seconds: float = Field(default=86400.0, gt=0)
+    webhooks_concurrency: int = Field(default=8, ge=1, le=256)
     # Events (vpsorg.events): how long they are kept (the worker purges hourly); how often an
     # API process reads new ones on SQLite (PostgreSQL wakes it with NOTIFY); the streams'
     # heartbeat comment.

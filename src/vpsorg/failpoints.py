@@ -8,7 +8,8 @@ tests start a worker with it, then a healthy one). Points:
 - `worker.after_driver`: the driver call returned, nothing recorded yet;
 - `worker.before_commit`: the outcome is written but its transaction not committed;
 - `worker.migrate_stopped`: a migration's source machine is stopped, not yet received;
-- `worker.migrate_received`: the target has received the machine, the source's not yet destroyed.
+- `worker.migrate_received`: the target has received the machine, the source's not yet destroyed;
+- `webhooks.after_send`: a webhook delivery was sent (and answered), its outcome not yet recorded.
 
 Unset (always, in production) a check costs a dictionary lookup.
 """

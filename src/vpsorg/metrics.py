@@ -29,6 +29,12 @@ HOSTS = Gauge(
     " within VPSORG_HOST_DOWN_SECONDS), as this worker last counted them",
     ["state"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "vpsorg_webhook_attempts_total",
+    "Webhook delivery attempts this worker made, by outcome (succeeded; retry: failed, to be"
+    " tried again; failed: given up; stale: the outcome came after its lease was lost)",
+    ["outcome"],
+)
 RATE_LIMIT_STORAGE_ERRORS = Counter(
     "vpsorg_rate_limit_storage_errors_total",
     "Requests let through unlimited because the rate-limit storage (Redis) failed",

@@ -13,6 +13,7 @@ from vpsorg.servers.models import Server, ServerUsage
 from vpsorg.snapshots.models import Snapshot
 from vpsorg.ssh_keys.models import SshKey
 from vpsorg.usage.models import UsageHistory
+from vpsorg.webhooks.models import Delivery, Webhook
 
 __all__ = [
     "Account",
@@ -33,4 +34,6 @@ __all__ = [
     "Snapshot",
     "SshKey",
     "UsageHistory",
+    "Webhook",
+    "Delivery",
 ]

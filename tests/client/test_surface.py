@@ -39,6 +39,8 @@ PUBLIC = [
     "Unauthorized",
     "ValidationError",
     "VpsError",
+    "Webhook",
+    "WebhookDelivery",
 ]
 
 # Importing any of these from the client would make it need the server's install.

@@ -43,6 +43,8 @@ from vpsorg.client.models import (
     Snapshot,
     SshKey,
     Token,
+    Webhook,
+    WebhookDelivery,
 )
 from vpsorg.client.sync import Action, Client, Server
 
@@ -76,6 +78,8 @@ __all__ = [
     "Snapshot",
     "SshKey",
     "Token",
+    "Webhook",
+    "WebhookDelivery",
     "TransportError",
     "Unauthorized",
     "ValidationError",

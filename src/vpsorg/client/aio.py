@@ -33,6 +33,8 @@ from vpsorg.client.models import (
     Snapshot,
     SshKey,
     Token,
+    Webhook,
+    WebhookDelivery,
 )
 
 M = TypeVar("M", bound=Model)
@@ -143,6 +145,7 @@ class AsyncClient:
         self.locations = AsyncCatalog(self, "/api/v1/locations/", Location)
         self.ssh_keys = AsyncSshKeys(self)
         self.snapshots = AsyncSnapshots(self)
+        self.webhooks = AsyncWebhooks(self)
         self.account = AsyncAccountAPI(self)
         self.tokens = AsyncTokens(self)
         self.admin = AsyncAdmin(self)
@@ -637,6 +640,65 @@ class AsyncSnapshots:
 
     async def delete(self, snapshot_id: int) -> None:
         await self._c.request("DELETE", f"/api/v1/snapshots/{snapshot_id}/")
+
+
+class AsyncWebhooks:
+    """Your webhooks: URLs your events are POSTed to, signed (README "Webhooks")."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    def list(self, *, page_size: int = 50) -> AsyncIterator[Webhook]:
+        return self._c.pages("/api/v1/webhooks/", Webhook, page_size=page_size)
+
+    async def get(self, webhook_id: int) -> Webhook:
+        return self._c.bind(Webhook, await self._c.request("GET", f"/api/v1/webhooks/{webhook_id}/"))
+
+    async def create(
+        self,
+        url: str,
+        *,
+        event_types: Sequence[str] | None = None,
+        enabled: bool = True,
+        description: str = "",
+    ) -> Webhook:
+        """A new webhook (of every event type unless `event_types`); its secret is in
+        `.secret`, this once."""
+        body: dict[str, Any] = {"url": url, "enabled": enabled, "description": description}
+        if event_types is not None:
+            body["event_types"] = list(event_types)
+        return self._c.bind(Webhook, await self._c.request("POST", "/api/v1/webhooks/", json=body))
+
+    async def update(
+        self,
+        webhook_id: int,
+        *,
+        url: str | None = None,
+        event_types: Sequence[str] | None = None,
+        enabled: bool | None = None,
+        description: str | None = None,
+    ) -> Webhook:
+        """Change what is given (at least one)."""
+        given = {"url": url, "enabled": enabled, "description": description}
+        body: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        if event_types is not None:
+            body["event_types"] = list(event_types)
+        path = f"/api/v1/webhooks/{webhook_id}/"
+        return self._c.bind(Webhook, await self._c.request("PATCH", path, json=body))
+
+    async def delete(self, webhook_id: int) -> None:
+        await self._c.request("DELETE", f"/api/v1/webhooks/{webhook_id}/")
+
+    def deliveries(self, webhook_id: int, *, page_size: int = 50) -> AsyncIterator[WebhookDelivery]:
+        """Its deliveries, newest first."""
+        return self._c.pages(
+            f"/api/v1/webhooks/{webhook_id}/deliveries/", WebhookDelivery, page_size=page_size
+        )
+
+    async def redeliver(self, webhook_id: int, delivery_id: int) -> WebhookDelivery:
+        """Send a delivery's event again: a new delivery, after the webhook's pending ones."""
+        path = f"/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver/"
+        return self._c.bind(WebhookDelivery, await self._c.request("POST", path))
 
 
 class AsyncSshKeys:

@@ -548,6 +548,9 @@ def login(
 from vpsorg.client.cli_snapshots import snapshots_app  # noqa: E402
 
 app.add_typer(snapshots_app, name="snapshots")
+from vpsorg.client.cli_webhooks import webhooks_app  # noqa: E402
+
+app.add_typer(webhooks_app, name="webhooks")
 # Commands kept in modules of their own, registered on the apps above when imported.
 from vpsorg.client import cli_rebuild, cli_resize  # noqa: E402, F401
 from vpsorg.client.cli_events import events_app  # noqa: E402

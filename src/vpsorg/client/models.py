@@ -175,6 +175,39 @@ class Snapshot(Model):
 
 
 @dataclass(frozen=True)
+class Webhook(Model):
+    """A URL your account's events are POSTed to. `secret` (what deliveries are signed
+    with) is set only in what create() returns."""
+
+    id: int
+    url: str
+    event_types: list[str]
+    enabled: bool
+    description: str
+    created_at: datetime
+    updated_at: datetime
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class WebhookDelivery(Model):
+    """One event sent (or to be sent) to a webhook: status pending, succeeded or failed."""
+
+    id: int
+    event_id: int
+    event_type: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    redelivery_of: int | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
 class SshKey(Model):
     id: int
     name: str

@@ -15,6 +15,7 @@ from vpsorg.web import (
     snapshots,
     ssh_keys,
     tokens,
+    webhooks,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -28,6 +29,7 @@ for module in (
     snapshots,
     ssh_keys,
     tokens,
+    webhooks,
     billing,
     admin,
     live,

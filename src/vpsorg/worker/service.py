@@ -44,6 +44,7 @@ from vpsorg.servers.states import ActionType, ServerStatus
 from vpsorg.snapshots import jobs as snapshots_jobs
 from vpsorg.snapshots import service as snapshots
 from vpsorg.usage import jobs as usage_jobs
+from vpsorg.webhooks import jobs as webhooks_jobs
 
 log = logging.getLogger("vpsorg.worker")
 
@@ -162,6 +163,14 @@ class Worker:
             asyncio.create_task(
                 self._every(
                     s.snapshot_jobs_interval_seconds, "snapshot jobs", self.snapshot_jobs, stop, delay=True
+                )
+            ),
+            asyncio.create_task(
+                self._every(
+                    s.webhooks_interval_seconds,
+                    "webhook deliveries",
+                    lambda: webhooks_jobs.run(self.sessions, self.settings, owner=self.owner),
+                    stop,
                 )
             ),
         ]
