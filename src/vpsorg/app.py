@@ -27,6 +27,7 @@ from vpsorg.actions.router import router as actions_router
 from vpsorg.admin.router import router as admin_router
 from vpsorg.catalog.router import router as catalog_router
 from vpsorg.config import Settings
+from vpsorg.console.router import router as console_router
 from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.deps import AppState, get_state
 from vpsorg.errors import AppError, Conflict, RateLimited, ValidationFailed
@@ -350,6 +351,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
         actions_router,
         ssh_keys_router,
         snapshots_router,
+        console_router,
         catalog_router,
         account_router,
         tokens_router,

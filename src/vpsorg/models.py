@@ -5,6 +5,7 @@ from vpsorg.actions.models import Action
 from vpsorg.admin.models import AuditEntry
 from vpsorg.billing.models import LedgerEntry
 from vpsorg.catalog.models import Location, OperatingSystem, Plan, Price
+from vpsorg.console.models import ConsoleTicket
 from vpsorg.hosts.models import Host
 from vpsorg.idempotency import IdempotencyRecord
 from vpsorg.ipam.models import ReleasedAddress
@@ -18,6 +19,7 @@ __all__ = [
     "Action",
     "ApiToken",
     "AuditEntry",
+    "ConsoleTicket",
     "Host",
     "IdempotencyRecord",
     "LedgerEntry",
