@@ -688,9 +688,10 @@ class LibvirtDriver:
         name = self._name(server_id)
 
         def running() -> bool:
-            if self._virt_type() == "test":  # libvirt's test driver has no virDomainOpenConsole
+            dom = self._need(name)
+            if self._connection().getType().lower() == "test":  # it has no virDomainOpenConsole
                 raise DriverError("libvirt's test driver offers no serial console", code=ERR_NO_SUPPORT)
-            return bool(self._need(name).isActive())
+            return bool(dom.isActive())
 
         if not await self._run(f"opening {name}'s console", running):
             raise DriverError(f"{name} is not running")
