@@ -1,5 +1,6 @@
 """A WebSocket client's view of a serial console, for the tests (the `websockets` package)."""
 
+import re
 import time
 from typing import Any
 
@@ -7,6 +8,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from vpsorg.drivers.simconsole import SIM_CONSOLE_PASSWORD, SIM_CONSOLE_USER
+
+# Terminal control sequences (bash's bracketed paste, colours): not text.
+ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]")
 
 
 class Session:
@@ -45,8 +49,19 @@ class Session:
         """Type a command; what it printed (between the echoed line and the next prompt)."""
         self.send(command + "\r")
         shown = self.until(prompt).decode(errors="replace")
-        lines = [line.strip() for line in shown.replace("\r", "").split("\n")]
+        lines = [line.strip() for line in ESCAPES.sub("", shown).replace("\r", "").split("\n")]
         return "\n".join(line for line in lines[1:-1] if line)
+
+    def wake(self, marker: bytes = b"login: ", attempts: int = 20, every: float = 6.0) -> bytes:
+        """A real getty printed its prompt before we attached: press Enter until it shows
+        again (the guest may still be starting its getty)."""
+        for _ in range(attempts):
+            self.send("\r")
+            try:
+                return self.until(marker, timeout=every)
+            except AssertionError:
+                continue
+        raise AssertionError(f"no {marker!r} on the console; it showed {self.seen[-500:]!r}")
 
     def close(self) -> None:
         self.ws.close()

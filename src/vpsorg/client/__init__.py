@@ -33,6 +33,7 @@ from vpsorg.client.errors import (
 from vpsorg.client.models import (
     Account,
     ActionRef,
+    ConsoleTicket,
     DryRun,
     LedgerEntry,
     Location,
@@ -57,6 +58,7 @@ __all__ = [
     "AsyncServer",
     "Backoff",
     "Client",
+    "ConsoleTicket",
     "DryRun",
     "Forbidden",
     "InvalidState",

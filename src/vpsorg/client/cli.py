@@ -549,7 +549,7 @@ from vpsorg.client.cli_snapshots import snapshots_app  # noqa: E402
 
 app.add_typer(snapshots_app, name="snapshots")
 # Commands kept in modules of their own, registered on the apps above when imported.
-from vpsorg.client import cli_rebuild, cli_resize  # noqa: E402, F401
+from vpsorg.client import cli_console, cli_rebuild, cli_resize  # noqa: E402, F401
 
 
 def main() -> None:
