@@ -47,6 +47,7 @@ from tests.conftest import Customer, Live, prepare_database, serve_in_thread, te
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
+STREAM = "/api/v1/events/stream/"
 SEED = os.environ.get("VPSORG_SCHEMATHESIS_SEED", "20261127")
 MAX_EXAMPLES = os.environ.get("VPSORG_SCHEMATHESIS_EXAMPLES", "25")
 # Replaced by the narrowed copies in HOOKS (see the module docstring).
@@ -118,7 +119,9 @@ def test_api_conforms_to_its_openapi_document(own_live: Live, tmp_path: Path) ->
         str(t["id"]) for c in (customer, peer) for t in c.http.get("/api/v1/tokens/").json()["results"]
     )
     doc = httpx.get(f"{own_live.url}/openapi.json").json()
-    operations = {f"{m.upper()} {p}" for p, item in doc["paths"].items() for m in item}
+    # The event stream never ends by design: schemathesis would wait for its body until the
+    # request timeout and call that a failure. tests/events covers its parameters instead.
+    operations = {f"{m.upper()} {p}" for p, item in doc["paths"].items() for m in item if p != STREAM}
 
     junit = tmp_path / "junit.xml"
     # Loopback only: no proxy may see this traffic.
@@ -138,6 +141,7 @@ def test_api_conforms_to_its_openapi_document(own_live: Live, tmp_path: Path) ->
             f"--max-examples={MAX_EXAMPLES}",
             "--workers=1",
             "--request-timeout=10",
+            f"--exclude-path={STREAM}",
             "--report=junit",
             f"--report-junit-path={junit}",
             "--no-color",

@@ -31,6 +31,8 @@ from vpsorg.console.router import router as console_router
 from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.deps import AppState, get_state
 from vpsorg.errors import AppError, Conflict, RateLimited, ValidationFailed
+from vpsorg.events.hub import Hub
+from vpsorg.events.router import router as events_router
 from vpsorg.hotreads import hot_reads as make_hot_reads
 from vpsorg.public_url import PublicURLMiddleware
 from vpsorg.schemas import ErrorBody
@@ -291,7 +293,13 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
             limiter=limiter,
             hot_reads=hot_reads,
             login_limiter=ratelimit.Limiter(parse_limit(settings.login_rate_limit), limiter.storage),
+            events_hub=Hub(
+                make_sessionmaker(engine, write=False),
+                settings.database_url,
+                poll_seconds=settings.event_poll_seconds,
+            ),
         )
+        await state.events_hub.start()
         app.state.vpsorg = state
         stop_metrics = None
         if settings.metrics_port is not None:
@@ -309,6 +317,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
             stop.set()
             if task is not None:
                 await task
+            await state.events_hub.stop()
             await hot_reads.close()
             await engine.dispose()
             if stop_metrics is not None:
@@ -352,6 +361,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
         ssh_keys_router,
         snapshots_router,
         console_router,
+        events_router,
         catalog_router,
         account_router,
         tokens_router,

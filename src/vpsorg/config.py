@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     # them to the newest backup_retention of each server, and removes deleted images.
     snapshot_jobs_interval_seconds: float = Field(default=60.0, gt=0)
     backup_retention: int = Field(default=7, ge=1, le=1000)
+    # Events (vpsorg.events): how long they are kept; how often an API process reads new ones
+    # on SQLite (PostgreSQL wakes it with NOTIFY); the streams' heartbeat comment.
+    event_retention_days: int = Field(default=30, ge=1, le=3650)
+    event_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    event_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
     # Fleet (vpsorg.hosts): where a create is placed among its location's enabled hosts with
     # room (spread: the most memory free; pack: the least that fits), and how long a host's
     # worker may be silent before the host shows `down` (it heartbeats every quarter of it).

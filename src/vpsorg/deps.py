@@ -16,6 +16,7 @@ from vpsorg.accounts.service import Scope
 from vpsorg.config import Settings
 from vpsorg.db import session_scope
 from vpsorg.errors import Forbidden, Unauthorized
+from vpsorg.events.hub import Hub
 from vpsorg.hosts import service as hosts
 from vpsorg.hotreads import HotReads, Reads
 
@@ -34,11 +35,16 @@ class AppState:
     hot_reads: HotReads  # vpsorg.hotreads
     # The panel's logins per email and per address (VPSORG_LOGIN_RATE_LIMIT), in limiter's storage.
     login_limiter: ratelimit.Limiter
+    # New events for this process's streams (vpsorg.events.hub).
+    events_hub: Hub
 
 
 def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.vpsorg
     return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

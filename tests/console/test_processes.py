@@ -21,7 +21,7 @@ from vpsorg.accounts import service as accounts
 from vpsorg.console.models import ConsoleTicket
 from vpsorg.hosts.models import Host
 
-TIMEOUT = 60
+TIMEOUT = 180  # a loaded machine starts a process slowly (imports alone took 40 s under load)
 POLICY_VIOLATION = 1008
 
 

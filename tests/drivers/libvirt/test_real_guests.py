@@ -160,7 +160,7 @@ def test_a_real_server_from_create_to_delete(
     port = free_port()
     procs = [spawn(["serve", "--no-worker", "--port", str(port)], settings, tmp_path / "api.log")]
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=120)  # a loaded machine starts slowly
         customer = Live(url=f"http://127.0.0.1:{port}", settings=settings, app=None).account()
         key = new_public_key()
         r = customer.http.post("/api/v1/ssh-keys/", json={"name": "laptop", "public_key": key})

@@ -7,7 +7,7 @@ only, consumed once by a conditional UPDATE of `used_at`. `hosts.console_address
 there. A plain ADD COLUMN.
 
 Revision ID: 4c8e1f5a2d97
-Revises: 7d2f4b9e1c35
+Revises: 5c2e9a7d3b41
 Create Date: 2026-12-06 23:30:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import vpsorg.db
 
 revision: str = "4c8e1f5a2d97"
-down_revision: str | None = "7d2f4b9e1c35"
+down_revision: str | None = "5c2e9a7d3b41"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
