@@ -3,13 +3,19 @@
 real WebSocket session (the login prompt, a login, `hostname`)."""
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import func, select, update
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import Customer, Live
+from tests.conftest import Customer, Live, prepare_database, serve_in_thread, test_settings
 from tests.console.session import Session, refused
+from vpsorg.console import service as consoles
+from vpsorg.console.models import ConsoleTicket
+from vpsorg.db import utcnow
 
 POLICY_VIOLATION = 1008
 
@@ -130,3 +136,38 @@ def test_a_session_ends_when_the_client_leaves(customer: Customer) -> None:
     console.close()
     with pytest.raises(ConnectionClosed):
         console.ws.recv(timeout=5)
+
+
+def test_the_url_follows_the_public_url(tmp_path: Path) -> None:
+    """Behind a proxy (VPSORG_PUBLIC_URL with a path prefix, https): a wss:// URL on the public
+    base; the socket answers at the path the proxy forwards, with or without the prefix."""
+    settings = test_settings(tmp_path / "public.db", public_url="https://vps.example.com/cloud")
+    prepare_database(settings)
+    with serve_in_thread(settings) as live:
+        customer = live.account()
+        server = customer.active_server(hostname="behind.example.com")
+        url = ticket(customer, server["id"])["url"]
+        assert url.startswith("wss://vps.example.com/cloud/api/v1/console/"), url
+        forwarded = live.url.replace("http://", "ws://") + "/cloud/api/v1/console/" + url.rsplit("/", 1)[1]
+        console = Session(forwarded)
+        try:
+            assert b"behind.example.com login: " in console.until(b"login: ")
+        finally:
+            console.close()
+
+
+def test_old_tickets_are_purged(customer: Customer, live: Live) -> None:
+    server = customer.active_server()
+    ticket(customer, server["id"])
+
+    async def age_and_purge(session: Any) -> tuple[int, int]:
+        mine = ConsoleTicket.server_id == server["id"]
+        await session.execute(
+            update(ConsoleTicket).where(mine).values(expires_at=utcnow() - timedelta(days=2))
+        )
+        purged = await consoles.purge(session)
+        left = await session.scalar(select(func.count()).select_from(ConsoleTicket).where(mine))
+        return purged, left
+
+    purged, left = live.db(age_and_purge)
+    assert purged >= 1 and left == 0
