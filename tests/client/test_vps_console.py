@@ -77,3 +77,19 @@ def test_a_stopped_server_has_no_console(live: Live, customer: Customer, tmp_pat
     )
     assert result.returncode == 1, result
     assert "invalid_state" in result.stderr
+
+
+def test_input_that_cannot_be_waited_on_is_refused(live: Live, customer: Customer, tmp_path: Path) -> None:
+    server = customer.active_server()
+    env = clean_env(tmp_path, VPS_URL=live.url, VPS_TOKEN=customer.token)
+    result = subprocess.run(
+        [str(VPS), "servers", "console", str(server["id"])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1, result
+    assert "standard input must be a terminal or a pipe" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -58,7 +58,11 @@ async def _session(url: str, fd_in: int, fd_out: int) -> str | None:
         return f"cannot connect to the console: {exc}"
     loop = asyncio.get_running_loop()
     keys: asyncio.Queue[bytes] = asyncio.Queue()
-    loop.add_reader(fd_in, lambda: keys.put_nowait(os.read(fd_in, 4096)))
+    try:
+        loop.add_reader(fd_in, lambda: keys.put_nowait(os.read(fd_in, 4096)))
+    except (PermissionError, ValueError):  # a regular file or /dev/null: nothing to wait on
+        await ws.close()
+        return "standard input must be a terminal or a pipe"
     typing = asyncio.create_task(_typing(ws, keys))
     tasks = [typing, asyncio.create_task(_showing(ws, fd_out))]
     left = False
