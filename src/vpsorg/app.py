@@ -27,6 +27,7 @@ from vpsorg.actions.router import router as actions_router
 from vpsorg.admin.router import router as admin_router
 from vpsorg.catalog.router import router as catalog_router
 from vpsorg.config import Settings
+from vpsorg.console.router import router as console_router
 from vpsorg.db import make_engine, make_sessionmaker
 from vpsorg.deps import AppState, get_state
 from vpsorg.errors import AppError, Conflict, RateLimited, ValidationFailed
@@ -361,6 +362,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False, pr
         ssh_keys_router,
         snapshots_router,
         webhooks_router,
+        console_router,
         events_router,
         catalog_router,
         account_router,

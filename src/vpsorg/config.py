@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     # The URL clients reach the API at (scheme, host, optional path prefix): Location headers,
     # page links and redirects use it instead of the request's Host. Unset: the request's own.
     public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
+    # The serial console (vpsorg.console): how long a ticket lives; where a worker listens for
+    # the API's console relays (host:port; port 0: any free one) and the address it writes on
+    # its hosts' rows for the API to connect to (unset: the listening address itself).
+    console_ticket_seconds: float = Field(default=60.0, gt=0, le=3600)
+    console_listen: str = Field(default="127.0.0.1:0", pattern=r"^\[?[0-9A-Za-z.:-]+\]?:[0-9]{1,5}$")
+    console_advertise: str | None = Field(default=None, pattern=r"^\[?[0-9A-Za-z.:-]+\]?:[0-9]{1,5}$")
     # The libvirt driver (VPSORG_DRIVER=libvirt); see the README's "Real servers" section.
     libvirt_uri: str = "qemu:///system"
     libvirt_storage_dir: str = "/var/lib/vpsorg/machines"

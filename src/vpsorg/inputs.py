@@ -19,6 +19,7 @@ from fastapi import Path, Request
 from fastapi.routing import APIRoute
 from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -136,8 +137,9 @@ class LimitedRoute(APIRoute):
         return limited
 
 
-async def check_query(request: Request) -> None:
-    """An app-wide dependency: no query parameter (name or value) holds a control character."""
+async def check_query(request: HTTPConnection) -> None:
+    """An app-wide dependency: no query parameter (name or value) holds a control character
+    (an HTTPConnection: WebSocket routes have it too)."""
     if not request.scope.get("query_string"):
         return  # most requests have none: no parsing
     for name, value in request.query_params.multi_items():

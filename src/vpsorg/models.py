@@ -5,6 +5,7 @@ from vpsorg.actions.models import Action
 from vpsorg.admin.models import AuditEntry
 from vpsorg.billing.models import LedgerEntry
 from vpsorg.catalog.models import Location, OperatingSystem, Plan, Price
+from vpsorg.console.models import ConsoleTicket
 from vpsorg.events.models import Event
 from vpsorg.hosts.models import Host
 from vpsorg.idempotency import IdempotencyRecord
@@ -20,6 +21,7 @@ __all__ = [
     "Action",
     "ApiToken",
     "AuditEntry",
+    "ConsoleTicket",
     "Event",
     "Host",
     "IdempotencyRecord",

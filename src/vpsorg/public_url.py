@@ -23,11 +23,12 @@ class PublicURLMiddleware:
         self.prefix = parts.path.rstrip("/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         scope = dict(scope)
-        scope["scheme"] = self.scheme
+        websocket = scope["type"] == "websocket"
+        scope["scheme"] = ("ws" + self.scheme.removeprefix("http")) if websocket else self.scheme
         scope["server"] = self.server
         scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"] + [(b"host", self.host)]
         if self.prefix:

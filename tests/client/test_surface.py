@@ -17,6 +17,7 @@ PUBLIC = [
     "AsyncServer",
     "Backoff",
     "Client",
+    "ConsoleTicket",
     "DryRun",
     "Event",
     "Forbidden",

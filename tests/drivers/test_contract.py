@@ -5,6 +5,7 @@ runs on its in-memory `test:///` hypervisor: no daemon, no QEMU (real guests are
 tests/drivers/libvirt/test_real_guests.py).
 """
 
+import asyncio
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -15,7 +16,8 @@ import pytest
 
 from vpsorg.config import Settings
 from vpsorg.db import make_engine, make_sessionmaker
-from vpsorg.drivers.base import Driver, DriverError, MachineNotFound, VmSpec
+from vpsorg.drivers.base import Console, Driver, DriverError, MachineNotFound, VmSpec
+from vpsorg.drivers.libvirt.errors import ERR_NO_SUPPORT
 from vpsorg.drivers.simulator import SimulatorDriver
 from vpsorg.servers.states import PowerState
 
@@ -428,3 +430,54 @@ async def test_libvirt_restores_a_whole_copy_grown_and_never_shrunk(
             await driver.rebuild(replace(small, storage_gb=10, disk_snapshot=21, generation=2))
     finally:
         await driver.close()
+
+
+NO_CONSOLE = (
+    "libvirt's in-memory test:/// hypervisor has no virDomainOpenConsole; libvirt's console "
+    "runs with a real guest in tests/drivers/libvirt/test_real_guests.py"
+)
+
+
+async def _console_text(console: Console, marker: bytes) -> bytes:
+    """Read a console (drivers.base.Console) until `marker` shows; what it showed."""
+    seen = b""
+    while marker not in seen:
+        data = await asyncio.wait_for(console.read(), 10)
+        assert data, f"the console ended before {marker!r}: {seen!r}"
+        seen += data
+    return seen
+
+
+async def _console(driver: Driver, server_id: int) -> Console:
+    try:
+        return await driver.open_console(server_id)
+    except DriverError as exc:
+        if exc.code == ERR_NO_SUPPORT:
+            pytest.skip(NO_CONSOLE)
+        raise
+
+
+async def test_console_of_a_running_machine_shows_a_login_prompt(driver: Driver, vm: VmSpec) -> None:
+    await driver.create(vm)
+    console = await _console(driver, 4242)
+    try:
+        assert b"login: " in await _console_text(console, b"login: ")
+        await console.write(b"vpsorg\r")
+        await _console_text(console, b"Password: ")
+        await console.write(b"vpsorg\r")
+        await _console_text(console, b"$ ")
+        await console.write(b"hostname\r")
+        assert b"contract.example.com\r\n" in await _console_text(console, b"$ ")
+    finally:
+        await console.close()
+    assert await console.read() == b""  # closed: the end
+    await console.close()  # idempotent
+
+
+async def test_console_needs_a_running_machine(driver: Driver, vm: VmSpec) -> None:
+    with pytest.raises(MachineNotFound):
+        await driver.open_console(777)
+    await driver.create(vm)
+    await driver.stop(4242)
+    with pytest.raises(DriverError):
+        await driver.open_console(4242)

@@ -33,6 +33,7 @@ from vpsorg.client.errors import (
 from vpsorg.client.models import (
     Account,
     ActionRef,
+    ConsoleTicket,
     DryRun,
     Event,
     LedgerEntry,
@@ -60,6 +61,7 @@ __all__ = [
     "AsyncServer",
     "Backoff",
     "Client",
+    "ConsoleTicket",
     "DryRun",
     "Event",
     "Forbidden",

@@ -22,6 +22,7 @@ from vpsorg.client.errors import ActionFailed, ActionTimeout, APIError, Transpor
 from vpsorg.client.models import (
     Account,
     ActionData,
+    ConsoleTicket,
     DryRun,
     Event,
     LedgerEntry,
@@ -104,6 +105,10 @@ class AsyncServer(ServerData):
 
     async def update(self, **fields: Any) -> "AsyncServer":
         return await self._c.servers.update(self.id, **fields)
+
+    async def request_console(self) -> ConsoleTicket:
+        """A single-use ticket to this server's serial console (see Servers.request_console)."""
+        return await self._c.servers.request_console(self.id)
 
     async def delete(self) -> None:
         await self._c.servers.delete(self.id)
@@ -425,6 +430,12 @@ class AsyncServers:
         )
         action = self._c.bind(AsyncAction, body["action"] | {"server_id": server_id})
         return await action.wait(timeout=timeout, on_poll=on_poll) if wait else action
+
+    async def request_console(self, server_id: int) -> ConsoleTicket:
+        """A single-use ticket to the running server's serial console: a WebSocket URL to
+        connect to within 60 s (`vps servers console` attaches a terminal to it)."""
+        body = await self._c.request("POST", f"/api/v1/servers/{server_id}/console/")
+        return self._c.bind(ConsoleTicket, body)
 
     async def _power(
         self, server_id: int, verb: str, wait: bool, timeout: float, on_poll: OnPoll | None

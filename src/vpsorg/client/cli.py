@@ -552,7 +552,7 @@ from vpsorg.client.cli_webhooks import webhooks_app  # noqa: E402
 
 app.add_typer(webhooks_app, name="webhooks")
 # Commands kept in modules of their own, registered on the apps above when imported.
-from vpsorg.client import cli_rebuild, cli_resize  # noqa: E402, F401
+from vpsorg.client import cli_console, cli_rebuild, cli_resize  # noqa: E402, F401
 from vpsorg.client.cli_events import events_app  # noqa: E402
 
 app.add_typer(events_app, name="events")

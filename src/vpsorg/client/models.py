@@ -145,6 +145,15 @@ class ServerData(Model):
 
 
 @dataclass(frozen=True)
+class ConsoleTicket(Model):
+    """A single-use ticket to a server's serial console: a WebSocket `url` to connect to
+    before `expires_at` (60 s), once (`vps servers console ID` does it for a terminal)."""
+
+    url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class DryRun(Model):
     """What `servers.create(..., dry_run=True)` answers when the create would succeed: its
     prices (a month at most and an hour, backups included) and its location. Nothing was

@@ -22,6 +22,7 @@ from vpsorg.client.errors import ActionFailed, ActionTimeout, APIError, Transpor
 from vpsorg.client.models import (
     Account,
     ActionData,
+    ConsoleTicket,
     DryRun,
     Event,
     LedgerEntry,
@@ -100,6 +101,10 @@ class Server(ServerData):
 
     def update(self, **fields: Any) -> "Server":
         return self._c.servers.update(self.id, **fields)
+
+    def request_console(self) -> ConsoleTicket:
+        """A single-use ticket to this server's serial console (see Servers.request_console)."""
+        return self._c.servers.request_console(self.id)
 
     def delete(self) -> None:
         self._c.servers.delete(self.id)
@@ -411,6 +416,12 @@ class Servers:
         body = self._c.request("POST", f"/api/v1/servers/{server_id}/resize/", json={"plan_id": plan_id})
         action = self._c.bind(Action, body["action"] | {"server_id": server_id})
         return action.wait(timeout=timeout, on_poll=on_poll) if wait else action
+
+    def request_console(self, server_id: int) -> ConsoleTicket:
+        """A single-use ticket to the running server's serial console: a WebSocket URL to
+        connect to within 60 s (`vps servers console` attaches a terminal to it)."""
+        body = self._c.request("POST", f"/api/v1/servers/{server_id}/console/")
+        return self._c.bind(ConsoleTicket, body)
 
     def _power(self, server_id: int, verb: str, wait: bool, timeout: float, on_poll: OnPoll | None) -> Action:
         body = self._c.request("POST", f"/api/v1/servers/{server_id}/{verb}/")

@@ -103,6 +103,20 @@ class Usage:
     bandwidth_used: int  # GB this calendar month
 
 
+class Console(Protocol):
+    """One session on a machine's serial console: the guest's bytes out, keystrokes in."""
+
+    async def read(self) -> bytes:
+        """The next bytes the guest wrote, waiting for some; b"" once the session is over
+        (closed here, taken over by another session, or the machine went away)."""
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes to the guest's serial port, as typed; DriverError once the session is over."""
+
+    async def close(self) -> None:
+        """End the session (a reader then gets b""); idempotent; the guest is not affected."""
+
+
 class Driver(Protocol):
     name: str
 
@@ -188,6 +202,15 @@ class Driver(Protocol):
         copy of that snapshot's image instead (DriverError when this driver has no such
         image, or when it is larger than `spec.storage_gb`), booted with a new instance id
         all the same (keys and hostname applied again; the files on it are the snapshot's)."""
+
+    async def open_console(self, server_id: int) -> Console:
+        """Attach to the running machine's serial console (its first serial port, ttyS0, where
+        the guest runs a getty); the caller closes the session. One session per machine at a
+        time: a new one takes the console over and the older one ends (its read gives b"").
+        Bytes pass as they are, both ways: no terminal emulation here.
+
+        MachineNotFound when there is no machine; DriverError when it is not running, or
+        when this hypervisor offers no console."""
 
     async def close(self) -> None:
         """Release connections; the driver is not used afterwards."""

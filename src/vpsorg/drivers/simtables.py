@@ -41,6 +41,9 @@ class SimMachine(SimBase):
     os_image: Mapped[str | None] = mapped_column(String(1000))
     ssh_keys_sha256: Mapped[str | None] = mapped_column(String(64))
     disk_generation: Mapped[int] = mapped_column(default=0)
+    # The hostname the guest was installed with (the spec's: its FQDN), which its console's
+    # `hostname` prints; None: made before consoles (the console then shows `name`).
+    hostname: Mapped[str | None] = mapped_column(String(253))
 
 
 class SimCall(SimBase):
@@ -84,6 +87,7 @@ _DISK_COLUMNS = {
     "os_image": "VARCHAR(1000)",
     "ssh_keys_sha256": "VARCHAR(64)",
     "disk_generation": "INTEGER NOT NULL DEFAULT 0",
+    "hostname": "VARCHAR(253)",  # a simulator from before consoles
 }
 
 

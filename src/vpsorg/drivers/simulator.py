@@ -21,7 +21,17 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vpsorg.batches import Batches
-from vpsorg.drivers.base import Driver, DriverError, MachineNotFound, PowerState, Usage, VmInfo, VmSpec
+from vpsorg.drivers.base import (
+    Console,
+    Driver,
+    DriverError,
+    MachineNotFound,
+    PowerState,
+    Usage,
+    VmInfo,
+    VmSpec,
+)
+from vpsorg.drivers.simconsole import SimConsole
 from vpsorg.drivers.simtables import SimCall, SimFault, SimMachine, SimSnapshot, create_tables
 from vpsorg.sqltypes import utcnow
 
@@ -404,6 +414,24 @@ class SimulatorDriver:
                 s.expunge_all()
         return found
 
+    async def open_console(self, server_id: int) -> Console:
+        """A simulated serial console (vpsorg.drivers.simconsole: boot lines, then a login
+        prompt), freshly booted for each session; the machine must be running."""
+        await self._tables()
+        async with self._reads() as s:
+            row = (
+                await s.execute(
+                    select(SimMachine.power_state, SimMachine.hostname, SimMachine.name).where(
+                        SimMachine.server_id == server_id, self._here()
+                    )
+                )
+            ).first()
+        if row is None:
+            raise MachineNotFound(f"machine for server {server_id} does not exist")
+        if row.power_state != PowerState.RUNNING:
+            raise DriverError(f"machine for server {server_id} is not running")
+        return SimConsole(row.hostname or row.name)
+
     async def close(self) -> None:
         return None
 
@@ -471,6 +499,7 @@ async def _need_image(s: AsyncSession, spec: VmSpec) -> None:
 def _install(m: SimMachine, spec: VmSpec) -> None:
     """Record on the machine what its disk was installed with (hashes: nothing secret kept):
     the OS image, or `snapshot:<id>` for a copy of a snapshot's image."""
+    m.hostname = spec.hostname
     m.os_image = spec.os_image if spec.disk_snapshot is None else f"snapshot:{spec.disk_snapshot}"
     m.user_data_sha256 = _sha256(spec.user_data)
     m.ssh_keys_sha256 = _sha256("\n".join(spec.ssh_public_keys) if spec.ssh_public_keys else None)

@@ -34,6 +34,9 @@ class Host(Base):
     disk_overcommit: Mapped[float] = mapped_column(Float, default=1.0)
     state: Mapped[str] = mapped_column(String(20), default="enabled")
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # host:port where the worker serving this host takes console relays (vpsorg.worker.console),
+    # written by that worker; None: no worker has said yet.
+    console_address: Mapped[str | None] = mapped_column(String(300))
     used_vcpus: Mapped[int] = mapped_column(default=0, server_default="0")
     used_memory_mib: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     used_disk_gb: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

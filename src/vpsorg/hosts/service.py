@@ -371,11 +371,21 @@ async def remove_host(session: AsyncSession, *, host_id: int) -> None:
     await session.flush()
 
 
-async def heartbeat(session: AsyncSession, *, host_ids: list[int], now: datetime | None = None) -> None:
-    """The hosts' worker is alive (one statement for all)."""
+async def heartbeat(
+    session: AsyncSession,
+    *,
+    host_ids: list[int],
+    now: datetime | None = None,
+    console_address: str | None = None,
+) -> None:
+    """The hosts' worker is alive (one statement for all), and takes console relays at
+    `console_address` (when given)."""
     if host_ids:
+        values: dict[str, object] = {"heartbeat_at": now or utcnow()}
+        if console_address is not None:
+            values["console_address"] = console_address
         await session.execute(
-            update(Host).where(Host.id.in_(host_ids)).values(heartbeat_at=now or utcnow()),
+            update(Host).where(Host.id.in_(host_ids)).values(**values),
             execution_options={"synchronize_session": False},
         )
 

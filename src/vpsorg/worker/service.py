@@ -31,9 +31,11 @@ from vpsorg.actions.models import Action
 from vpsorg.batches import Batches
 from vpsorg.billing import jobs as billing_jobs
 from vpsorg.config import Settings
+from vpsorg.console import service as consoles
+from vpsorg.console.service import TicketRefused
 from vpsorg.db import utcnow
 from vpsorg.drivers import load_driver
-from vpsorg.drivers.base import Driver, DriverError, HostConfig, PowerState, Usage, VmSpec
+from vpsorg.drivers.base import Console, Driver, DriverError, HostConfig, PowerState, Usage, VmSpec
 from vpsorg.events import jobs as events_jobs
 from vpsorg.hosts import service as hosts
 from vpsorg.hosts.models import Host
@@ -45,6 +47,7 @@ from vpsorg.snapshots import jobs as snapshots_jobs
 from vpsorg.snapshots import service as snapshots
 from vpsorg.usage import jobs as usage_jobs
 from vpsorg.webhooks import jobs as webhooks_jobs
+from vpsorg.worker.console import RelayListener
 
 log = logging.getLogger("vpsorg.worker")
 
@@ -95,6 +98,9 @@ class Worker:
         self._more = False  # the last claim left claimable actions behind
         self._heartbeat: asyncio.Task[None] | None = None
         self._outcomes = Batches(self._record_batch, what="recording outcomes")
+        self._relays = RelayListener(self.attach_console)
+        # Where this worker takes console relays, written on its hosts' rows (heartbeat).
+        self.console_address: str | None = None
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""
@@ -107,6 +113,8 @@ class Worker:
         pass over thousands of machines never holds up claiming the next action."""
         s = self.settings
         served = await self._resolve_hosts()
+        bound = await self._relays.start(s.console_listen)
+        self.console_address = s.console_advertise or bound
         what = self.driver.name if self.driver is not None else "per host"
         hosts_served = ", ".join(h.name for h in served) if self.host_names is not None else "all"
         log.info("worker %s started (driver %s; hosts %s)", self.owner, what, hosts_served)
@@ -159,6 +167,9 @@ class Worker:
                     stop,
                 )
             ),
+            asyncio.create_task(
+                self._every(3600.0, "console ticket purge", self._purge_tickets, stop, delay=True)
+            ),
             asyncio.create_task(self._every(s.reconcile_interval_seconds, "reconcile", self.reconcile, stop)),
             asyncio.create_task(
                 self._every(
@@ -190,6 +201,7 @@ class Worker:
         for task in periodic:
             task.cancel()
         await asyncio.gather(*periodic, return_exceptions=True)
+        await self._relays.close()
         if self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
         if self._heartbeat is not None:
@@ -223,7 +235,7 @@ class Worker:
                 ids = self._host_ids
             else:  # every host, including ones added since the start
                 ids = list(await session.scalars(select(Host.id)))
-            await hosts.heartbeat(session, host_ids=ids, now=now)
+            await hosts.heartbeat(session, host_ids=ids, now=now, console_address=self.console_address)
             rows = await hosts.list_hosts(session)
         counts = dict.fromkeys(("enabled", "disabled", "draining", "down"), 0)
         for host in rows:
@@ -231,6 +243,22 @@ class Worker:
             counts[state] = counts.get(state, 0) + 1
         for state, n in counts.items():
             metrics.HOSTS.labels(state).set(n)
+
+    async def attach_console(self, ticket: str) -> Console:
+        """Consume a console ticket and open its server's serial console on the server's
+        host (one this worker serves); TicketRefused, or DriverError from the driver. A
+        ticket for a host served elsewhere is left unused (the transaction rolls back)."""
+        async with self.sessions.begin() as session:
+            target = await consoles.consume(session, ticket=ticket)
+            if self._host_ids is not None and target.host_id not in self._host_ids:
+                raise TicketRefused(f"the host of server {target.server_id} is not served by this worker")
+        driver = await self.driver_for(target.host_id)
+        log.info("console of server %s opened", target.server_id)
+        return await driver.open_console(target.server_id)
+
+    async def _purge_tickets(self) -> None:
+        async with self.sessions.begin() as session:
+            await consoles.purge(session)
 
     async def driver_for(self, host_id: int | None) -> Driver:
         """The driver of a host (built from its row on first use), or the one driver given."""

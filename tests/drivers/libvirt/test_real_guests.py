@@ -30,6 +30,7 @@ from tests.conftest import (
     spawn,
     wait_http,
 )
+from tests.console.session import Session
 from tests.drivers.libvirt.conftest import URI, GuestImage, Lab, domains
 from tests.drivers.libvirt.real import (
     BIGGER_PLAN,
@@ -159,14 +160,21 @@ def test_a_real_server_from_create_to_delete(
     port = free_port()
     procs = [spawn(["serve", "--no-worker", "--port", str(port)], settings, tmp_path / "api.log")]
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=120)  # a loaded machine starts slowly
         customer = Live(url=f"http://127.0.0.1:{port}", settings=settings, app=None).account()
         key = new_public_key()
         r = customer.http.post("/api/v1/ssh-keys/", json={"name": "laptop", "public_key": key})
         assert r.status_code == 201, r.text
         # The customer's own cloud-config, run beside ours (the seed's multipart user data).
         user_token = uuid.uuid4().hex
-        user_data = f"#cloud-config\nruncmd:\n  - echo {user_token} > /root/from-user-data\n"
+        # ... which also makes the user the serial console test logs in as (the image has no
+        # password login of its own), before it writes the file waited for below.
+        console_password = uuid.uuid4().hex[:16]
+        user_data = (
+            "#cloud-config\nruncmd:\n"
+            f"  - useradd -m -s /bin/bash console && echo 'console:{console_password}' | chpasswd\n"
+            f"  - echo {user_token} > /root/from-user-data\n"
+        )
         created = customer.create_server(
             name="Lab-1", hostname="lab-1.example.net", plan_id=PLAN, os_id=OS,
             location=LOCATION, ssh_key_id=r.json()["id"], user_data=user_data,
@@ -204,6 +212,21 @@ def test_a_real_server_from_create_to_delete(
             "timeout 50 sh -c 'until [ -s /root/from-user-data ]; do sleep 1; done'; cat /root/from-user-data"
         )
         assert in_guest(dom, ran).strip() == user_token
+
+        # The serial console through the API's WebSocket (relayed to the worker, which opens
+        # the domain's console stream): the getty's prompt, a login, `hostname`.
+        r = customer.http.post(f"/api/v1/servers/{sid}/console/")
+        assert r.status_code == 201, r.text
+        console = Session(r.json()["url"])
+        try:
+            console.wake(b"login: ")
+            console.send("console\r")
+            console.until(b"Password: ", timeout=60)
+            console.send(console_password + "\r")
+            console.until(b"$ ", timeout=60)
+            assert "lab-1.example.net" in console.run("hostname").splitlines()
+        finally:
+            console.close()
         addresses = in_guest(dom, "ip -o addr show dev eth0")
         v4 = ipaddress.ip_address(server["ip_address"])
         v6 = ipaddress.ip_address(server["ipv6_address"])

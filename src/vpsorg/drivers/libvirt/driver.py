@@ -37,6 +37,7 @@ import libvirt
 
 from vpsorg.config import Settings
 from vpsorg.drivers.base import (
+    Console,
     Driver,
     DriverError,
     MachineNotFound,
@@ -46,6 +47,7 @@ from vpsorg.drivers.base import (
     VmSpec,
 )
 from vpsorg.drivers.libvirt import agent, reinstall, snapshots, storage
+from vpsorg.drivers.libvirt.console import LibvirtConsole
 from vpsorg.drivers.libvirt.domain import (
     DomainConfig,
     domain_name,
@@ -679,6 +681,23 @@ class LibvirtDriver:
     async def delete_snapshot(self, snapshot_id: int) -> None:
         image = snapshots.image_path(self.storage, snapshot_id)
         await self._run(f"deleting snapshot {snapshot_id}", snapshots.remove, image)
+
+    async def open_console(self, server_id: int) -> Console:
+        """The domain's serial console (its pty, logged to the console file as well), on a
+        connection of its own (vpsorg.drivers.libvirt.console)."""
+        name = self._name(server_id)
+
+        def running() -> bool:
+            dom = self._need(name)
+            if self._connection().getType().lower() == "test":  # it has no virDomainOpenConsole
+                raise DriverError("libvirt's test driver offers no serial console", code=ERR_NO_SUPPORT)
+            return bool(dom.isActive())
+
+        if not await self._run(f"opening {name}'s console", running):
+            raise DriverError(f"{name} is not running")
+        console = LibvirtConsole(self.uri, name)
+        await asyncio.to_thread(console.open)
+        return console
 
     async def close(self) -> None:
         with self._conn_lock:
