@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +14,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -105,6 +106,36 @@ class RequestModel(BaseModel):
         for name, prop in handler.resolve_ref_schema(schema).get("properties", {}).items():
             forbid_controls_in_schema(prop, cls._allowed_controls(name))
         return schema
+
+
+class PatchModel(RequestModel):
+    """A PATCH body: any non-empty subset of its fields; null is not a value.
+
+    Subclasses type their fields without "| None" (a union would report a bad value twice,
+    under member-tag names) and default them to None, which is never validated: it only
+    marks a field as not given."""
+
+    @staticmethod
+    def _json_schema(schema: dict[str, Any]) -> None:
+        # As validated: at least one field, and no field nullable.
+        schema["minProperties"] = 1
+        for prop in schema["properties"].values():
+            prop.pop("default", None)
+
+    model_config = ConfigDict(json_schema_extra=_json_schema)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError(f"give at least one of {', '.join(type(self).model_fields)}")
+        return self
 
 
 class ErrorField(BaseModel):

@@ -15,7 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from vpsorg.accounts.schemas import Money
 from vpsorg.actions.schemas import ActionRef
-from vpsorg.schemas import AllowControls, Id, RequestModel, Timestamp
+from vpsorg.schemas import AllowControls, Id, PatchModel, RequestModel, Timestamp
 from vpsorg.servers.labels import MAX_LABELS, check_labels, labels_schema
 from vpsorg.servers.states import ServerStatus
 
@@ -227,38 +227,13 @@ class ServerReplace(RequestModel):
         return value
 
 
-class ServerPatch(RequestModel):
+class ServerPatch(PatchModel):
     """PATCH: any non-empty subset of the PUT fields; null is not a value."""
 
-    @staticmethod
-    def _json_schema(schema: dict[str, Any]) -> None:
-        # As validated: at least one field, and no field nullable (None only marks "not given").
-        schema["minProperties"] = 1
-        for prop in schema["properties"].values():
-            prop.pop("default", None)
-
-    model_config = ConfigDict(json_schema_extra=_json_schema)
-
-    # Typed without "| None": a union would report a bad value twice, under member-tag names
-    # ("name.constrained-str", "name.none: Input should be None"). The None default is never
-    # validated; it only marks a field as not given.
     name: Name = None  # type: ignore[assignment]
     hostname: Hostname = None  # type: ignore[assignment]
     backups_enabled: bool = None  # type: ignore[assignment]
     labels: Labels = None  # type: ignore[assignment]
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> "ServerPatch":
-        if not self.model_fields_set:
-            raise ValueError("give at least one of name, hostname, backups_enabled, labels")
-        return self
 
 
 class PlanRef(BaseModel):

@@ -1,8 +1,8 @@
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, Field, WithJsonSchema, field_validator
 
-from vpsorg.schemas import RequestModel, Timestamp
+from vpsorg.schemas import PatchModel, RequestModel, Timestamp
 from vpsorg.webhooks.models import DeliveryStatus
 
 # "*" (every type) or an event type: vpsorg.events.types.EventType's values, written out
@@ -72,36 +72,15 @@ class WebhookCreate(RequestModel):
     _types = field_validator("event_types")(_types_ok)
 
 
-class WebhookPatch(RequestModel):
+class WebhookPatch(PatchModel):
     """Any of the fields, at least one; none may be null."""
-
-    @staticmethod
-    def _json_schema(schema: dict[str, Any]) -> None:
-        schema["minProperties"] = 1
-        for prop in schema["properties"].values():
-            prop.pop("default", None)
-
-    model_config = ConfigDict(json_schema_extra=_json_schema)
 
     url: Url = None  # type: ignore[assignment]
     event_types: EventTypes = None  # type: ignore[assignment]
     enabled: bool = None  # type: ignore[assignment]
     description: Description = None  # type: ignore[assignment]
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
-
     _types = field_validator("event_types")(_types_ok)
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> "WebhookPatch":
-        if not self.model_fields_set:
-            raise ValueError("give at least one of url, event_types, enabled, description")
-        return self
 
 
 class WebhookOut(BaseModel):
