@@ -1,9 +1,7 @@
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from vpsorg import inputs
 from vpsorg.deps import AccountId, Session, StateDep
@@ -13,6 +11,7 @@ from vpsorg.events.schemas import EventOut
 from vpsorg.events.sse import stream_events
 from vpsorg.events.types import EventType
 from vpsorg.http.pagination import page_params, paged
+from vpsorg.http.sse import event_source
 from vpsorg.pagination import Page, PageParams
 
 router = APIRouter(
@@ -101,11 +100,4 @@ async def stream(
         types=_types(types),
         server_id=server_id,
     )
-
-    async def messages() -> AsyncIterator[ServerSentEvent]:
-        async for row in rows:
-            yield ServerSentEvent(data=json.dumps(row.public(), separators=(",", ":")), id=str(row.id))
-
-    return EventSourceResponse(
-        messages(), ping=state.settings.event_heartbeat_seconds, headers={"Cache-Control": "no-store"}
-    )
+    return event_source(rows, heartbeat=state.settings.event_heartbeat_seconds)

@@ -8,19 +8,18 @@ it shows the same), so nothing is asked while nothing happens. The URL resumes a
 newest event the page was rendered after (`last_event_id`), read before the page's
 contents: an event between the render and the connection is not missed."""
 
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from vpsorg.deps import StateDep
 from vpsorg.events import service as events
 from vpsorg.events.sse import stream_events
 from vpsorg.events.types import EventType
+from vpsorg.http.sse import event_source
 from vpsorg.inputs import MAX_ID
 from vpsorg.web.auth import SignedIn
 from vpsorg.web.templating import url
@@ -66,11 +65,4 @@ async def stream(
         types=None if server_id is not None else LIST_TYPES,
         server_id=server_id,
     )
-
-    async def messages() -> AsyncIterator[ServerSentEvent]:
-        async for row in rows:
-            yield ServerSentEvent(data=json.dumps(row.public(), separators=(",", ":")), id=str(row.id))
-
-    return EventSourceResponse(
-        messages(), ping=state.settings.event_heartbeat_seconds, headers={"Cache-Control": "no-store"}
-    )
+    return event_source(rows, heartbeat=state.settings.event_heartbeat_seconds)
