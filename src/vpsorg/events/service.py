@@ -2,6 +2,8 @@
 
 Selected as columns, not entities: streams read them on every wake-up."""
 
+import functools
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +17,7 @@ from vpsorg.pagination import PageParams
 BATCH = 500  # rows read at a time when catching up
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EventRow:
     id: int
     account_id: int
@@ -36,6 +38,12 @@ class EventRow:
             "data": self.data,
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
         }
+
+    @functools.cached_property
+    def encoded(self) -> str:
+        """public() as compact JSON, made once: the hub hands one row to every stream of its
+        account, and a webhook's delivery body is the same text."""
+        return json.dumps(self.public(), separators=(",", ":"))
 
 
 COLUMNS = (

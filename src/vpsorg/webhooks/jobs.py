@@ -13,7 +13,6 @@ the webhook's next delivery goes.
 """
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,7 +68,7 @@ async def _fan_out_one(session: AsyncSession, webhook_id: int) -> tuple[int, boo
             webhook_id=webhook.id,
             event_id=e.id,
             event_type=e.type,
-            body=json.dumps(e.public(), separators=(",", ":")),
+            body=e.encoded,
             status=DeliveryStatus.PENDING,
             next_attempt_at=now,
             created_at=now,
